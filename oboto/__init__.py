@@ -1,0 +1,3 @@
+"""oboto: a multi-agent workspace for the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from oboto.cli import main
+
+sys.exit(main())

@@ -1,0 +1,87 @@
+"""The typed event bus: in-process subscribers plus an append-only, size-rotated `.oboto/events.jsonl`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import orjson
+
+from oboto.core.atomic import append_line
+from oboto.core.events import Event
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], None]
+
+
+class EventBus:
+    """Publish events to subscribers and to the workspace event log."""
+
+    def __init__(self, log_path: Path | None = None, *, max_bytes: int = 5_000_000, backups: int = 3) -> None:
+        self.log_path = log_path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._handlers: list[tuple[Handler, tuple[type[Event], ...]]] = []
+        self._queues: list[tuple[asyncio.Queue[Event], asyncio.AbstractEventLoop]] = []
+        self._write_lock = threading.Lock()
+
+    def subscribe(self, handler: Handler, *types: type[Event]) -> Callable[[], None]:
+        """Call `handler` for every event (or only those of `types`); returns an unsubscribe function."""
+        entry = (handler, types)
+        self._handlers.append(entry)
+        return lambda: self._handlers.remove(entry) if entry in self._handlers else None
+
+    async def stream(self) -> AsyncIterator[Event]:
+        """Every event published from now on, as an async iterator."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        entry = (queue, asyncio.get_running_loop())
+        self._queues.append(entry)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(entry)
+
+    def publish(self, event: Event) -> None:
+        self._write(event)
+        for handler, types in list(self._handlers):
+            if types and not isinstance(event, types):
+                continue
+            try:
+                handler(event)
+            except Exception:  # a broken subscriber must not break the publisher
+                log.exception("event handler failed for %s", event.kind)
+        for queue, loop in list(self._queues):
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                queue.put_nowait(event)
+            else:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    def _write(self, event: Event) -> None:
+        if self.log_path is None:
+            return
+        line = orjson.dumps({**event.to_record(), "pid": os.getpid()})
+        with self._write_lock:
+            try:
+                size = append_line(self.log_path, line, fsync=False)
+                if size > self.max_bytes:
+                    self._rotate()
+            except OSError:
+                log.exception("could not write the event log %s", self.log_path)
+
+    def _rotate(self) -> None:
+        assert self.log_path is not None
+        for index in range(self.backups - 1, 0, -1):
+            older = self.log_path.with_name(f"{self.log_path.name}.{index}")
+            if older.exists():
+                os.replace(older, self.log_path.with_name(f"{self.log_path.name}.{index + 1}"))
+        os.replace(self.log_path, self.log_path.with_name(f"{self.log_path.name}.1"))

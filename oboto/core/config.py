@@ -1,0 +1,148 @@
+"""Settings: environment wins over `.oboto/config.toml`, which wins over `~/.config/oboto/config.toml`."""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from oboto.core.paths import WorkspacePaths, user_config_dir
+
+
+class LLMSettings(BaseModel):
+    timeout_seconds: float = Field(120.0, gt=0, description="Longest wait for the model to start or continue a reply.")
+    max_retries: int = Field(4, ge=0, le=20, description="Retries of transient errors (429, 5xx, timeouts, resets).")
+    backoff_initial_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles each time.")
+    backoff_max_seconds: float = Field(30.0, ge=0, description="Cap on a single retry delay.")
+    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; provider default when unset.")
+    max_tokens: int | None = Field(None, gt=0, description="Cap on tokens in one model reply.")
+
+
+class AgentSettings(BaseModel):
+    max_iterations: int = Field(25, ge=1, le=500, description="Model calls allowed in one foreground turn.")
+    token_budget: int = Field(400_000, ge=1000, description="Tokens (prompt + completion) one turn may spend.")
+    repeat_limit: int = Field(3, ge=2, le=20, description="Identical consecutive tool calls that stop a looping agent.")
+    persona: str = Field(
+        "You are oboto, a careful software agent working inside the person's project folder.",
+        description="Who the agents are; shared by every agent in the workspace.",
+    )
+
+
+class TaskSettings(BaseModel):
+    max_concurrent: int = Field(3, ge=1, le=64, description="Background tasks running at once; the rest queue (FIFO).")
+    timeout_seconds: float = Field(900.0, gt=0, description="Wall-clock limit of one background task.")
+    max_iterations: int = Field(30, ge=1, le=500, description="Model calls allowed in one background task.")
+    token_budget: int = Field(400_000, ge=1000, description="Tokens one background task may spend.")
+    max_depth: int = Field(2, ge=0, le=5, description="How deep tasks may spawn tasks.")
+
+
+class ShellSettings(BaseModel):
+    enabled: bool = Field(True, description="Whether the foreground agent may run shell commands.")
+    allow_background: bool = Field(False, description="Whether background agents may run shell commands.")
+    timeout_seconds: float = Field(120.0, gt=0, le=3600, description="Default limit for one command.")
+    max_output_bytes: int = Field(64_000, ge=1000, description="Output kept from one command (head and tail).")
+
+
+class LoopSettings(BaseModel):
+    interval_seconds: float = Field(180.0, ge=10, description="Default time between agent-loop ticks.")
+
+
+class EventLogSettings(BaseModel):
+    max_bytes: int = Field(5_000_000, ge=10_000, description="Size at which events.jsonl is rotated.")
+    backups: int = Field(3, ge=1, le=50, description="Rotated event logs kept.")
+
+
+_toml_files: ContextVar[tuple[Path, ...]] = ContextVar("oboto_toml_files", default=())
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """One already-validated TOML document as a settings source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.data
+
+
+class Settings(BaseSettings):
+    """Everything configurable; every field can be set as `OBOTO_<FIELD>` (nested: `OBOTO_TASKS__MAX_CONCURRENT`)."""
+
+    model_config = SettingsConfigDict(env_prefix="OBOTO_", env_nested_delimiter="__", extra="ignore")
+
+    model: str | None = Field(None, description="Any litellm model string, e.g. openai/gpt-4o-mini.")
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible or self-hosted endpoint.")
+    embedding_model: str | None = Field(None, description="A litellm embedding model; local embeddings when unset.")
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
+    shell: ShellSettings = Field(default_factory=ShellSettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+    events: EventLogSettings = Field(default_factory=EventLogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [_TomlSource(settings_cls, data) for data in _toml_files.get()]
+        return (init_settings, env_settings, *files)
+
+
+class ConfigProblem(Exception):
+    """A settings file or variable that cannot be used, with a message for the person."""
+
+
+def read_toml_settings(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The settings in one TOML file, or ({}, why it was ignored)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        return {}, f"{path} is not valid TOML ({error}); it was ignored"
+    try:
+        token = _toml_files.set(())
+        try:
+            Settings.model_validate(data)
+        finally:
+            _toml_files.reset(token)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return {}, f"{path}: {where}: {first['msg']}; the file was ignored"
+    return data, None
+
+
+def load_settings(paths: WorkspacePaths | None, **overrides: Any) -> tuple[Settings, list[str]]:
+    """Settings for a workspace plus warnings about files that were ignored. Raises ConfigProblem for bad env."""
+    documents: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    candidates = ([paths.config] if paths else []) + [user_config_dir() / "config.toml"]
+    for candidate in candidates:
+        data, problem = read_toml_settings(candidate)
+        if problem:
+            warnings.append(problem)
+        elif data:
+            documents.append(data)
+    token = _toml_files.set(tuple(documents))
+    try:
+        return Settings(**overrides), warnings
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = "__".join(str(part) for part in first["loc"]).upper()
+        raise ConfigProblem(f"OBOTO_{where}: {first['msg']}") from None
+    finally:
+        _toml_files.reset(token)

@@ -1,0 +1,93 @@
+"""Every location oboto reads or writes, in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+OBOTO_DIR_NAME = ".oboto"
+
+
+def user_config_dir() -> Path:
+    """The user's oboto folder: `$OBOTO_CONFIG_DIR`, else `$XDG_CONFIG_HOME/oboto`, else `~/.config/oboto`."""
+    explicit = os.environ.get("OBOTO_CONFIG_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
+    return base / "oboto"
+
+
+@dataclass(frozen=True)
+class WorkspacePaths:
+    """The files of one workspace (the folder a person opened oboto in)."""
+
+    root: Path
+
+    @classmethod
+    def for_root(cls, root: str | os.PathLike[str]) -> "WorkspacePaths":
+        return cls(Path(root).expanduser().resolve())
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / OBOTO_DIR_NAME
+
+    @property
+    def config(self) -> Path:
+        return self.state_dir / "config.toml"
+
+    @property
+    def conversations_dir(self) -> Path:
+        return self.state_dir / "conversations"
+
+    @property
+    def conversation_index(self) -> Path:
+        return self.conversations_dir / "index.json"
+
+    def conversation_file(self, name: str) -> Path:
+        return self.conversations_dir / f"{name}.jsonl"
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.state_dir / "tasks"
+
+    def task_record(self, task_id: str) -> Path:
+        return self.tasks_dir / f"{task_id}.json"
+
+    def task_log(self, task_id: str) -> Path:
+        return self.tasks_dir / f"{task_id}.log"
+
+    @property
+    def schedules(self) -> Path:
+        return self.state_dir / "schedules.json"
+
+    @property
+    def agent_loop(self) -> Path:
+        return self.state_dir / "agent-loop.json"
+
+    @property
+    def questions(self) -> Path:
+        return self.state_dir / "questions.json"
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.state_dir / "memory"
+
+    @property
+    def events(self) -> Path:
+        return self.state_dir / "events.jsonl"
+
+    @property
+    def runner_lock(self) -> Path:
+        return self.state_dir / "runner.lock"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Diagnostic logs (litellm's own logging goes here, never to the terminal)."""
+        return self.state_dir / "logs"
+
+    def ensure(self) -> None:
+        """Create the state folders; cheap and idempotent."""
+        for folder in (self.state_dir, self.conversations_dir, self.tasks_dir, self.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets an isolated workspace and user config folder, and no real network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from oboto.core.config import Settings, load_settings
+from oboto.core.paths import WorkspacePaths
+
+pytest_plugins = ["oboto.testing.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's own config or keys, or writes outside tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("OBOTO_") or key.endswith("_API_KEY"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OBOTO_CONFIG_DIR", str(tmp_path / "user-config"))
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> WorkspacePaths:
+    root = tmp_path / "project"
+    root.mkdir()
+    paths = WorkspacePaths.for_root(root)
+    paths.ensure()
+    return paths
+
+
+@pytest.fixture
+def settings(workspace: WorkspacePaths) -> Settings:
+    loaded, _warnings = load_settings(workspace)
+    return loaded
