@@ -1,0 +1,69 @@
+"""What a conversation is made of: messages (one JSONL line each) and the index of conversations."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from oboto.core.models import Document, Record, utc_now
+
+MAIN_CONVERSATION = "chat"
+NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
+
+Role = Literal["system", "user", "assistant", "tool"]
+MessageStatus = Literal["complete", "streaming", "interrupted"]
+
+
+class ConversationNameError(ValueError):
+    """A conversation name that is not allowed; the message says why."""
+
+
+def normalise_name(raw: str) -> str:
+    """Lower-case and validate a conversation name; never maps a bad name onto a different one."""
+    name = raw.strip().lower() if isinstance(raw, str) else ""
+    if not NAME_PATTERN.fullmatch(name):
+        shown = raw if isinstance(raw, str) else repr(raw)
+        raise ConversationNameError(
+            f"invalid conversation name {shown!r}: use 1-64 characters of a-z, 0-9, '-' and '_'"
+        )
+    return name
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Message(Record):
+    """One message; a streamed reply is written as snapshots with the same id, the last one wins."""
+
+    version: int = 1
+    id: str = Field(default_factory=new_message_id)
+    role: Role
+    content: str = ""
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+    status: MessageStatus = "complete"
+    marker: str | None = None
+    """What kind of notice a system message is: report, task-notice, background-agent, question, answer, turn-stopped."""
+    author: str | None = None
+    pid: int | None = None
+    """The process writing a streaming snapshot, so a reader can tell a live stream from a dead one."""
+
+
+class ConversationInfo(Record):
+    name: str
+    parent: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+    message_count: int = Field(0, ge=0)
+
+
+class ConversationIndex(Document):
+    active: str = MAIN_CONVERSATION
+    conversations: dict[str, ConversationInfo] = Field(default_factory=dict)

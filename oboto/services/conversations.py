@@ -1,0 +1,448 @@
+"""ConversationManager: named conversations as append-only JSONL files plus an atomic index."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from oboto.core.atomic import append_line, atomic_write_bytes, fsync_dir
+from oboto.core.bus import EventBus
+from oboto.core.events import (
+    ChildReported,
+    ConversationCreated,
+    ConversationDeleted,
+    ConversationRenamed,
+    ConversationSwitched,
+    FileQuarantined,
+    MessageAppended,
+)
+from oboto.core.locks import locked
+from oboto.core.models import utc_now
+from oboto.core.paths import WorkspacePaths
+from oboto.core.store import describe_error, load_document, quarantine_name, save_document
+from oboto.services.conversation_models import (
+    MAIN_CONVERSATION,
+    ConversationIndex,
+    ConversationInfo,
+    Message,
+    normalise_name,
+)
+
+STREAM_FLUSH_SECONDS = 1.0
+
+
+class ConversationError(Exception):
+    """A conversation request that cannot be done (unknown name, name taken, `chat` protected)."""
+
+
+def _process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class _LoadedHistory:
+    """What has been read of one JSONL file so far, so later reads only parse the new tail."""
+
+    inode: int
+    offset: int = 0
+    order: list[str] = field(default_factory=list)
+    by_id: dict[str, Message] = field(default_factory=dict)
+
+
+@dataclass
+class ConversationSummary:
+    name: str
+    parent: str | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    active: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "parent": self.parent,
+            "message_count": self.message_count,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "active": self.active,
+        }
+
+
+class ConversationManager:
+    """The only writer of `.oboto/conversations/`; every other part of oboto asks it."""
+
+    def __init__(self, paths: WorkspacePaths, bus: EventBus) -> None:
+        self.paths = paths
+        self.bus = bus
+        self._histories: dict[str, _LoadedHistory] = {}
+        self._live_streams: set[str] = set()
+        paths.conversations_dir.mkdir(parents=True, exist_ok=True)
+        with locked(paths.conversation_index):
+            index = self._read_index()
+            if MAIN_CONVERSATION not in index.conversations:
+                index.conversations[MAIN_CONVERSATION] = ConversationInfo(name=MAIN_CONVERSATION)
+                self._write_index(index)
+        paths.conversation_file(MAIN_CONVERSATION).touch(exist_ok=True)
+
+    # ----- the index -------------------------------------------------------------------------
+
+    def _read_index(self) -> ConversationIndex:
+        """The index, rebuilt from the JSONL files when it is missing or was quarantined as corrupt."""
+        index = load_document(self.paths.conversation_index, ConversationIndex, self.bus)
+        if index is None:
+            index = self._rebuild_index()
+            self._write_index(index)
+        return index
+
+    def _write_index(self, index: ConversationIndex) -> None:
+        save_document(self.paths.conversation_index, index)
+
+    def _rebuild_index(self) -> ConversationIndex:
+        index = ConversationIndex()
+        for path in sorted(self.paths.conversations_dir.glob("*.jsonl")):
+            try:
+                name = normalise_name(path.stem)
+            except ValueError:
+                continue
+            history = self._refresh(name)
+            first = history.by_id[history.order[0]] if history.order else None
+            stat = path.stat()
+            created = first.created_at if first else utc_now()
+            index.conversations[name] = ConversationInfo(
+                name=name,
+                parent=None if name == MAIN_CONVERSATION else MAIN_CONVERSATION,
+                created_at=created,
+                updated_at=datetime.fromtimestamp(stat.st_mtime, tz=created.tzinfo),
+                message_count=len(history.order),
+            )
+        return index
+
+    def _index(self) -> ConversationIndex:
+        with locked(self.paths.conversation_index):
+            return self._read_index()
+
+    def _require(self, index: ConversationIndex, name: str) -> str:
+        name = normalise_name(name)
+        if name not in index.conversations:
+            known = ", ".join(sorted(index.conversations))
+            raise ConversationError(f"no conversation named {name!r} (known: {known})")
+        return name
+
+    # ----- create / list / switch / rename / delete --------------------------------------------
+
+    def list(self) -> list[ConversationSummary]:
+        index = self._index()
+        return [
+            ConversationSummary(
+                name=info.name,
+                parent=info.parent,
+                message_count=info.message_count,
+                created_at=info.created_at,
+                updated_at=info.updated_at,
+                active=info.name == index.active,
+            )
+            for info in sorted(index.conversations.values(), key=lambda item: (item.name != MAIN_CONVERSATION, item.name))
+        ]
+
+    def exists(self, name: str) -> bool:
+        try:
+            return normalise_name(name) in self._index().conversations
+        except ValueError:
+            return False
+
+    def info(self, name: str) -> ConversationInfo:
+        index = self._index()
+        return index.conversations[self._require(index, name)]
+
+    @property
+    def active(self) -> str:
+        index = self._index()
+        return index.active if index.active in index.conversations else MAIN_CONVERSATION
+
+    def create(self, name: str, *, parent: str = MAIN_CONVERSATION) -> ConversationInfo:
+        name = normalise_name(name)
+        with locked(self.paths.conversation_index):
+            index = self._read_index()
+            if name in index.conversations:
+                raise ConversationError(f"a conversation named {name!r} already exists")
+            parent = self._require(index, parent)
+            info = ConversationInfo(name=name, parent=parent)
+            self.paths.conversation_file(name).touch(exist_ok=True)
+            index.conversations[name] = info
+            self._write_index(index)
+        self.bus.publish(ConversationCreated(name=name, parent=parent))
+        return info
+
+    def switch(self, name: str) -> str:
+        with locked(self.paths.conversation_index):
+            index = self._read_index()
+            name = self._require(index, name)
+            index.active = name
+            self._write_index(index)
+        self.bus.publish(ConversationSwitched(name=name))
+        return name
+
+    def rename(self, old: str, new: str) -> str:
+        new = normalise_name(new)
+        with locked(self.paths.conversation_index):
+            index = self._read_index()
+            old = self._require(index, old)
+            if old == MAIN_CONVERSATION:
+                raise ConversationError("the main conversation 'chat' cannot be renamed")
+            if new in index.conversations:
+                raise ConversationError(f"a conversation named {new!r} already exists")
+            source, target = self.paths.conversation_file(old), self.paths.conversation_file(new)
+            with locked(source):
+                if source.exists():
+                    os.replace(source, target)
+                else:
+                    target.touch()
+            fsync_dir(self.paths.conversations_dir)
+            info = index.conversations.pop(old)
+            info.name = new
+            index.conversations[new] = info
+            if index.active == old:
+                index.active = new
+            self._write_index(index)
+        self._histories.pop(old, None)
+        self.bus.publish(ConversationRenamed(old=old, new=new))
+        return new
+
+    def delete(self, name: str) -> None:
+        with locked(self.paths.conversation_index):
+            index = self._read_index()
+            name = self._require(index, name)
+            if name == MAIN_CONVERSATION:
+                raise ConversationError("the main conversation 'chat' cannot be deleted")
+            self.paths.conversation_file(name).unlink(missing_ok=True)
+            fsync_dir(self.paths.conversations_dir)
+            del index.conversations[name]
+            if index.active == name:
+                index.active = MAIN_CONVERSATION
+            self._write_index(index)
+        self._histories.pop(name, None)
+        self.bus.publish(ConversationDeleted(name=name))
+
+    # ----- messages ----------------------------------------------------------------------------
+
+    def messages(self, name: str) -> list[Message]:
+        """The conversation's messages in order; a stream whose writer died is marked interrupted."""
+        name = normalise_name(name)
+        history = self._refresh(name)
+        result = []
+        for message_id in history.order:
+            message = history.by_id[message_id]
+            if message.status == "streaming" and not self._stream_is_live(message):
+                message = self._mark_interrupted(name, message)
+            result.append(message)
+        return result
+
+    def _stream_is_live(self, message: Message) -> bool:
+        if message.pid == os.getpid():
+            return message.id in self._live_streams
+        return _process_alive(message.pid)
+
+    def _mark_interrupted(self, name: str, message: Message) -> Message:
+        interrupted = message.model_copy(update={"status": "interrupted", "pid": None})
+        self._write_record(name, interrupted, new=False)
+        return interrupted
+
+    def _refresh(self, name: str) -> _LoadedHistory:
+        path = self.paths.conversation_file(name)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            self._histories.pop(name, None)
+            return _LoadedHistory(inode=0)
+        history = self._histories.get(name)
+        if history is None or history.inode != stat.st_ino or stat.st_size < history.offset:
+            history = _LoadedHistory(inode=stat.st_ino)
+            self._histories[name] = history
+        if stat.st_size == history.offset:
+            return history
+        with open(path, "rb") as handle:
+            handle.seek(history.offset)
+            chunk = handle.read()
+        bad_lines: list[str] = []
+        position = history.offset
+        for raw in chunk.splitlines(keepends=True):
+            if not raw.endswith(b"\n") and _may_still_be_written(path):
+                break  # a line still being written by another process; read it next time
+            position += len(raw)
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                message = Message.model_validate(orjson.loads(line))
+            except (orjson.JSONDecodeError, ValidationError, ValueError) as error:
+                bad_lines.append(f"byte {position - len(raw)}: {describe_error(error)}")
+                continue
+            if message.id not in history.by_id:
+                history.order.append(message.id)
+            history.by_id[message.id] = message
+        history.offset = position
+        if bad_lines:
+            self._repair(name, bad_lines)
+            return self._refresh(name)
+        return history
+
+    def _repair(self, name: str, bad_lines: list[str]) -> None:
+        """Keep a copy of the damaged file aside, rewrite it with only its valid lines, and report it."""
+        path = self.paths.conversation_file(name)
+        with locked(path):
+            original = path.read_bytes()
+            backup = quarantine_name(path)
+            shutil.copyfile(path, backup)
+            kept = []
+            for raw in original.splitlines():
+                if not raw.strip():
+                    continue
+                try:
+                    Message.model_validate(orjson.loads(raw))
+                except (orjson.JSONDecodeError, ValidationError, ValueError):
+                    continue
+                kept.append(raw + b"\n")
+            atomic_write_bytes(path, b"".join(kept))
+        self._histories.pop(name, None)
+        reason = f"{len(bad_lines)} unreadable line(s) skipped ({bad_lines[0]})"
+        self.bus.publish(FileQuarantined(path=str(path), moved_to=str(backup), reason=reason))
+
+    def _write_record(self, name: str, message: Message, *, new: bool) -> None:
+        path = self.paths.conversation_file(name)
+        data = orjson.dumps(message.model_dump(mode="json", exclude_none=True))
+        with locked(path):
+            if _ends_torn(path):
+                data = b"\n" + data  # a crash left half a line: never glue a new message onto it
+            append_line(path, data)
+        with locked(self.paths.conversation_index):
+            index = self._read_index()
+            info = index.conversations.get(name)
+            if info is None:
+                info = index.conversations[name] = ConversationInfo(
+                    name=name, parent=None if name == MAIN_CONVERSATION else MAIN_CONVERSATION
+                )
+            info.updated_at = utc_now()
+            if new:
+                info.message_count += 1
+            self._write_index(index)
+
+    def append(self, name: str, message: Message) -> Message:
+        """Persist a complete message (fsynced) before returning it."""
+        name = normalise_name(name)
+        if not self.paths.conversation_file(name).exists() and name not in self._index().conversations:
+            raise ConversationError(f"no conversation named {name!r}")
+        self._write_record(name, message, new=True)
+        self.bus.publish(MessageAppended(conversation=name, message_id=message.id, role=message.role, marker=message.marker))
+        return message
+
+    def post_notice(self, name: str, text: str, *, marker: str, author: str | None = None) -> Message:
+        """A clearly marked system message (reports, task notices, background agent results)."""
+        return self.append(name, Message(role="system", content=text, marker=marker, author=author))
+
+    def start_stream(self, name: str, *, author: str | None = None) -> "StreamingReply":
+        return StreamingReply(self, normalise_name(name), author=author)
+
+    def report_to_parent(self, child: str, summary: str, status: str, key_findings: list[str]) -> Message:
+        """Append a marked report from `child` to its parent conversation; persisted before it returns."""
+        child = normalise_name(child)
+        info = self.info(child)
+        if info.parent is None:
+            raise ConversationError(f"{child!r} has no parent conversation to report to")
+        lines = [f"Report from {child} ({status})", "", summary.strip()]
+        if key_findings:
+            lines += ["", "Key findings:"] + [f"- {finding.strip()}" for finding in key_findings]
+        message = self.post_notice(info.parent, "\n".join(lines), marker="report", author=child)
+        self.bus.publish(ChildReported(child=child, parent=info.parent, status=status, summary=summary))
+        return message
+
+
+def _may_still_be_written(path: Path) -> bool:
+    """A final line without a newline is torn only if nobody can still be appending to it."""
+    return time.time() - path.stat().st_mtime < 2.0
+
+
+def _ends_torn(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
+class StreamingReply:
+    """A reply being streamed into a conversation, persisted as it grows so a crash keeps what was shown."""
+
+    def __init__(self, manager: ConversationManager, conversation: str, *, author: str | None) -> None:
+        self.manager = manager
+        self.conversation = conversation
+        self.message = Message(role="assistant", status="streaming", author=author, pid=os.getpid())
+        self._parts: list[str] = []
+        self._last_flush = time.monotonic()
+        self._persisted = False
+        manager._live_streams.add(self.message.id)
+
+    @property
+    def id(self) -> str:
+        return self.message.id
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def feed(self, delta: str) -> None:
+        self._parts.append(delta)
+        if time.monotonic() - self._last_flush >= STREAM_FLUSH_SECONDS:
+            self.flush()
+
+    def restart(self) -> None:
+        """The model call is being retried: what was streamed so far is discarded."""
+        self._parts.clear()
+        if self._persisted:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        snapshot = self.message.model_copy(update={"content": self.text})
+        self.manager._write_record(self.conversation, snapshot, new=not self._persisted)
+        self._persisted = True
+
+    def finish(self, tool_calls: list[dict[str, Any]] | None = None) -> Message:
+        final = self.message.model_copy(update={"content": self.text, "status": "complete", "pid": None, "tool_calls": tool_calls})
+        return self._close(final)
+
+    def interrupt(self) -> Message | None:
+        """Keep whatever was streamed, marked interrupted; nothing is written when nothing was said."""
+        if not self.text and not self._persisted:
+            self.manager._live_streams.discard(self.id)
+            return None
+        final = self.message.model_copy(update={"content": self.text, "status": "interrupted", "pid": None})
+        return self._close(final)
+
+    def _close(self, final: Message) -> Message:
+        self.manager._write_record(self.conversation, final, new=not self._persisted)
+        self.manager._live_streams.discard(self.id)
+        self.manager.bus.publish(
+            MessageAppended(conversation=self.conversation, message_id=final.id, role=final.role, marker=final.marker)
+        )
+        return final
