@@ -1,0 +1,142 @@
+"""Tools: a pydantic argument model (which is also the JSON schema the model sees) and an async run."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from oboto.core.bus import EventBus
+from oboto.core.config import Settings
+from oboto.core.paths import WorkspacePaths
+
+if TYPE_CHECKING:
+    from oboto.services.runtime import Runtime
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's arguments: unknown arguments are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolError(Exception):
+    """An expected failure of a tool; its message goes back to the model as the result."""
+
+
+@dataclass
+class ToolResult:
+    ok: bool
+    content: str
+    data: dict[str, Any] | None = None
+
+    @classmethod
+    def success(cls, content: str, **data: Any) -> "ToolResult":
+        return cls(True, content, data or None)
+
+    @classmethod
+    def error(cls, message: str) -> "ToolResult":
+        return cls(False, f"Error: {message}")
+
+
+@dataclass
+class ToolContext:
+    """Who is calling a tool and with what rights."""
+
+    paths: WorkspacePaths
+    settings: Settings
+    bus: EventBus | None = None
+    runtime: "Runtime | None" = None
+    conversation: str | None = None
+    task_id: str | None = None
+    depth: int = 0
+    background: bool = False
+    read_only: bool = False
+    read_only_reason: str = "the person's own turn is running"
+    origin: str = "foreground"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Args: ClassVar[type[ToolArgs]]
+    writes: ClassVar[bool] = False
+    """True when the tool changes the workspace or runs programs (refused in read-only mode)."""
+
+    def unavailable_reason(self, ctx: ToolContext) -> str | None:
+        """Why this tool cannot be used in `ctx`, or None when it can."""
+        if self.writes and ctx.read_only:
+            return f"{self.name} is not available right now: agents are read-only while {ctx.read_only_reason}"
+        return None
+
+    @abstractmethod
+    async def run(self, args: Any, ctx: ToolContext) -> ToolResult: ...
+
+    def schema(self) -> dict[str, Any]:
+        parameters = self.Args.model_json_schema()
+        parameters.pop("title", None)
+        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": parameters}}
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        problems.append(f"{where}: {item['msg']}")
+    return "; ".join(problems)
+
+
+class ToolRegistry:
+    """The tools an agent may call; executing never raises into the app."""
+
+    def __init__(self, tools: list[Tool] | None = None) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools or []:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> None:
+        if tool.name in self._tools:
+            raise ValueError(f"tool {tool.name!r} registered twice")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def schemas(self, ctx: ToolContext) -> list[dict[str, Any]]:
+        """Schemas of the tools usable in `ctx`: a read-only agent is not even offered the writing tools."""
+        return [tool.schema() for tool in self._tools.values() if tool.unavailable_reason(ctx) is None]
+
+    async def execute(self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext) -> ToolResult:
+        tool = self._tools.get(name)
+        if tool is None:
+            known = ", ".join(sorted(self._tools))
+            return ToolResult.error(f"unknown tool {name!r}; available tools: {known}")
+        reason = tool.unavailable_reason(ctx)
+        if reason:
+            return ToolResult.error(reason)
+        try:
+            if isinstance(raw_arguments, dict):
+                payload = raw_arguments
+            else:
+                payload = orjson.loads(raw_arguments or "{}")
+            if not isinstance(payload, dict):
+                return ToolResult.error(f"arguments for {name} must be a JSON object")
+            args = tool.Args.model_validate(payload)
+        except orjson.JSONDecodeError as error:
+            return ToolResult.error(f"arguments for {name} are not valid JSON ({error}); send a JSON object")
+        except ValidationError as error:
+            return ToolResult.error(f"invalid arguments for {name}: {describe_validation_error(error)}")
+        try:
+            return await tool.run(args, ctx)
+        except ToolError as error:
+            return ToolResult.error(str(error))
+        except Exception as error:  # a tool failure is the model's to handle, never the app's crash
+            return ToolResult.error(f"{name} failed: {type(error).__name__}: {error}")

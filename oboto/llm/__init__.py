@@ -1,0 +1,1 @@
+"""One async client over litellm: streaming, tool calls, retries, budgets, usage (no Textual)."""
