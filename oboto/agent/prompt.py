@@ -20,8 +20,8 @@ def system_prompt(ctx: ToolContext, *, now: datetime | None = None) -> str:
                      "and end with a concise summary of what you did and found.")
     elif ctx.conversation:
         lines.append(f"Conversation: {ctx.conversation}")
-    if ctx.read_only:
-        lines.append(f"You are read-only right now because {ctx.read_only_reason}: observe and report, change nothing.")
+    if ctx.is_read_only():
+        lines.append(f"You are read-only right now ({ctx.read_only_reason}): observe and report, change nothing.")
     lines += [
         "",
         "How to work:",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -55,9 +55,20 @@ class ToolContext:
     depth: int = 0
     background: bool = False
     read_only: bool = False
-    read_only_reason: str = "the person's own turn is running"
+    """Read-only for the whole turn, whatever happens in the foreground."""
+    busy_guard: Callable[[], bool] | None = None
+    """Read-only whenever this returns True (the person's own turn is running); checked at every call."""
     origin: str = "foreground"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def is_read_only(self) -> bool:
+        return self.read_only or (self.busy_guard is not None and self.busy_guard())
+
+    @property
+    def read_only_reason(self) -> str:
+        if self.read_only:
+            return "this agent was started read-only"
+        return "background agents are read-only while the person's own turn is running"
 
 
 class Tool(ABC):
@@ -69,8 +80,8 @@ class Tool(ABC):
 
     def unavailable_reason(self, ctx: ToolContext) -> str | None:
         """Why this tool cannot be used in `ctx`, or None when it can."""
-        if self.writes and ctx.read_only:
-            return f"{self.name} is not available right now: agents are read-only while {ctx.read_only_reason}"
+        if self.writes and ctx.is_read_only():
+            return f"{self.name} is not available right now: {ctx.read_only_reason}"
         return None
 
     @abstractmethod

@@ -1,0 +1,80 @@
+"""Confine the paths agents give to the workspace: no `..` or symlink escape, no access to `.oboto/`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from oboto.agent.tools.base import ToolError
+from oboto.core.paths import OBOTO_DIR_NAME
+
+SKIPPED_DIRS = frozenset({OBOTO_DIR_NAME, ".git", "__pycache__", "node_modules", ".venv"})
+"""Folders that recursive listing and search never enter: oboto's state, VCS data, caches, dependencies."""
+
+
+def resolve_in_workspace(root: Path, user_path: str, *, must_exist: bool = False) -> Path:
+    """The real location of `user_path` (relative to `root`, or absolute inside it), or ToolError saying why not."""
+    if not user_path or not user_path.strip():
+        raise ToolError("empty path refused: give a path relative to the workspace root, e.g. 'src/app.py' or '.'")
+    if "\x00" in user_path:
+        raise ToolError("path refused: it contains a NUL byte")
+    real_root = root.resolve()
+    given = Path(user_path).expanduser()
+    if given.is_absolute():
+        lexical = Path(os.path.normpath(given))
+        if not (lexical.is_relative_to(root) or lexical.is_relative_to(real_root)):
+            raise ToolError(
+                f"path {user_path!r} refused: it is outside the workspace ({real_root}); "
+                "use a path relative to the workspace root"
+            )
+    else:
+        lexical = Path(os.path.normpath(root / given))
+        if not lexical.is_relative_to(root):
+            raise ToolError(f"path {user_path!r} refused: '..' would leave the workspace")
+    # The lexical check alone misses symlinks and `link/..`; the resolved location is what the OS will open.
+    try:
+        resolved = (root / given).resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop on Python 3.11/3.12
+        raise ToolError(f"path {user_path!r} cannot be resolved: {error}") from error
+    if not resolved.is_relative_to(real_root):
+        raise ToolError(
+            f"path {user_path!r} refused: it leads through a symlink to {resolved}, which is outside the workspace"
+        )
+    inside = resolved.relative_to(real_root).parts
+    # Compared case-blind because macOS and Windows file systems would open `.OBOTO/` as `.oboto/`.
+    if inside and inside[0].casefold() == OBOTO_DIR_NAME:
+        raise ToolError(
+            f"path {user_path!r} refused: {OBOTO_DIR_NAME}/ holds oboto's own state; "
+            "use the task, schedule, memory and conversation tools instead of editing its files"
+        )
+    if must_exist and not resolved.exists():
+        raise ToolError(f"{display_path(root, resolved)} does not exist; use list_files to see what is there")
+    return resolved
+
+
+def display_path(root: Path, path: Path) -> str:
+    """`path` relative to the workspace root, in POSIX style ('.' for the root itself)."""
+    for base in (root, root.resolve()):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return path.as_posix()
+
+
+def iter_workspace_files(root: Path, base: Path) -> Iterator[Path]:
+    """Regular files below `base` in sorted order, skipping SKIPPED_DIRS and symlinks that leave the workspace."""
+    real_root = root.resolve()
+    state_dir = real_root / OBOTO_DIR_NAME
+    for folder, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(name for name in dirnames if name not in SKIPPED_DIRS)
+        for filename in sorted(filenames):
+            path = Path(folder, filename)
+            if path.is_symlink():
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):
+                    continue
+                if not target.is_relative_to(real_root) or target.is_relative_to(state_dir):
+                    continue
+            if path.is_file():
+                yield path
