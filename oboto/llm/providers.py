@@ -1,9 +1,10 @@
-"""Which environment variable holds the key for a litellm model's provider."""
+"""Which provider a litellm model string names, and which environment variable holds its key."""
 
 from __future__ import annotations
 
 PROVIDER_KEY_ENV = {
     "openai": "OPENAI_API_KEY",
+    "text-completion-openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
     "gemini": "GEMINI_API_KEY",
     "groq": "GROQ_API_KEY",
@@ -14,13 +15,23 @@ PROVIDER_KEY_ENV = {
     "xai": "XAI_API_KEY",
     "cohere": "COHERE_API_KEY",
     "fireworks_ai": "FIREWORKS_AI_API_KEY",
+    "azure": "AZURE_API_KEY",
+    "bedrock": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    "vertex_ai": "GOOGLE_APPLICATION_CREDENTIALS",
+    "huggingface": "HF_TOKEN",
 }
 KEYLESS_PROVIDERS = frozenset({"ollama", "ollama_chat", "local", "lm_studio", "hosted_vllm", "llamafile"})
+BARE_MODEL_PREFIXES = {"claude": "anthropic", "gemini": "gemini", "mistral": "mistral", "command": "cohere"}
 
 
 def provider_of(model: str) -> str:
-    """The provider prefix of a litellm model string; bare model names are OpenAI's."""
-    return model.split("/", 1)[0].lower() if "/" in model else "openai"
+    """The provider of a litellm model string; bare names are recognised by their family, else OpenAI's."""
+    if "/" in model:
+        return model.split("/", 1)[0].lower()
+    for prefix, provider in BARE_MODEL_PREFIXES.items():
+        if model.lower().startswith(prefix):
+            return provider
+    return "openai"
 
 
 def provider_key_env(model: str) -> str | None:
@@ -28,4 +39,4 @@ def provider_key_env(model: str) -> str | None:
     provider = provider_of(model)
     if provider in KEYLESS_PROVIDERS:
         return None
-    return PROVIDER_KEY_ENV.get(provider, f"{provider.upper()}_API_KEY")
+    return PROVIDER_KEY_ENV.get(provider, f"{provider.upper().replace('-', '_')}_API_KEY")
