@@ -118,3 +118,123 @@ class ToolCallFinished(Event):
     tool: str
     ok: bool
     duration_ms: float
+
+
+class TaskQueued(Event):
+    """A background task was recorded and waits for a slot."""
+
+    kind: ClassVar[str] = "task:queued"
+    task_id: str
+    description: str
+    origin: str
+
+
+class TaskStarted(Event):
+    """A background task's agent began."""
+
+    kind: ClassVar[str] = "task:started"
+    task_id: str
+    read_only: bool = False
+
+
+class TaskStatusChanged(Event):
+    """A background task moved to another non-final state (e.g. awaiting_answer)."""
+
+    kind: ClassVar[str] = "task:status"
+    task_id: str
+    status: str
+
+
+class TaskFinished(Event):
+    """A background task ended: completed, failed, cancelled, timed_out or interrupted."""
+
+    kind: ClassVar[str] = "task:finished"
+    task_id: str
+    status: str
+    error: str | None = None
+    schedule_id: str | None = None
+    origin: str = "user"
+
+
+class TaskCancelRequested(Event):
+    """Someone asked for a task to be cancelled."""
+
+    kind: ClassVar[str] = "task:cancel-requested"
+    task_id: str
+
+
+class ScheduleChanged(Event):
+    """A schedule was created, edited, paused, resumed or deleted."""
+
+    kind: ClassVar[str] = "schedule:changed"
+    schedule_id: str
+    change: str
+    reason: str | None = None
+
+
+class ScheduleFired(Event):
+    """A schedule spawned its background task."""
+
+    kind: ClassVar[str] = "schedule:fired"
+    schedule_id: str
+    task_id: str
+    run_count: int
+    manual: bool = False
+
+
+class ScheduleSkipped(Event):
+    """A schedule's tick was skipped; `reason` says why."""
+
+    kind: ClassVar[str] = "schedule:skipped"
+    schedule_id: str
+    reason: str
+
+
+class LoopStateChanged(Event):
+    """The agent loop was played, paused, resumed, stopped or its interval changed."""
+
+    kind: ClassVar[str] = "agent-loop:state"
+    state: str
+    interval_seconds: float
+    reason: str | None = None
+
+
+class LoopTicked(Event):
+    """The agent loop woke up and started its background task."""
+
+    kind: ClassVar[str] = "agent-loop:tick"
+    invocation: int
+    task_id: str
+
+
+class LoopTickSkipped(Event):
+    """The agent loop's tick was skipped; `reason` says why."""
+
+    kind: ClassVar[str] = "agent-loop:skipped"
+    reason: str
+
+
+class QuestionAsked(Event):
+    """An agent asked the person a blocking question."""
+
+    kind: ClassVar[str] = "question:asked"
+    question_id: str
+    question: str
+    task_id: str | None = None
+
+
+class QuestionAnswered(Event):
+    """The person answered a blocking question."""
+
+    kind: ClassVar[str] = "question:answered"
+    question_id: str
+    answer: str
+
+
+class RunnerChanged(Event):
+    """This process became (or stopped being) the workspace's runner."""
+
+    kind: ClassVar[str] = "runner:changed"
+    pid: int
+    is_runner: bool
+    reason: str | None = None

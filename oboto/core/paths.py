@@ -83,6 +83,11 @@ class WorkspacePaths:
         return self.state_dir / "runner.lock"
 
     @property
+    def foreground_lock(self) -> Path:
+        """Held (shared) while the person's own turn runs, so background agents know to stay read-only."""
+        return self.state_dir / "foreground.lock"
+
+    @property
     def logs_dir(self) -> Path:
         """Diagnostic logs (litellm's own logging goes here, never to the terminal)."""
         return self.state_dir / "logs"

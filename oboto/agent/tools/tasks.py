@@ -1,0 +1,170 @@
+"""Background-task tools: spawn, inspect, cancel, read output, wait."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+
+TaskId = Field(pattern=r"^t-[0-9a-f]{8}$", description="The task id, like t-1a2b3c4d.")
+StatusFilter = Literal["queued", "running", "awaiting_answer", "completed", "failed", "cancelled", "timed_out", "interrupted"]
+
+
+def _tasks(ctx: ToolContext):
+    if ctx.runtime is None:
+        raise ToolError("background tasks are not available here")
+    return ctx.runtime.tasks
+
+
+def _describe(record) -> str:
+    lines = [f"{record.id} [{record.status}] {record.description}"]
+    if record.elapsed_seconds is not None:
+        lines.append(f"elapsed: {record.elapsed_seconds:.1f}s, model calls: {record.iterations}, tool calls: {record.tool_calls}")
+    if record.result and record.status == "completed":
+        lines.append(f"result:\n{record.result}")
+    if record.error:
+        lines.append(f"error: {record.error}")
+    return "\n".join(lines)
+
+
+class SpawnArgs(ToolArgs):
+    description: str = Field(min_length=1, max_length=500, description="A short title for the task.")
+    query: str = Field(min_length=1, max_length=50_000, description="Complete instructions for the background agent.")
+    context: str | None = Field(None, max_length=50_000, description="Background the agent needs (it does not see this conversation).")
+
+
+class SpawnBackgroundTask(Tool):
+    """Start a background agent on a self-contained job; returns its id at once."""
+
+    name = "spawn_background_task"
+    description = (
+        "Start a background agent that works on a self-contained job while you continue. Returns a task id at once; "
+        "you are told in the conversation when it ends. Give complete instructions: it does not see this conversation."
+    )
+    Args = SpawnArgs
+
+    async def run(self, args: SpawnArgs, ctx: ToolContext) -> ToolResult:
+        from oboto.services.tasks import TaskError
+
+        try:
+            record = _tasks(ctx).spawn(
+                args.description, args.query, context=args.context, conversation=ctx.conversation or "chat",
+                origin="agent", parent_task_id=ctx.task_id, depth=ctx.depth + 1, read_only=ctx.read_only,
+                guarded=ctx.busy_guard is not None,
+            )
+        except TaskError as error:
+            raise ToolError(str(error)) from None
+        return ToolResult.success(f"Spawned {record.id} ({record.description}); status {record.status}.", task_id=record.id)
+
+
+class TaskIdArgs(ToolArgs):
+    task_id: str = TaskId
+
+
+class CheckTaskStatus(Tool):
+    """Report one task's status, timing and result or error."""
+
+    name = "check_task_status"
+    description = "Get a background task's status, elapsed time, and its result or error when it has ended."
+    Args = TaskIdArgs
+
+    async def run(self, args: TaskIdArgs, ctx: ToolContext) -> ToolResult:
+        from oboto.services.tasks import TaskError
+
+        try:
+            return ToolResult.success(_describe(_tasks(ctx).get(args.task_id)))
+        except TaskError as error:
+            raise ToolError(str(error)) from None
+
+
+class ListArgs(ToolArgs):
+    status: StatusFilter | None = Field(None, description="Only tasks in this state.")
+    limit: int = Field(30, ge=1, le=200, description="At most this many, newest first.")
+
+
+class ListBackgroundTasks(Tool):
+    """List background tasks, newest first."""
+
+    name = "list_background_tasks"
+    description = "List background tasks (newest first) with their status, optionally only those in one state."
+    Args = ListArgs
+
+    async def run(self, args: ListArgs, ctx: ToolContext) -> ToolResult:
+        records = _tasks(ctx).list(args.status)[::-1][: args.limit]
+        if not records:
+            return ToolResult.success("No background tasks" + (f" with status {args.status}." if args.status else "."))
+        return ToolResult.success("\n".join(record.summary_line() for record in records))
+
+
+class CancelBackgroundTask(Tool):
+    """Cancel a queued or running task; its agent stops before its next step."""
+
+    name = "cancel_background_task"
+    description = "Cancel a queued or running background task; a running agent is stopped at once."
+    Args = TaskIdArgs
+    writes = True
+
+    async def run(self, args: TaskIdArgs, ctx: ToolContext) -> ToolResult:
+        from oboto.services.tasks import TaskError
+
+        try:
+            record = _tasks(ctx).cancel(args.task_id)
+        except TaskError as error:
+            raise ToolError(str(error)) from None
+        if record.finished and record.status != "cancelled":
+            return ToolResult.success(f"{record.id} had already ended ({record.status}).")
+        return ToolResult.success(f"Cancellation of {record.id} requested; status {record.status}.")
+
+
+class OutputArgs(ToolArgs):
+    task_id: str = TaskId
+    tail_lines: int | None = Field(None, ge=1, le=2000, description="Only the last N lines.")
+    offset: int | None = Field(None, ge=0, description="Read from this byte offset (from a previous call's next_offset).")
+
+
+class GetTaskOutput(Tool):
+    """Read a task's live output log."""
+
+    name = "get_task_output"
+    description = "Read what a background task's agent has said and done so far (its live log)."
+    Args = OutputArgs
+
+    async def run(self, args: OutputArgs, ctx: ToolContext) -> ToolResult:
+        from oboto.services.tasks import TaskError
+
+        try:
+            output = _tasks(ctx).output(args.task_id, tail=args.tail_lines, offset=args.offset)
+        except TaskError as error:
+            raise ToolError(str(error)) from None
+        text = output.text or "(no output yet)"
+        return ToolResult.success(f"{text}\n[next_offset={output.offset} of {output.size} bytes]", next_offset=output.offset)
+
+
+class WaitArgs(ToolArgs):
+    task_id: str = TaskId
+    timeout_seconds: float = Field(60, gt=0, le=600, description="Longest wait; the current status is returned then.")
+
+
+class WaitForTask(Tool):
+    """Wait for a task to end (or for the timeout) and return its status."""
+
+    name = "wait_for_task"
+    description = "Wait until a background task ends or the timeout passes, then return its status and result."
+    Args = WaitArgs
+
+    async def run(self, args: WaitArgs, ctx: ToolContext) -> ToolResult:
+        from oboto.services.tasks import TaskError
+
+        try:
+            record = await _tasks(ctx).wait(args.task_id, args.timeout_seconds)
+        except TaskError as error:
+            raise ToolError(str(error)) from None
+        prefix = "" if record.finished else f"Still {record.status} after {args.timeout_seconds:g}s.\n"
+        return ToolResult.success(prefix + _describe(record))
+
+
+def task_tools() -> list[Tool]:
+    return [SpawnBackgroundTask(), CheckTaskStatus(), ListBackgroundTasks(), CancelBackgroundTask(),
+            GetTaskOutput(), WaitForTask()]

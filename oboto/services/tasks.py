@@ -1,0 +1,397 @@
+"""TaskManager: one-shot background tasks, queued FIFO behind a concurrency limit, kept on disk.
+
+Any process may spawn, cancel and read tasks; only the runner (the process holding the runner lock)
+executes them. A record is on disk before its id is handed out, and every state change is an atomic
+replace under the record's lock, so a kill -9 at any moment leaves a readable record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from oboto.agent.prompt import system_prompt
+from oboto.agent.turn import TurnLimits, run_turn
+from oboto.core.events import (
+    TaskCancelRequested,
+    TaskFinished,
+    TaskQueued,
+    TaskStarted,
+    TaskStatusChanged,
+    WorkspaceWarning,
+)
+from oboto.core.locks import locked
+from oboto.core.models import utc_now
+from oboto.core.store import load_document, save_document
+from oboto.services.task_log import TaskLogWriter, TaskOutput, elapsed_text, read_output
+from oboto.services.task_models import ACTIVE_STATUSES, FINAL_STATUSES, TASK_ID_PATTERN, TaskRecord
+
+if TYPE_CHECKING:
+    from oboto.services.runtime import Runtime
+
+NOTICE_BATCH_SECONDS = 0.5
+RESULT_EXCERPT = 600
+GUARDED_ORIGINS = frozenset({"schedule", "agent-loop"})
+
+FinishListener = Callable[[TaskRecord], None]
+
+
+class TaskError(Exception):
+    """A task request that cannot be done (unknown id, bad input, spawn depth)."""
+
+
+class TaskManager:
+    """The only writer of `.oboto/tasks/`."""
+
+    def __init__(self, runtime: "Runtime") -> None:
+        self.runtime = runtime
+        self.paths = runtime.paths
+        self.settings = runtime.settings
+        self.bus = runtime.bus
+        self.is_runner = False
+        self._queue: deque[str] = deque()
+        self._queued_ids: set[str] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._finish_listeners: list[FinishListener] = []
+        self._notice_handle: asyncio.TimerHandle | None = None
+        self._notice_task: asyncio.Task[None] | None = None
+        self._stopping_reason: str | None = None
+        self.paths.tasks_dir.mkdir(parents=True, exist_ok=True)
+
+    # ----- records -----------------------------------------------------------------------------
+
+    def _path(self, task_id: str) -> Path:
+        if not isinstance(task_id, str) or not re.fullmatch(TASK_ID_PATTERN, task_id):
+            raise TaskError(f"{task_id!r} is not a task id (they look like t-1a2b3c4d)")
+        return self.paths.task_record(task_id)
+
+    def _load(self, task_id: str) -> TaskRecord | None:
+        return load_document(self._path(task_id), TaskRecord, self.bus)
+
+    def get(self, task_id: str) -> TaskRecord:
+        record = self._load(task_id)
+        if record is None:
+            raise TaskError(f"no task with id {task_id}")
+        return record
+
+    def _update(self, task_id: str, **changes: Any) -> TaskRecord:
+        """Read-modify-write one record under its lock (another process may be changing it too)."""
+        path = self._path(task_id)
+        with locked(path):
+            record = load_document(path, TaskRecord, self.bus)
+            if record is None:
+                raise TaskError(f"no task with id {task_id}")
+            updated = TaskRecord.model_validate({**record.model_dump(), **changes})
+            save_document(path, updated)
+        return updated
+
+    def list(self, status: str | Iterable[str] | None = None) -> list[TaskRecord]:
+        wanted = {status} if isinstance(status, str) else set(status) if status else None
+        records = []
+        for path in self.paths.tasks_dir.glob("t-*.json"):
+            record = load_document(path, TaskRecord, self.bus)
+            if record is not None and (wanted is None or record.status in wanted):
+                records.append(record)
+        return sorted(records, key=lambda record: (record.created_at, record.id))
+
+    # ----- requests (any process) --------------------------------------------------------------
+
+    def spawn(
+        self,
+        description: str,
+        query: str,
+        *,
+        context: str | None = None,
+        conversation: str = "chat",
+        origin: str = "user",
+        tags: Iterable[str] = (),
+        schedule_id: str | None = None,
+        parent_task_id: str | None = None,
+        depth: int = 1,
+        read_only: bool = False,
+        guarded: bool = False,
+        timeout_seconds: float | None = None,
+        max_iterations: int | None = None,
+        token_budget: int | None = None,
+    ) -> TaskRecord:
+        """Record a queued task and return it; the record is on disk before the id is returned."""
+        if depth > self.settings.tasks.max_depth:
+            raise TaskError(
+                f"background tasks may only be nested {self.settings.tasks.max_depth} deep; do this work yourself"
+            )
+        if not description.strip() or not query.strip():
+            raise TaskError("a task needs a description and a query")
+        limits = self.settings.tasks
+        record = TaskRecord(
+            description=description.strip()[:500],
+            query=query,
+            context=context,
+            conversation=self.runtime.conversations.info(conversation).name,
+            origin=origin,
+            tags=list(tags),
+            schedule_id=schedule_id,
+            parent_task_id=parent_task_id,
+            depth=depth,
+            read_only=read_only,
+            guarded=guarded or origin in GUARDED_ORIGINS,
+            timeout_seconds=timeout_seconds or limits.timeout_seconds,
+            max_iterations=max_iterations or limits.max_iterations,
+            token_budget=token_budget or limits.token_budget,
+        )
+        save_document(self.paths.task_record(record.id), record)
+        self.bus.publish(TaskQueued(task_id=record.id, description=record.description, origin=record.origin))
+        if self.is_runner:
+            self._enqueue(record.id)
+            self._pump()
+        return record
+
+    def cancel(self, task_id: str) -> TaskRecord:
+        """Stop a task: a queued one is cancelled at once, a running one's agent is cancelled by the runner."""
+        path = self._path(task_id)
+        with locked(path):
+            record = load_document(path, TaskRecord, self.bus)
+            if record is None:
+                raise TaskError(f"no task with id {task_id}")
+            if record.finished:
+                return record
+            if record.status == "queued":
+                record = record.model_copy(update={"status": "cancelled", "finished_at": utc_now(),
+                                                   "error": "cancelled before it started"})
+            else:
+                record = record.model_copy(update={"cancel_requested": True})
+            save_document(path, record)
+        self.bus.publish(TaskCancelRequested(task_id=task_id))
+        if record.status == "cancelled":
+            self._ended(record)
+        elif task_id in self._running:
+            self._running[task_id].cancel()
+        return record
+
+    def output(self, task_id: str, *, tail: int | None = None, offset: int | None = None) -> TaskOutput:
+        self.get(task_id)
+        return read_output(self.paths.task_log(task_id), tail=tail, offset=offset)
+
+    async def wait(self, task_id: str, timeout: float) -> TaskRecord:
+        """The record once the task has ended, or as it is when `timeout` passes (never raises for slowness)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout)
+        record = self.get(task_id)
+        while not record.finished and loop.time() < deadline:
+            await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
+            record = self._load(task_id) or record
+        return record
+
+    def add_finish_listener(self, listener: FinishListener) -> None:
+        """Called (in the runner) with the final record of every task that ends."""
+        self._finish_listeners.append(listener)
+
+    # ----- the runner --------------------------------------------------------------------------
+
+    def start_runner(self) -> None:
+        """Become the executor: recover after a dead runner, then run what is queued."""
+        self.is_runner = True
+        self._stopping_reason = None
+        for record in self.list(ACTIVE_STATUSES):
+            if record.status in ("running", "awaiting_answer") and record.id not in self._running:
+                who = f"process {record.runner_pid}" if record.runner_pid else "the process running it"
+                self._finish(record.id, "interrupted", error=f"{who} stopped before the task finished")
+        self.rescan()
+        self._schedule_notices()
+
+    def rescan(self) -> None:
+        """Pick up work requested by other processes: new queued records and cancel requests."""
+        if not self.is_runner:
+            return
+        for record in self.list(ACTIVE_STATUSES):
+            if record.status == "queued":
+                self._enqueue(record.id)
+            elif record.cancel_requested and record.id in self._running:
+                self._running[record.id].cancel()
+        if any(not record.notice_posted for record in self.list(FINAL_STATUSES)):
+            self._schedule_notices()
+        self._pump()
+
+    async def stop_runner(self, reason: str) -> None:
+        """Cancel every running task (recorded as interrupted with `reason`) and stop executing."""
+        self._stopping_reason = reason
+        self.is_runner = False
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        if self._notice_task is not None:
+            await asyncio.gather(self._notice_task, return_exceptions=True)
+
+    @property
+    def running_ids(self) -> list[str]:
+        return list(self._running)
+
+    def _enqueue(self, task_id: str) -> None:
+        if task_id not in self._queued_ids and task_id not in self._running:
+            self._queued_ids.add(task_id)
+            self._queue.append(task_id)
+
+    def _pump(self) -> None:
+        """Start queued tasks, oldest first, while there is a free slot."""
+        if not self.is_runner:
+            return
+        while self._queue and len(self._running) < self.settings.tasks.max_concurrent:
+            task_id = self._queue.popleft()
+            self._queued_ids.discard(task_id)
+            record = self._load(task_id)
+            if record is None or record.status != "queued":
+                continue
+            record = self._update(task_id, status="running", started_at=utc_now(), runner_pid=os.getpid())
+            task = asyncio.get_running_loop().create_task(self._execute(record), name=task_id)
+            task.add_done_callback(self._execution_ended)
+            self._running[task_id] = task
+
+    def _execution_ended(self, task: asyncio.Task[None]) -> None:
+        """A task cancelled before its first step never reached its own handlers; record its end here."""
+        task_id = task.get_name()
+        if self._running.get(task_id) is not task:
+            return
+        del self._running[task_id]
+        status, error = ("interrupted", self._stopping_reason) if self._stopping_reason else ("cancelled", "cancelled on request")
+        if not task.cancelled():
+            status, error = "failed", f"{type(task.exception()).__name__}: {task.exception()}"
+        self._finish(task_id, status, error=error)
+        self._pump()
+
+    async def _execute(self, record: TaskRecord) -> None:
+        log = TaskLogWriter(self.paths.task_log(record.id))
+        ctx = self.runtime.tool_context(
+            conversation=record.conversation, task_id=record.id, depth=record.depth, background=True,
+            read_only=record.read_only, origin=record.origin,
+        )
+        if record.guarded:
+            ctx.busy_guard = self.runtime.foreground.is_busy
+        self.bus.publish(TaskStarted(task_id=record.id, read_only=ctx.is_read_only()))
+        log.line(f"▶ {record.description}")
+        query = record.query if not record.context else f"{record.query}\n\nContext:\n{record.context}"
+        messages = [{"role": "system", "content": system_prompt(ctx)}, {"role": "user", "content": query}]
+        limits = TurnLimits(record.max_iterations, record.token_budget, self.settings.agent.repeat_limit)
+        status, result, error, outcome = "failed", None, None, None
+        try:
+            async with asyncio.timeout(record.timeout_seconds) as deadline:
+                ctx.extra["deadline"] = deadline
+                outcome = await run_turn(self.runtime.llm, self.runtime.tools, ctx, messages, limits, log)
+            status = "completed" if outcome.ok else "failed"
+            result, error = outcome.final_text or None, outcome.error
+        except TimeoutError:
+            status, error = "timed_out", f"stopped after the {record.timeout_seconds:g}s time limit"
+        except asyncio.CancelledError:
+            if self._stopping_reason:
+                status, error = "interrupted", self._stopping_reason
+            else:
+                status, error = "cancelled", "cancelled on request"
+        except Exception as failure:  # a bug in a tool or the client must end this task, not the runner
+            status, error = "failed", f"{type(failure).__name__}: {failure}"
+        finally:
+            log.line(f"■ {status}" + (f": {error}" if error else ""))
+            log.close()
+        self._running.pop(record.id, None)
+        usage = outcome.usage if outcome else None
+        self._finish(
+            record.id, status, error=error, result=result,
+            iterations=outcome.iterations if outcome else 0, tool_calls=outcome.tool_calls if outcome else 0,
+            usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                   "cost_usd": usage.cost_usd} if usage else None,
+        )
+        self._pump()
+
+    def _finish(self, task_id: str, status: str, *, error: str | None = None, result: str | None = None,
+                **extra: Any) -> None:
+        changes: dict[str, Any] = {"status": status, "finished_at": utc_now(), "error": error, "notice_posted": False}
+        if result is not None:
+            changes["result"] = result
+        changes.update({key: value for key, value in extra.items() if value is not None})
+        record = self._update(task_id, **changes)
+        self._ended(record)
+
+    def _ended(self, record: TaskRecord) -> None:
+        self.bus.publish(TaskFinished(task_id=record.id, status=record.status, error=record.error,
+                                      schedule_id=record.schedule_id, origin=record.origin))
+        for listener in list(self._finish_listeners):
+            try:
+                listener(record)
+            except Exception as failure:  # one broken listener must not cost the others their notice
+                self.bus.publish(WorkspaceWarning(message=f"after task {record.id} ended: {failure}"))
+        self._schedule_notices()
+
+    def set_status(self, task_id: str, status: str, **changes: Any) -> TaskRecord:
+        """Move a running task to another non-final state (awaiting_answer and back)."""
+        record = self._update(task_id, status=status, **changes)
+        self.bus.publish(TaskStatusChanged(task_id=task_id, status=status))
+        return record
+
+    # ----- completion notices ------------------------------------------------------------------
+
+    def _schedule_notices(self) -> None:
+        """Post notices shortly, so tasks ending together share one message."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._notice_handle is None:
+            self._notice_handle = loop.call_later(NOTICE_BATCH_SECONDS, self._start_notice_task)
+
+    def _start_notice_task(self) -> None:
+        self._notice_handle = None
+        if self._notice_task is None or self._notice_task.done():
+            self._notice_task = asyncio.get_running_loop().create_task(self._post_notices())
+        else:
+            self._schedule_notices()
+
+    async def _post_notices(self) -> None:
+        pending = [record for record in self.list(FINAL_STATUSES) if not record.notice_posted]
+        by_conversation: dict[str, list[TaskRecord]] = {}
+        for record in pending:
+            by_conversation.setdefault(record.conversation, []).append(record)
+        conversations = self.runtime.conversations
+        for conversation, records in by_conversation.items():
+            if not conversations.exists(conversation):
+                conversation = "chat"
+            loop_records = [record for record in records if record.origin == "agent-loop"]
+            other = [record for record in records if record.origin != "agent-loop"]
+            for record in loop_records:
+                conversations.post_notice(conversation, loop_result_text(record), marker="background-agent",
+                                          author="agent-loop")
+            if other:
+                conversations.post_notice(conversation, completion_notice(other), marker="task-notice",
+                                          author="tasks")
+            for record in records:
+                self._update(record.id, notice_posted=True)
+
+
+def completion_notice(records: list[TaskRecord]) -> str:
+    """One message for every task that ended in this batch."""
+    if len(records) == 1:
+        record = records[0]
+        head = f"Background task {record.id} {record.status} after {elapsed_text(record.elapsed_seconds)}: {record.description}"
+        return head + _outcome_text(record, RESULT_EXCERPT)
+    lines = [f"{len(records)} background tasks finished:"]
+    for record in records:
+        lines.append(f"- {record.id} {record.status}: {record.description}{_outcome_text(record, 200, inline=True)}")
+    return "\n".join(lines)
+
+
+def loop_result_text(record: TaskRecord) -> str:
+    if record.status == "completed" and record.result:
+        return record.result
+    return f"The agent loop's run {record.id} {record.status}" + _outcome_text(record, RESULT_EXCERPT)
+
+
+def _outcome_text(record: TaskRecord, limit: int, *, inline: bool = False) -> str:
+    text = record.result if record.status == "completed" else record.error
+    if not text:
+        return ""
+    text = text.strip()
+    if len(text) > limit:
+        text = text[:limit].rstrip() + f" … (oboto tasks output {record.id})"
+    return f" — {text.splitlines()[0]}" if inline else f"\n\n{text}"
