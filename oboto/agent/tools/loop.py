@@ -1,0 +1,68 @@
+"""Agent-loop tools: a background agent asks the person a blocking question and waits for the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from typing import Iterator
+
+from pydantic import Field
+
+from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from oboto.services.question_models import MAX_QUESTION_CHARS
+
+
+class AskArgs(ToolArgs):
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS,
+        description="One clear question the person can answer in a few words; say what you need and why.",
+    )
+
+
+@contextmanager
+def suspended_deadline(deadline: asyncio.Timeout | None) -> Iterator[None]:
+    """Stop the task's clock while it waits for the person: waiting is not work and must not time it out."""
+    if deadline is None or deadline.when() is None:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    remaining = max(0.0, deadline.when() - loop.time())
+    deadline.reschedule(None)
+    try:
+        yield
+    finally:
+        deadline.reschedule(loop.time() + remaining)
+
+
+class AskBlockingQuestion(Tool):
+    """Ask the person a question and wait for the answer; the agent loop pauses until it comes."""
+
+    name = "ask_blocking_question"
+    description = (
+        "Ask the person a question you cannot go on without, and wait for the answer (it is the result). "
+        "The question is shown in chat; the agent loop pauses until it is answered, which may take hours. "
+        "Use it only when you are truly stuck: prefer deciding sensibly yourself and saying so."
+    )
+    Args = AskArgs
+
+    def unavailable_reason(self, ctx: ToolContext) -> str | None:
+        if ctx.task_id is None:
+            return ("ask_blocking_question is for background agents; the person is right here, "
+                    "so ask your question in your reply")
+        return super().unavailable_reason(ctx)
+
+    async def run(self, args: AskArgs, ctx: ToolContext) -> ToolResult:
+        from oboto.services.questions import QuestionError
+
+        if ctx.runtime is None:
+            raise ToolError("questions cannot be asked here")
+        try:
+            with suspended_deadline(ctx.extra.get("deadline")):
+                answer = await ctx.runtime.questions.ask(args.question, task_id=ctx.task_id, origin=ctx.origin)
+        except QuestionError as error:
+            raise ToolError(str(error)) from None
+        return ToolResult.success(answer)
+
+
+def loop_tools() -> list[Tool]:
+    return [AskBlockingQuestion()]
