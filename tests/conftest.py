@@ -36,3 +36,22 @@ def workspace(tmp_path: Path) -> WorkspacePaths:
 def settings(workspace: WorkspacePaths) -> Settings:
     loaded, _warnings = load_settings(workspace)
     return loaded
+
+
+@pytest.fixture
+def runtime(workspace: WorkspacePaths, llm_env):
+    """A Runtime on the test workspace whose model is the scripted server (not the runner)."""
+    from oboto.services.runtime import Runtime
+
+    return Runtime.open(workspace.root)
+
+
+@pytest.fixture
+async def runner_runtime(workspace: WorkspacePaths, llm_env):
+    """A Runtime that executes tasks, fires schedules and ticks the loop, as the runner process does."""
+    from oboto.services.runtime import Runtime
+
+    runtime = Runtime.open(workspace.root)
+    runtime.activate_runner()
+    yield runtime
+    await runtime.deactivate_runner("the test finished")

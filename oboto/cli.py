@@ -1,0 +1,72 @@
+"""The `oboto` command: headless subcommands and the terminal UI launcher.
+
+Command modules import only argparse-level things at the top, so `oboto --help` answers at once;
+each imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from oboto import __version__
+
+EXIT_USAGE = 2
+
+COMMAND_MODULES = {
+    "run": "oboto.commands.run",
+    "conversations": "oboto.commands.conversations",
+    "tasks": "oboto.commands.tasks",
+    "schedules": "oboto.commands.schedules",
+    "loop": "oboto.commands.loop",
+    "questions": "oboto.commands.questions",
+    "events": "oboto.commands.events",
+    "daemon": "oboto.commands.daemon",
+    "doctor": "oboto.commands.doctor",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"oboto: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="oboto",
+        description="A multi-agent workspace for the terminal. With no command, opens the terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"oboto {__version__}")
+    parser.add_argument("--workspace", "-w", metavar="DIR", help="the project folder (default: the current folder)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMAND_MODULES.items():
+        module = importlib.import_module(module_name)
+        module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.HELP))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from oboto.commands.common import EXIT_FAILED, UsageError, WorkFailed, warn
+
+    module = importlib.import_module(COMMAND_MODULES[args.command])
+    try:
+        return module.run(args)
+    except UsageError as error:
+        warn(str(error))
+        return EXIT_USAGE
+    except WorkFailed as error:
+        warn(str(error))
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The bodies of `oboto` subcommands; `oboto.cli` parses arguments and dispatches here."""

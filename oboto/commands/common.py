@@ -1,0 +1,89 @@
+"""What every subcommand shares: opening the workspace, reporting problems, printing JSON.
+
+Command modules are imported to build the parser, so they import only argparse-level things at the top;
+everything heavier is imported inside `run` (keeps `oboto --help` instant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: exit 2 with this one-line reason."""
+
+
+class WorkFailed(Exception):
+    """The work itself failed: exit 1 with this reason."""
+
+
+def warn(message: str) -> None:
+    print(f"oboto: {message}", file=sys.stderr)
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def report_event(event: Any) -> None:
+    """Tell the person on stderr about files moved aside and other warnings."""
+    from oboto.core.events import FileQuarantined, WorkspaceWarning
+
+    if isinstance(event, FileQuarantined):
+        warn(f"{event.path} could not be read ({event.reason}); it was moved to {event.moved_to}")
+    elif isinstance(event, WorkspaceWarning):
+        warn(event.message)
+
+
+def open_runtime(args: argparse.Namespace):  # -> Runtime
+    from oboto.core.bus import EventBus
+    from oboto.core.config import ConfigProblem, load_settings
+    from oboto.core.events import FileQuarantined, WorkspaceWarning
+    from oboto.core.paths import WorkspacePaths
+    from oboto.services.runtime import Runtime
+
+    paths = WorkspacePaths.for_root(args.workspace or ".")
+    if not paths.root.is_dir():
+        raise UsageError(f"workspace {paths.root} is not a folder")
+    paths.ensure()
+    try:
+        settings, warnings = load_settings(paths)
+    except ConfigProblem as problem:
+        raise UsageError(str(problem)) from None
+    for message in warnings:
+        warn(message)
+    bus = EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
+    bus.subscribe(report_event, FileQuarantined, WorkspaceWarning)
+    return Runtime(paths, settings, warnings=warnings, bus=bus)
+
+
+def print_json(document: Any) -> None:
+    import orjson
+
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -1,0 +1,91 @@
+"""`oboto conversations list|show|create|rename|delete`."""
+
+from __future__ import annotations
+
+import argparse
+from argparse import Namespace
+
+from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, open_runtime, positive_int, print_json
+
+HELP = "list, show, create, rename or delete conversations"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="conversations_action", metavar="ACTION", required=True)
+    add_json_flag(actions.add_parser("list", help="every conversation with its message count"))
+    show = actions.add_parser("show", help="print a conversation")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--tail", type=positive_int, metavar="N", help="only the last N messages")
+    add_json_flag(show)
+    create = actions.add_parser("create", help="create a child conversation of chat")
+    create.add_argument("name", metavar="NAME")
+    add_json_flag(create)
+    rename = actions.add_parser("rename", help="rename a conversation (not chat)")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    delete = actions.add_parser("delete", help="delete a conversation (not chat)")
+    delete.add_argument("name", metavar="NAME")
+
+
+def _guard(action):
+    from oboto.services.conversation_models import ConversationNameError
+    from oboto.services.conversations import ConversationError
+
+    try:
+        return action()
+    except (ConversationNameError, ConversationError) as error:
+        raise UsageError(str(error)) from None
+
+
+def run(args: Namespace) -> int:
+    runtime = open_runtime(args)
+    conversations = runtime.conversations
+    action = args.conversations_action
+    if action == "list":
+        summaries = conversations.list()
+        if args.json:
+            print_json([summary.to_json() for summary in summaries])
+        else:
+            for summary in summaries:
+                mark = "*" if summary.active else " "
+                updated = summary.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+                print(f"{mark} {summary.name:<24} {summary.message_count:>6} messages  updated {updated}")
+    elif action == "show":
+        name = _guard(lambda: conversations.info(args.name).name)
+        messages = conversations.messages(name)
+        if args.tail:
+            messages = messages[-args.tail:]
+        if args.json:
+            print_json([message.model_dump(mode="json", exclude_none=True) for message in messages])
+        else:
+            for message in messages:
+                print(_format_message(message))
+    elif action == "create":
+        info = _guard(lambda: conversations.create(args.name))
+        if args.json:
+            print_json(info.model_dump(mode="json"))
+        else:
+            print(f"created {info.name}")
+    elif action == "rename":
+        new = _guard(lambda: conversations.rename(args.old, args.new))
+        print(f"renamed {args.old} to {new}")
+    elif action == "delete":
+        _guard(lambda: conversations.delete(args.name))
+        print(f"deleted {args.name}")
+    return EXIT_OK
+
+
+def _format_message(message) -> str:
+    when = message.created_at.astimezone().strftime("%H:%M")
+    if message.role == "tool":
+        head = message.content.splitlines()[0] if message.content else ""
+        return f"[{when}] tool {message.name}: {head[:200]}"
+    if message.role == "assistant" and message.tool_calls:
+        calls = ", ".join(call["function"]["name"] for call in message.tool_calls)
+        text = f"{message.content}\n" if message.content else ""
+        return f"[{when}] assistant: {text}(calls {calls})"
+    label = message.role if message.role != "system" else f"{message.marker or 'notice'}"
+    if message.author:
+        label += f" from {message.author}"
+    suffix = " [interrupted]" if message.status != "complete" else ""
+    return f"[{when}] {label}: {message.content}{suffix}"

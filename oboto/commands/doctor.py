@@ -1,0 +1,91 @@
+"""`oboto doctor`: checks the model, keys, workspace files and the runner lock, and says what to fix."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
+
+from oboto.commands.common import EXIT_FAILED, EXIT_OK, add_json_flag, print_json
+
+HELP = "check the model, keys, workspace files and lock"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_json_flag(parser)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    warning: bool = False
+
+    def to_json(self) -> dict:
+        return {"check": self.name, "ok": self.ok, "warning": self.warning, "detail": self.detail}
+
+
+def _document_check(label: str, path: Path, model: type) -> Check:
+    """Validate a workspace file without moving it (doctor only looks)."""
+    import orjson
+    from pydantic import ValidationError
+
+    if not path.exists():
+        return Check(label, True, f"{path.name} not created yet")
+    try:
+        model.model_validate(orjson.loads(path.read_bytes()))
+    except (orjson.JSONDecodeError, ValidationError, ValueError) as error:
+        from oboto.core.store import describe_error
+
+        return Check(label, False, f"{path} is invalid: {describe_error(error)} (oboto will move it aside on next use)")
+    return Check(label, True, f"{path.name} is valid")
+
+
+def gather(args: Namespace) -> list[Check]:
+    from oboto.core.config import ConfigProblem, load_settings
+    from oboto.core.locks import ProcessLock
+    from oboto.core.paths import WorkspacePaths, user_config_dir
+    from oboto.llm.providers import provider_key_env
+    from oboto.services.conversation_models import ConversationIndex
+
+    checks: list[Check] = []
+    paths = WorkspacePaths.for_root(args.workspace or ".")
+    checks.append(Check("python", sys.version_info >= (3, 11), sys.version.split()[0]))
+    if not paths.root.is_dir():
+        return checks + [Check("workspace", False, f"{paths.root} is not a folder")]
+    writable = os.access(paths.state_dir if paths.state_dir.exists() else paths.root, os.W_OK)
+    checks.append(Check("workspace", writable, f"{paths.root}" + ("" if writable else " is not writable")))
+    try:
+        settings, warnings = load_settings(paths)
+    except ConfigProblem as problem:
+        return checks + [Check("settings", False, str(problem))]
+    sources = [str(path) for path in (paths.config, user_config_dir() / "config.toml") if path.exists()]
+    checks.append(Check("settings", not warnings, "; ".join(warnings) or ("from " + ", ".join(sources) if sources else "defaults and environment")))
+    if settings.model:
+        detail = settings.model + (f" at {settings.api_base}" if settings.api_base else "")
+        checks.append(Check("model", True, detail))
+        key_env = provider_key_env(settings.model)
+        if key_env:
+            present = bool(os.environ.get(key_env))
+            checks.append(Check("api key", present, f"{key_env} is {'set' if present else 'not set'}"))
+    else:
+        checks.append(Check("model", False, "no model configured: set OBOTO_MODEL, e.g. openai/gpt-4o-mini"))
+    checks.append(_document_check("conversations", paths.conversation_index, ConversationIndex))
+    holder = ProcessLock(paths.runner_lock).holder_pid()
+    checks.append(Check("runner", True, "no process is running agents" if holder is None else f"process {holder} holds the runner lock"))
+    return checks
+
+
+def run(args: Namespace) -> int:
+    checks = gather(args)
+    if args.json:
+        print_json([check.to_json() for check in checks])
+    else:
+        for check in checks:
+            mark = "ok " if check.ok else "FAIL"
+            print(f"{mark:4} {check.name:<14} {check.detail}")
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED

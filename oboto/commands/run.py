@@ -1,0 +1,81 @@
+"""`oboto run PROMPT`: one headless agent turn, streamed to the terminal and kept in the conversation."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from argparse import Namespace
+
+from oboto.commands.common import EXIT_FAILED, EXIT_OK, UsageError, add_json_flag, open_runtime, print_json, warn
+
+HELP = "run one agent turn headless and print the answer"
+EXIT_INTERRUPTED = 130
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", metavar="PROMPT", help="what to ask the agent")
+    parser.add_argument("--conversation", "-c", default="chat", metavar="NAME", help="conversation to use (default: chat)")
+    add_json_flag(parser)
+
+
+def run(args: Namespace) -> int:
+    from oboto.commands.terminal_observer import TerminalObserver
+    from oboto.services.conversation_models import ConversationNameError
+    from oboto.services.conversations import ConversationError
+
+    if not args.prompt.strip():
+        raise UsageError("the prompt is empty")
+    runtime = open_runtime(args)
+    try:
+        conversation = runtime.conversations.info(args.conversation).name
+    except (ConversationNameError, ConversationError) as error:
+        raise UsageError(str(error)) from None
+    if not runtime.settings.model:
+        raise UsageError("no model is configured: set OBOTO_MODEL (for example openai/gpt-4o-mini) and its API key")
+    observer = TerminalObserver(quiet=args.json)
+    try:
+        outcome = asyncio.run(_run_cancellable(runtime, conversation, args.prompt, observer))
+    except KeyboardInterrupt:
+        observer.finish()
+        warn("cancelled; what was said so far is kept in the conversation")
+        return EXIT_INTERRUPTED
+    observer.finish()
+    if args.json:
+        print_json({
+            "conversation": conversation,
+            "status": outcome.status,
+            "answer": outcome.final_text,
+            "error": outcome.error,
+            "iterations": outcome.iterations,
+            "tool_calls": outcome.tool_calls,
+            "usage": {
+                "prompt_tokens": outcome.usage.prompt_tokens,
+                "completion_tokens": outcome.usage.completion_tokens,
+                "cost_usd": outcome.usage.cost_usd,
+            },
+        })
+    elif not outcome.ok:
+        warn(outcome.error or outcome.status)
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+async def _run_cancellable(runtime, conversation: str, prompt: str, observer):
+    """Ctrl-C and SIGTERM cancel the turn cleanly (the partial reply is kept, marked interrupted)."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    cancelled = False
+
+    def cancel() -> None:
+        nonlocal cancelled
+        cancelled = True
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, cancel)
+    try:
+        return await runtime.chat(conversation, prompt, observer=observer)
+    except asyncio.CancelledError:
+        if cancelled:
+            raise KeyboardInterrupt from None
+        raise

@@ -1,0 +1,96 @@
+"""The runner: the one process per workspace that executes tasks, fires schedules and ticks the loop.
+
+Whoever holds `.oboto/runner.lock` is the runner. Other processes write requests into the workspace;
+the runner sees them within a second through watchfiles and acts. When the runner dies its flock is
+released, and the next process that tries (the TUI keeps trying, a daemon waits) takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from oboto.core.events import RunnerChanged
+from oboto.core.locks import ProcessLock
+
+if TYPE_CHECKING:
+    from oboto.services.runtime import Runtime
+
+LOCK_RETRY_SECONDS = 1.0
+
+
+class Runner:
+    def __init__(self, runtime: "Runtime", *, retry_seconds: float = LOCK_RETRY_SECONDS) -> None:
+        self.runtime = runtime
+        self.lock = ProcessLock(runtime.paths.runner_lock)
+        self.retry_seconds = retry_seconds
+        self._stop = asyncio.Event()
+        self._active = asyncio.Event()
+
+    @property
+    def is_runner(self) -> bool:
+        return self.lock.held
+
+    def holder_pid(self) -> int | None:
+        return self.lock.holder_pid()
+
+    async def wait_until_active(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._active.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self, *, wait_for_lock: bool = True) -> None:
+        """Hold the runner role until `stop()`; without `wait_for_lock`, give up at once if someone else has it."""
+        while not self.lock.try_acquire():
+            if not wait_for_lock:
+                return
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.retry_seconds)
+                return
+            except TimeoutError:
+                continue
+        try:
+            await self._serve()
+        finally:
+            await self._deactivate("the runner stopped")
+            self.lock.release()
+
+    async def _serve(self) -> None:
+        self.runtime.bus.publish(RunnerChanged(pid=os.getpid(), is_runner=True))
+        self.runtime.activate_runner()
+        self._active.set()
+        watcher = asyncio.create_task(self._watch(), name="oboto-runner-watch")
+        try:
+            await self._stop.wait()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    async def _deactivate(self, reason: str) -> None:
+        if not self._active.is_set():
+            return
+        self._active.clear()
+        await self.runtime.deactivate_runner(reason)
+        self.runtime.bus.publish(RunnerChanged(pid=os.getpid(), is_runner=False, reason=reason))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _watch(self) -> None:
+        """Route changes other processes make in `.oboto/` to the service that owns the file."""
+        from watchfiles import awatch
+
+        state_dir = self.runtime.paths.state_dir
+        async for changes in awatch(state_dir, stop_event=self._stop, debounce=50, step=25,
+                                    watch_filter=_interesting, recursive=True):
+            self.runtime.workspace_changed({Path(path) for _change, path in changes})
+
+
+def _interesting(_change: object, path: str) -> bool:
+    """Documents only: not temp files of atomic writes, locks, logs or the event log."""
+    name = os.path.basename(path)
+    return name.endswith(".json") and not name.startswith(".") and ".corrupt-" not in name

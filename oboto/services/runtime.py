@@ -1,0 +1,106 @@
+"""The composition root: one workspace's settings, event bus, services, model client and tools."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from oboto.agent.tools.base import ToolContext, ToolRegistry
+from oboto.agent.turn import TurnObserver, TurnOutcome
+from oboto.core.bus import EventBus
+from oboto.core.config import Settings, load_settings
+from oboto.core.paths import WorkspacePaths
+from oboto.llm.client import LLMClient
+from oboto.services.agent_loop import AgentLoopController
+from oboto.services.conversations import ConversationManager
+from oboto.services.foreground import ForegroundActivity
+from oboto.services.questions import QuestionBroker
+from oboto.services.scheduler import SchedulerService
+from oboto.services.tasks import TaskManager
+
+
+def build_tool_registry() -> ToolRegistry:
+    from oboto.agent.tools import file_tools, shell_tools
+    from oboto.agent.tools.conversation import conversation_tools
+    from oboto.agent.tools.loop import loop_tools
+    from oboto.agent.tools.schedules import schedule_tools
+    from oboto.agent.tools.tasks import task_tools
+
+    return ToolRegistry([*file_tools(), *shell_tools(), *conversation_tools(), *task_tools(), *schedule_tools(),
+                         *loop_tools()])
+
+
+class Runtime:
+    """Everything one process needs to work on one workspace; built by the CLI, the TUI and tests alike."""
+
+    def __init__(self, paths: WorkspacePaths, settings: Settings, *, warnings: list[str] | None = None,
+                 bus: EventBus | None = None, llm: LLMClient | None = None) -> None:
+        paths.ensure()
+        self.paths = paths
+        self.settings = settings
+        self.warnings = list(warnings or [])
+        self.bus = bus or EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
+        self.foreground = ForegroundActivity(paths.foreground_lock)
+        self.conversations = ConversationManager(paths, self.bus)
+        self.tasks = TaskManager(self)
+        self.questions = QuestionBroker(self)
+        self.scheduler = SchedulerService(self)
+        self.agent_loop = AgentLoopController(self)
+        self.tools = build_tool_registry()
+        self._llm = llm
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str] | Path, *, bus: EventBus | None = None, **overrides: object) -> "Runtime":
+        """Open the workspace at `root` with settings from the environment and config files."""
+        paths = WorkspacePaths.for_root(root)
+        paths.ensure()
+        settings, warnings = load_settings(paths, **overrides)
+        return cls(paths, settings, warnings=warnings, bus=bus)
+
+    @property
+    def llm(self) -> LLMClient:
+        """The model client; creating it does not import litellm (the first call does)."""
+        if self._llm is None:
+            self._llm = LLMClient(self.settings, log_path=self.paths.logs_dir / "litellm.log")
+        return self._llm
+
+    def tool_context(self, *, conversation: str | None = None, task_id: str | None = None, depth: int = 0,
+                     background: bool = False, read_only: bool = False, origin: str = "foreground") -> ToolContext:
+        return ToolContext(
+            paths=self.paths, settings=self.settings, bus=self.bus, runtime=self, conversation=conversation,
+            task_id=task_id, depth=depth, background=background, read_only=read_only, origin=origin,
+        )
+
+    async def chat(self, conversation: str, prompt: str, *, observer: TurnObserver | None = None) -> TurnOutcome:
+        """The person's own turn: marks the foreground busy (for every process) while it runs."""
+        from oboto.services.turns import run_conversation_turn
+
+        with self.foreground.turn():
+            return await run_conversation_turn(self, conversation, prompt, observer=observer)
+
+    # ----- the runner role (see services/runner.py) ---------------------------------------------
+
+    def activate_runner(self) -> None:
+        """This process now holds the runner lock: recover, then start executing."""
+        self.tasks.start_runner()
+        self.questions.start_runner()
+        self.scheduler.start_runner()
+        self.agent_loop.start_runner()
+
+    async def deactivate_runner(self, reason: str) -> None:
+        await self.agent_loop.stop_runner()
+        await self.scheduler.stop_runner()
+        await self.tasks.stop_runner(reason)
+        self.questions.stop_runner()
+
+    def workspace_changed(self, changed: set[Path]) -> None:
+        """Another process wrote a request into `.oboto/`; hand it to the owning service."""
+        paths = self.paths
+        if any(path.parent == paths.tasks_dir for path in changed):
+            self.tasks.rescan()
+        if paths.questions in changed:
+            self.questions.reload()
+        if paths.schedules in changed:
+            self.scheduler.reload()
+        if paths.agent_loop in changed:
+            self.agent_loop.reload()
