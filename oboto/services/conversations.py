@@ -331,6 +331,8 @@ class ConversationManager:
             if _ends_torn(path):
                 data = b"\n" + data  # a crash left half a line: never glue a new message onto it
             append_line(path, data)
+        if not new:
+            return  # a later snapshot of a counted message: the index does not change
         with locked(self.paths.conversation_index):
             index = self._read_index()
             info = index.conversations.get(name)
@@ -339,8 +341,7 @@ class ConversationManager:
                     name=name, parent=None if name == MAIN_CONVERSATION else MAIN_CONVERSATION
                 )
             info.updated_at = utc_now()
-            if new:
-                info.message_count += 1
+            info.message_count += 1
             self._write_index(index)
 
     def append(self, name: str, message: Message) -> Message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
@@ -88,9 +89,15 @@ class Tool(ABC):
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult: ...
 
     def schema(self) -> dict[str, Any]:
-        parameters = self.Args.model_json_schema()
-        parameters.pop("title", None)
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": parameters}}
+        """The function schema the model sees (built once per tool class; treat it as read-only)."""
+        return _schema_of(type(self))
+
+
+@functools.cache
+def _schema_of(tool: type[Tool]) -> dict[str, Any]:
+    parameters = tool.Args.model_json_schema()
+    parameters.pop("title", None)
+    return {"type": "function", "function": {"name": tool.name, "description": tool.description, "parameters": parameters}}
 
 
 def describe_validation_error(error: ValidationError) -> str:
