@@ -1,0 +1,119 @@
+"""Recurring-task tools: create, list, and pause/resume/delete/trigger schedules."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+
+
+def _scheduler(ctx: ToolContext):
+    if ctx.runtime is None:
+        raise ToolError("recurring tasks are not available here")
+    return ctx.runtime.scheduler
+
+
+class CreateArgs(ToolArgs):
+    name: str = Field(min_length=1, max_length=200, description="A short name for the recurring task.")
+    query: str = Field(min_length=1, max_length=50_000,
+                       description="Complete instructions for the agent that runs each time (it sees no conversation).")
+    description: str | None = Field(None, max_length=2000, description="What this schedule is for.")
+    interval_seconds: float | str | None = Field(
+        None, description='Run every this many seconds (at least 10), or a duration like "30m", "2h", "1d".')
+    cron: str | None = Field(None, description='Instead of an interval: a 5-field cron expression in local time, '
+                                               'e.g. "0 9 * * 1-5".')
+    max_runs: int | None = Field(None, description="Stop (pause) after this many runs; leave out for no limit.")
+    skip_if_running: bool = Field(True, description="Skip a run while the previous run is still going.")
+
+
+class CreateRecurringTask(Tool):
+    """Create a schedule that runs a background agent on an interval or a cron expression."""
+
+    name = "create_recurring_task"
+    description = (
+        "Create a recurring task: a background agent runs `query` every interval_seconds (minimum 10) or on a 5-field "
+        "cron expression. Give exactly one of interval_seconds or cron. Each run's result is reported in chat."
+    )
+    Args = CreateArgs
+    writes = True
+
+    async def run(self, args: CreateArgs, ctx: ToolContext) -> ToolResult:
+        from oboto.services.schedule_models import ScheduleError, parse_duration
+
+        try:
+            interval = parse_duration(args.interval_seconds) if isinstance(args.interval_seconds, str) \
+                else args.interval_seconds
+            schedule = _scheduler(ctx).create(
+                args.name, args.query, description=args.description, interval_seconds=interval, cron=args.cron,
+                max_runs=args.max_runs, skip_if_running=args.skip_if_running,
+            )
+        except ScheduleError as error:
+            raise ToolError(str(error)) from None
+        return ToolResult.success(f"Created {schedule.summary_line()}", schedule_id=schedule.id)
+
+
+class ListArgs(ToolArgs):
+    pass
+
+
+class ListRecurringTasks(Tool):
+    """List every schedule with its status, cadence, runs and last result."""
+
+    name = "list_recurring_tasks"
+    description = "List every recurring task with its id, status, cadence, run count, next run and last result."
+    Args = ListArgs
+
+    async def run(self, args: ListArgs, ctx: ToolContext) -> ToolResult:
+        schedules = _scheduler(ctx).list()
+        if not schedules:
+            return ToolResult.success("No recurring tasks.")
+        lines = []
+        for schedule in schedules:
+            lines.append(schedule.summary_line())
+            if schedule.paused_reason:
+                lines.append(f"  paused: {schedule.paused_reason}")
+            if schedule.last_result:
+                lines.append(f"  last result: {schedule.last_result}")
+        return ToolResult.success("\n".join(lines))
+
+
+class ManageArgs(ToolArgs):
+    schedule_id: str = Field(pattern=r"^s-[0-9a-f]{8}$", description="The schedule id, like s-1a2b3c4d.")
+    action: Literal["pause", "resume", "delete", "trigger_now"] = Field(
+        description="pause, resume, delete, or trigger_now (run once now; a paused schedule stays paused).")
+
+
+class ManageRecurringTask(Tool):
+    """Pause, resume, delete or run a schedule once now."""
+
+    name = "manage_recurring_task"
+    description = "Pause, resume, delete, or trigger_now (run once now, honouring skip_if_running) a recurring task."
+    Args = ManageArgs
+    writes = True
+
+    async def run(self, args: ManageArgs, ctx: ToolContext) -> ToolResult:
+        from oboto.services.schedule_models import ScheduleError
+
+        scheduler = _scheduler(ctx)
+        try:
+            if args.action == "pause":
+                return ToolResult.success(f"Paused {scheduler.pause(args.schedule_id).summary_line()}")
+            if args.action == "resume":
+                return ToolResult.success(f"Resumed {scheduler.resume(args.schedule_id).summary_line()}")
+            if args.action == "delete":
+                return ToolResult.success(f"Deleted {scheduler.delete(args.schedule_id).summary_line()}")
+            outcome = scheduler.trigger_now(args.schedule_id)
+        except ScheduleError as error:
+            raise ToolError(str(error)) from None
+        if outcome.task_id:
+            return ToolResult.success(f"Triggered {args.schedule_id}: started task {outcome.task_id}.",
+                                      task_id=outcome.task_id)
+        if outcome.skipped_reason:
+            return ToolResult.success(f"Did not run {args.schedule_id}: {outcome.skipped_reason}.")
+        return ToolResult.success(f"Asked the runner to run {args.schedule_id} now.")
+
+
+def schedule_tools() -> list[Tool]:
+    return [CreateRecurringTask(), ListRecurringTasks(), ManageRecurringTask()]

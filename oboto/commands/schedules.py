@@ -1,0 +1,133 @@
+"""`oboto schedules create|list|show|pause|resume|delete|trigger`."""
+
+from __future__ import annotations
+
+import argparse
+from argparse import Namespace
+from typing import Any, Callable, TypeVar
+
+from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, open_runtime, positive_int, print_json, warn
+
+HELP = "create, list, show, pause, resume, delete or trigger recurring tasks"
+
+T = TypeVar("T")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="schedules_action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a recurring task")
+    create.add_argument("--name", required=True, help="a short name")
+    create.add_argument("--query", required=True, help="the instructions each run's agent gets")
+    cadence = create.add_mutually_exclusive_group(required=True)
+    cadence.add_argument("--every", metavar="DURATION", help="interval: 90s, 30m, 2h, 1d or seconds (minimum 10s)")
+    cadence.add_argument("--cron", metavar="EXPR", help='5-field cron expression in local time, e.g. "*/5 * * * *"')
+    create.add_argument("--max-runs", type=positive_int, metavar="N", help="pause after N runs")
+    create.add_argument("--no-skip-if-running", dest="skip_if_running", action="store_false",
+                        help="start a run even while the previous one is still going")
+    create.add_argument("--description", metavar="TEXT", help="what the schedule is for")
+    create.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG", help="a tag (repeatable)")
+    add_json_flag(create)
+    add_json_flag(actions.add_parser("list", help="every schedule with status, cadence and runs"))
+    show = actions.add_parser("show", help="one schedule in full")
+    show.add_argument("schedule_id", metavar="ID")
+    add_json_flag(show)
+    pause = actions.add_parser("pause", help="stop a schedule from firing")
+    pause.add_argument("schedule_id", metavar="ID")
+    pause.add_argument("--reason", metavar="TEXT", help="why (shown in list and show)")
+    for name, text in (("resume", "start a paused schedule again, counting from now"),
+                       ("delete", "delete a schedule"),
+                       ("trigger", "run a schedule once now (a paused one stays paused)")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("schedule_id", metavar="ID")
+
+
+def _guard(action: Callable[[], T]) -> T:
+    from oboto.services.schedule_models import ScheduleError
+
+    try:
+        return action()
+    except ScheduleError as error:
+        raise UsageError(str(error)) from None
+
+
+def _note_if_no_runner(runtime: Any) -> None:
+    """Schedules are fired by the runner only; say so when none is running."""
+    from oboto.core.locks import ProcessLock
+
+    if ProcessLock(runtime.paths.runner_lock).holder_pid() is None:
+        warn("no oboto runner is active: schedules fire while `oboto daemon` or the TUI runs")
+
+
+def run(args: Namespace) -> int:
+    from oboto.services.schedule_models import parse_duration
+
+    runtime = open_runtime(args)
+    scheduler = runtime.scheduler
+    action = args.schedules_action
+    if action == "create":
+        interval = _guard(lambda: parse_duration(args.every)) if args.every is not None else None
+        schedule = _guard(lambda: scheduler.create(
+            args.name, args.query, description=args.description, interval_seconds=interval, cron=args.cron,
+            max_runs=args.max_runs, skip_if_running=args.skip_if_running, tags=args.tags,
+        ))
+        if args.json:
+            print_json(schedule.model_dump(mode="json"))
+        else:
+            print(f"created {schedule.summary_line()}")
+        _note_if_no_runner(runtime)
+    elif action == "list":
+        schedules = scheduler.list()
+        if args.json:
+            print_json([schedule.model_dump(mode="json") for schedule in schedules])
+        elif not schedules:
+            print("no schedules")
+        else:
+            for schedule in schedules:
+                print(schedule.summary_line())
+    elif action == "show":
+        schedule = _guard(lambda: scheduler.get(args.schedule_id))
+        if args.json:
+            print_json(schedule.model_dump(mode="json"))
+        else:
+            print(_details(schedule))
+    elif action == "pause":
+        print(f"paused {_guard(lambda: scheduler.pause(args.schedule_id, args.reason)).summary_line()}")
+    elif action == "resume":
+        print(f"resumed {_guard(lambda: scheduler.resume(args.schedule_id)).summary_line()}")
+    elif action == "delete":
+        print(f"deleted {_guard(lambda: scheduler.delete(args.schedule_id)).summary_line()}")
+    elif action == "trigger":
+        outcome = _guard(lambda: scheduler.trigger_now(args.schedule_id))
+        if outcome.task_id:
+            print(f"triggered {args.schedule_id}: task {outcome.task_id}")
+        elif outcome.skipped_reason:
+            print(f"not run: {outcome.skipped_reason}")
+        else:
+            print(f"trigger of {args.schedule_id} requested; the runner starts it within a second")
+            _note_if_no_runner(runtime)
+    return EXIT_OK
+
+
+def _details(schedule: Any) -> str:
+    def when(moment: Any) -> str:
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+    runs = f"{schedule.run_count} of {schedule.max_runs}" if schedule.max_runs else str(schedule.run_count)
+    lines = [
+        f"{schedule.id}  {schedule.name}",
+        f"status:      {schedule.status}" + (f" ({schedule.paused_reason})" if schedule.paused_reason else ""),
+        f"cadence:     {schedule.cadence}",
+        f"skip if running: {'yes' if schedule.skip_if_running else 'no'}",
+        f"runs:        {runs}; consecutive failures: {schedule.consecutive_failures}",
+        f"created:     {when(schedule.created_at)}",
+        f"last run:    {when(schedule.last_run_at)}" + (f" (task {schedule.last_task_id})" if schedule.last_task_id else ""),
+        f"next run:    {when(schedule.next_run_at)}",
+    ]
+    if schedule.last_result:
+        lines.append(f"last result: {schedule.last_result}")
+    if schedule.tags:
+        lines.append(f"tags:        {', '.join(schedule.tags)}")
+    if schedule.description:
+        lines.append(f"description: {schedule.description}")
+    lines.append(f"query:\n{schedule.query}")
+    return "\n".join(lines)
