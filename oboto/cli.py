@@ -52,12 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     from oboto.commands.common import EXIT_FAILED, UsageError, WorkFailed, warn
 
-    module = importlib.import_module(COMMAND_MODULES[args.command])
+    module = importlib.import_module(COMMAND_MODULES.get(args.command, "oboto.commands.tui"))
     try:
         return module.run(args)
     except UsageError as error:

@@ -69,7 +69,8 @@ class LLMClient:
         """One model reply, retrying transient failures; raises LLMError in plain words."""
         if not self.model:
             raise LLMError("not_configured", NOT_CONFIGURED_MESSAGE)
-        litellm = load_litellm(self.log_path)
+        # The first call imports litellm (~2.5 s): off the event loop, so a UI or runner never freezes on it.
+        litellm = await asyncio.to_thread(load_litellm, self.log_path)
         request = self._request(messages, tools, stream)
         attempt = 0
         while True:

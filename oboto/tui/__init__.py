@@ -1,0 +1,1 @@
+"""The Textual app: screens, widgets and .tcss files. It talks to the services only."""

@@ -1,0 +1,168 @@
+"""The oboto terminal app: one factory for the CLI and the tests, the bridge from services to widgets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+
+from oboto.core.events import Event, FileQuarantined, RunnerChanged, WorkspaceWarning
+from oboto.services.runtime import Runtime
+from oboto.tui.commands import ObotoCommands
+from oboto.tui.messages import ServiceEvent, WorkspaceChanged
+from oboto.tui.themes import register_themes
+
+
+class ObotoApp(App[None]):
+    """Chat with the agent while background agents, schedules and the loop keep working."""
+
+    # The default screen's own CSS_PATH is not loaded by Textual, so the app loads it.
+    CSS_PATH = ["app.tcss", "screens/main.tcss"]
+    TITLE = "oboto"
+    COMMANDS = App.COMMANDS | {ObotoCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("f1", "help", "Help", id="help"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="toggle-sidebar"),
+        Binding("f2", "answer_question", "Answer", id="answer-question", priority=True),
+    ]
+
+    runner_state: reactive[str] = reactive("starting")
+
+    def __init__(self, runtime: Runtime, *, start_runner: bool = True, watch_files: bool = True) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.start_runner = start_runner
+        self.watch_files = watch_files
+        self.runner = None
+        self._unsubscribe = None
+
+    def get_default_screen(self):
+        from oboto.tui.screens.main import MainScreen
+
+        return MainScreen(self.runtime)
+
+    def on_mount(self) -> None:
+        register_themes(self)
+        self.sub_title = str(self.runtime.paths.root)
+        self._unsubscribe = self.runtime.bus.subscribe(self._forward)
+        for message in self.runtime.warnings:
+            self.notify(message, title="Settings", severity="warning", timeout=10)
+        if self.start_runner:
+            self.run_worker(self._hold_runner(), name="runner", group="runner", exit_on_error=False)
+        if self.watch_files:
+            self.run_worker(self._watch_workspace(), name="watch", group="watch", exit_on_error=False)
+        if self.runtime.settings.model:
+            self.call_after_refresh(self._warm_up_model_client)
+
+    def _warm_up_model_client(self) -> None:
+        """Import litellm in a thread after the first frame, so the first reply does not wait for it."""
+        from oboto.llm.litellm_setup import load_litellm
+
+        log_path = self.runtime.paths.logs_dir / "litellm.log"
+        self.run_worker(lambda: load_litellm(log_path), name="warm-up", group="warm-up", thread=True,
+                        exit_on_error=False)
+
+    def _forward(self, event: Event) -> None:
+        """Bus handler: may be called from any thread, so it only posts a message."""
+        self.post_message(ServiceEvent(event))
+
+    def on_service_event(self, message: ServiceEvent) -> None:
+        event = message.event
+        if isinstance(event, FileQuarantined):
+            self.notify(f"{event.path} could not be read ({event.reason}); it was moved to {event.moved_to}",
+                        title="File moved aside", severity="error", timeout=15)
+        elif isinstance(event, WorkspaceWarning):
+            self.notify(event.message, severity="warning", timeout=10)
+        elif isinstance(event, RunnerChanged) and event.pid == os.getpid():
+            self.runner_state = "runner" if event.is_runner else "stopped"
+        self.screen_dispatch(event, frozenset())
+
+    def on_workspace_changed(self, message: WorkspaceChanged) -> None:
+        self.screen_dispatch(None, message.changed)
+
+    def screen_dispatch(self, event: Event | None, changed: frozenset[Path]) -> None:
+        """Tell every live widget on every screen (detail views too) what changed."""
+        from oboto.tui.live import LiveData
+
+        for screen in self.screen_stack:
+            if isinstance(screen, LiveData):
+                screen.workspace_event(event, changed)
+            for widget in screen.query("*"):
+                if isinstance(widget, LiveData):
+                    widget.workspace_event(event, changed)
+
+    async def _hold_runner(self) -> None:
+        """Be the runner when possible; otherwise work as a client and keep trying to take over."""
+        from oboto.services.runner import Runner
+
+        self.runner = Runner(self.runtime)
+        holder = self.runner.holder_pid()
+        if holder is not None:
+            self.runner_state = f"client (process {holder} runs agents)"
+        await self.runner.run()
+
+    async def _watch_workspace(self) -> None:
+        """Changes other processes make (task records, schedules, loop, questions, conversations)."""
+        from watchfiles import awatch
+
+        async for changes in awatch(self.runtime.paths.state_dir, debounce=100, step=50, recursive=True,
+                                    watch_filter=_interesting):
+            self.post_message(WorkspaceChanged(frozenset(Path(path) for _change, path in changes)))
+            self._refresh_runner_state()
+
+    def _refresh_runner_state(self) -> None:
+        if self.runner is not None and not self.runner.is_runner:
+            holder = self.runner.holder_pid()
+            self.runner_state = f"client (process {holder} runs agents)" if holder else "taking over…"
+
+    def watch_runner_state(self, state: str) -> None:
+        self.sub_title = f"{self.runtime.paths.root} · {state}"
+
+    async def action_quit(self) -> None:
+        """Stop the runner first, so tasks it was running are recorded as interrupted, then leave."""
+        if self.runner is not None:
+            self.runner.stop()
+            await self.workers.wait_for_complete([w for w in self.workers if w.group == "runner"])
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.exit()
+
+    def action_help(self) -> None:
+        from oboto.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.screen.query("#sidebar")
+        if sidebar:
+            sidebar.first().toggle_class("-hidden")
+
+    def action_answer_question(self) -> None:
+        from oboto.tui.screens.question_modal import QuestionModal
+
+        open_questions = self.runtime.questions.open_questions()
+        if not open_questions:
+            self.notify("No agent is waiting for an answer.", timeout=3)
+            return
+        if isinstance(self.screen, QuestionModal):
+            return
+        self.push_screen(QuestionModal(self.runtime, open_questions[0].id))
+
+
+def _interesting(_change: object, path: str) -> bool:
+    name = os.path.basename(path)
+    if name.startswith(".") or ".corrupt-" in name or name.endswith((".lock", ".tmp")):
+        return False
+    # Task logs are followed by the task detail view itself; they change too often to broadcast.
+    return name.endswith((".json", ".jsonl")) and name != "events.jsonl"
+
+
+def make_app(workspace: str | os.PathLike[str] | None = None, *, runtime: Runtime | None = None,
+             start_runner: bool = True, watch_files: bool = True) -> ObotoApp:
+    """Build the app on a workspace (default: the current folder); the CLI and the tests both use this."""
+    runtime = runtime or Runtime.open(Path(workspace or "."))
+    return ObotoApp(runtime, start_runner=start_runner, watch_files=watch_files)

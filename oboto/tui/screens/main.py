@@ -1,0 +1,144 @@
+"""The main screen: sidebar (conversations, tasks, schedules, loop, questions) beside the conversation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Markdown
+from textual.worker import Worker, WorkerState
+
+from oboto.core.events import ConversationDeleted, ConversationRenamed, Event
+from oboto.services.runtime import Runtime
+from oboto.tui.live import LiveData
+from oboto.tui.messages import OpenTask, SwitchConversation
+from oboto.tui.widgets.chat_input import ChatInput
+from oboto.tui.widgets.conversation import ConversationView
+from oboto.tui.widgets.conversations_panel import ConversationsPanel
+from oboto.tui.widgets.loop_panel import LoopPanel
+from oboto.tui.widgets.questions_panel import QuestionsPanel
+from oboto.tui.widgets.schedules_panel import SchedulesPanel
+from oboto.tui.widgets.tasks_panel import TasksPanel
+
+SETUP_MESSAGE = """\
+**No model is configured yet.** Quit (ctrl+q), choose one and start oboto again:
+
+```
+export OBOTO_MODEL=openai/gpt-4o-mini
+export OPENAI_API_KEY=sk-...
+```
+
+Any litellm model works, or set `model` in `.oboto/config.toml`; `oboto doctor` checks the setup."""
+
+
+class MainScreen(LiveData, Screen[None]):
+    CSS_PATH = "main.tcss"
+    BINDINGS = [
+        Binding("escape", "cancel_reply", "Cancel reply", id="cancel-reply"),
+        Binding("ctrl+l", "focus_input", "Input", id="focus-input"),
+        Binding("f3", "focus_panel('conversations')", "Conversations", id="focus-conversations", priority=True),
+        Binding("f4", "focus_panel('tasks')", "Tasks", id="focus-tasks", priority=True),
+        Binding("f5", "focus_panel('schedules')", "Schedules", id="focus-schedules", priority=True),
+        Binding("f6", "focus_panel('loop')", "Loop", id="focus-loop", priority=True),
+    ]
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.conversation = runtime.conversations.active
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with VerticalScroll(id="sidebar"):
+                yield QuestionsPanel(self.runtime, id="questions")
+                yield ConversationsPanel(self.runtime, id="conversations")
+                yield TasksPanel(self.runtime, id="tasks")
+                yield SchedulesPanel(self.runtime, id="schedules")
+                yield LoopPanel(self.runtime, id="loop")
+            with Vertical(id="main"):
+                if not self.runtime.settings.model:
+                    yield Markdown(SETUP_MESSAGE, id="setup")
+                yield ConversationView(self.runtime, id="conversation")
+                yield ChatInput(id="input")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(ConversationView).show(self.conversation)
+        self.query_one(ChatInput).focus()
+
+    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
+        """Follow the shown conversation when it is renamed or deleted (here or by another process)."""
+        if isinstance(event, ConversationRenamed) and event.old == self.conversation:
+            self.post_message(SwitchConversation(event.new))
+        elif isinstance(event, ConversationDeleted) and event.name == self.conversation:
+            self.post_message(SwitchConversation("chat"))
+        elif self.runtime.paths.conversation_index in changed and not self.runtime.conversations.exists(self.conversation):
+            self.post_message(SwitchConversation("chat"))
+
+    @property
+    def replying(self) -> bool:
+        return any(worker.group == "reply" and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+                   for worker in self.workers)
+
+    @on(ChatInput.Submitted)
+    def send(self, message: ChatInput.Submitted) -> None:
+        text = message.text.strip()
+        if not text:
+            return
+        if not self.runtime.settings.model:
+            self.notify("Configure a model first (see the message above).", severity="warning")
+            return
+        if self.replying:
+            self.notify("The agent is still replying; Esc cancels the reply.", severity="warning")
+            return
+        self.query_one(ChatInput).clear()
+        self._reply(self.conversation, text)
+
+    @work(group="reply", exclusive=True, exit_on_error=False)
+    async def _reply(self, conversation: str, text: str) -> None:
+        view = self.query_one(ConversationView)
+        view.add_user_message(text)
+        observer = view.reply_observer()
+        try:
+            outcome = await self.runtime.chat(conversation, text, observer=observer)
+        finally:
+            view.turn_finished()
+        if not outcome.ok:
+            self.notify(outcome.error or outcome.status, title="The turn stopped", severity="error", timeout=10)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "reply" and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"{type(error).__name__}: {error}", title="The reply failed", severity="error", timeout=15)
+
+    def action_cancel_reply(self) -> None:
+        if self.replying:
+            self.workers.cancel_group(self, "reply")
+            self.notify("Reply cancelled; what was said so far is kept.", timeout=3)
+
+    def action_focus_input(self) -> None:
+        self.query_one(ChatInput).focus()
+
+    def action_focus_panel(self, panel: str) -> None:
+        self.query_one("#sidebar").remove_class("-hidden")
+        self.query_one(f"#{panel}").focus()
+
+    @on(SwitchConversation)
+    def switch_conversation(self, message: SwitchConversation) -> None:
+        if self.replying:
+            self.notify("Wait for the reply to finish (or Esc) before switching.", severity="warning")
+            return
+        self.conversation = self.runtime.conversations.switch(message.name)
+        self.query_one(ConversationView).show(self.conversation)
+        self.query_one(ChatInput).focus()
+
+    @on(OpenTask)
+    def open_task(self, message: OpenTask) -> None:
+        from oboto.tui.screens.task_detail import TaskDetailScreen
+
+        self.app.push_screen(TaskDetailScreen(self.runtime, message.task_id))

@@ -1,0 +1,156 @@
+"""One background task: its record at the top and its output log, followed live while the task works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Log, Static
+
+from oboto.core.events import Event
+from oboto.services.runtime import Runtime
+from oboto.services.task_log import elapsed_text
+from oboto.services.task_models import TaskRecord
+from oboto.services.tasks import TaskError
+from oboto.tui.live import LiveData
+from oboto.tui.widgets.tasks_panel import TASK_EVENTS, cancel_task, status_content
+
+FOLLOW_SECONDS = 0.25
+OUTCOME_LINES = 3
+LOG_MAX_LINES = 20_000
+
+
+class TaskSummary(LiveData, Static):
+    """The task's id, status, origin, elapsed time and outcome; re-read when its record changes."""
+
+    class Changed(Message):
+        """The record was re-read (it may have ended)."""
+
+        def __init__(self, record: TaskRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    def __init__(self, runtime: Runtime, record: TaskRecord, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.runtime = runtime
+        self.record = record
+
+    def on_mount(self) -> None:
+        self.border_title = "Background task"
+        self.show()
+
+    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
+        task_id = self.record.id
+        named = isinstance(event, TASK_EVENTS) and event.task_id == task_id
+        if named or self.runtime.paths.task_record(task_id) in changed:
+            try:
+                self.record = self.runtime.tasks.get(task_id)
+            except TaskError:
+                return  # the record was removed; keep showing what was last known
+            self.show()
+            self.post_message(self.Changed(self.record))
+
+    def show(self) -> None:
+        """Render the record held (also called each follow step, so the elapsed time moves on)."""
+        record = self.record
+        status = status_content(record.status)
+        if record.started_at is not None:
+            status += f" {'in' if record.finished else 'for'} {elapsed_text(record.elapsed_seconds)}"
+        facts = [status, Content(f"from {record.origin}")]
+        if record.finished:
+            facts.append(Content(f"{_count(record.iterations, 'step')} · {_count(record.tool_calls, 'tool call')}"))
+        lines = [Content.assemble((record.id, "bold"), "  ", Content(" · ").join(facts)), Content(record.description)]
+        if record.status == "completed" and record.result:
+            lines.append(_outcome("Result", record.result, "$success"))
+        elif record.error:
+            label, style = ("Why", "$warning") if record.status in ("cancelled", "interrupted") else ("Error", "$error")
+            lines.append(_outcome(label, record.error, style))
+        self.update(Content("\n").join(lines))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _outcome(label: str, text: str, style: str) -> Content:
+    """The first few lines of a result or error; the whole of it is in the log below."""
+    lines = text.strip().splitlines()
+    shown = "\n".join(lines[:OUTCOME_LINES]) + (" …" if len(lines) > OUTCOME_LINES else "")
+    return Content.assemble((f"{label}: ", f"bold {style}"), shown)
+
+
+class TaskDetailScreen(Screen[None]):
+    """A task's record and live output log; `c` cancels it, Esc goes back."""
+
+    CSS_PATH = "task_detail.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="task-detail-back"),
+        Binding("c", "cancel_task", "Cancel task", id="task-detail-cancel"),
+    ]
+
+    def __init__(self, runtime: Runtime, task_id: str) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.task_id = task_id
+        self._offset = 0
+        self._follower: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        try:
+            record = self.runtime.tasks.get(self.task_id)
+        except TaskError as error:
+            yield Static(str(error), id="missing")
+            yield Footer()
+            return
+        yield TaskSummary(self.runtime, record, id="summary")
+        yield Log(max_lines=LOG_MAX_LINES, id="output")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        summaries = self.query(TaskSummary)
+        if not summaries:
+            return
+        self.query_one(Log).border_title = "Output"
+        self._follow()
+        if not summaries.first().record.finished:
+            self._follower = self.set_interval(FOLLOW_SECONDS, self._follow)
+        self.query_one(Log).focus()
+
+    def _follow(self) -> None:
+        """Append what the log gained since the last read; follow the end only if the reader is there."""
+        try:
+            output = self.runtime.tasks.output(self.task_id, offset=self._offset)
+        except TaskError:
+            return
+        self._offset = output.offset
+        if output.text:
+            log = self.query_one(Log)
+            log.write(output.text, scroll_end=log.is_vertical_scroll_end)
+        summary = self.query_one(TaskSummary)
+        if not summary.record.finished:
+            summary.show()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Cancel shows greyed out once the task has ended."""
+        if action == "cancel_task":
+            summaries = self.query(TaskSummary)
+            return None if summaries and summaries.first().record.finished else True
+        return True
+
+    def on_task_summary_changed(self, message: TaskSummary.Changed) -> None:
+        self.refresh_bindings()
+        if message.record.finished and self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+            self._follow()  # the last lines written before the task ended
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_cancel_task(self) -> None:
+        cancel_task(self, self.runtime, self.task_id)

@@ -1,0 +1,35 @@
+"""Driving the real app (the same factory the CLI uses) with Pilot, against the scripted LLM server."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from textual.pilot import Pilot
+
+from oboto.core.paths import WorkspacePaths
+from oboto.services.runtime import Runtime
+from oboto.testing import async_wait_until
+from oboto.tui.app import ObotoApp, make_app
+
+
+@asynccontextmanager
+async def running_app(workspace: WorkspacePaths, *, size: tuple[int, int] = (120, 40), start_runner: bool = True,
+                      **overrides: object) -> AsyncIterator[tuple[ObotoApp, Pilot]]:
+    """The app on `workspace`, as the runner unless told otherwise; quits cleanly (runner stopped) at the end."""
+    app = make_app(runtime=Runtime.open(workspace.root, **overrides), start_runner=start_runner)
+    async with app.run_test(size=size) as pilot:
+        if start_runner:
+            await async_wait_until(lambda: app.runner is not None and app.runner.is_runner, timeout=10)
+        yield app, pilot
+        await app.action_quit()
+
+
+async def settle(pilot: Pilot, predicate, timeout: float = 10.0):
+    """Wait until `predicate()` holds, letting the app process messages meanwhile."""
+
+    async def check():
+        await pilot.pause()
+        return predicate()
+
+    return await async_wait_until(check, timeout=timeout, interval=0.05)
