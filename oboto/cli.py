@@ -22,6 +22,7 @@ COMMAND_MODULES = {
     "schedules": "oboto.commands.schedules",
     "loop": "oboto.commands.loop",
     "questions": "oboto.commands.questions",
+    "memory": "oboto.commands.memory",
     "events": "oboto.commands.events",
     "daemon": "oboto.commands.daemon",
     "doctor": "oboto.commands.doctor",

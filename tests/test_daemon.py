@@ -32,6 +32,10 @@ def set_next_run(workspace, when: datetime) -> None:
     workspace.schedules.write_bytes(orjson.dumps(document))
 
 
+def fired_events(workspace) -> list[dict]:
+    return [orjson.loads(line) for line in workspace.events.read_bytes().splitlines() if b'"schedule:fired"' in line]
+
+
 def start_daemon(workspace):
     process = oboto_process(workspace.root, "daemon")
     wait_until(lambda: ProcessLock(workspace.runner_lock).holder_pid() == process.pid, timeout=20)
@@ -110,13 +114,14 @@ def test_two_processes_never_fire_the_same_schedule_twice(workspace, slow_or_fas
         assert created.returncode == 0, created.stderr
         set_next_run(workspace, datetime.now(timezone.utc) + timedelta(seconds=1))
         wait_until(lambda: schedules(workspace)[0]["run_count"] == 1, timeout=10)
+        # The event is published just after the document is written; kill only once it is in the log.
+        wait_until(lambda: len(fired_events(workspace)) == 1, timeout=5)
         stop(first, signal.SIGKILL)
         wait_until(lambda: ProcessLock(workspace.runner_lock).holder_pid() == second.pid, timeout=10)
         wait_until(lambda: schedules(workspace)[0]["run_count"] == 2, timeout=20)
         time.sleep(1)
         schedule = schedules(workspace)[0]
-        fired = [orjson.loads(line) for line in workspace.events.read_bytes().splitlines()
-                 if b'"schedule:fired"' in line]
+        fired = fired_events(workspace)
         assert schedule["run_count"] == 2 and len(fired) == 2
         assert len({event["task_id"] for event in fired}) == 2
         spawned = [path for path in workspace.tasks_dir.glob("t-*.json")

@@ -56,6 +56,17 @@ class EventLogSettings(BaseModel):
     backups: int = Field(3, ge=1, le=50, description="Rotated event logs kept.")
 
 
+class MemorySettings(BaseModel):
+    context_k: int = Field(5, ge=0, le=50, description="Memories offered to the person's own turns; 0 turns this off.")
+    context_token_cap: int = Field(600, ge=50, le=20_000, description="Most tokens the memory section of a turn may take.")
+    context_min_score: float = Field(
+        0.25, ge=-1, le=1, description="Least similarity (cosine) for a memory to be offered to a turn unasked.")
+    briefing_k: int = Field(5, ge=0, le=50, description="Memories recalled into the agent loop's briefing.")
+    dedup_threshold: float = Field(
+        0.95, gt=0, le=1, description="Similarity above which a new memory updates a near-identical one of its kind.")
+    embedding_api_base: str | None = Field(None, description="Base URL for `embedding_model`, when it needs one.")
+
+
 _toml_files: ContextVar[tuple[Path, ...]] = ContextVar("oboto_toml_files", default=())
 
 
@@ -81,12 +92,15 @@ class Settings(BaseSettings):
     model: str | None = Field(None, description="Any litellm model string, e.g. openai/gpt-4o-mini.")
     api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible or self-hosted endpoint.")
     embedding_model: str | None = Field(None, description="A litellm embedding model; local embeddings when unset.")
+    local_fallback: bool = Field(
+        True, description="Use the embedded local model (the `local` extra) when no model and no provider key is set.")
     llm: LLMSettings = Field(default_factory=LLMSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     shell: ShellSettings = Field(default_factory=ShellSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     events: EventLogSettings = Field(default_factory=EventLogSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod
     def settings_customise_sources(

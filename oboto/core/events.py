@@ -238,3 +238,29 @@ class RunnerChanged(Event):
     pid: int
     is_runner: bool
     reason: str | None = None
+
+
+class MemoryStored(Event):
+    """A memory was added, or a near-identical one was updated in its place (`updated`)."""
+
+    kind: ClassVar[str] = "memory:stored"
+    memory_id: str
+    memory_kind: str
+    source: str | None = None
+    updated: bool = False
+
+
+class MemoryForgotten(Event):
+    """A memory was deleted."""
+
+    kind: ClassVar[str] = "memory:forgotten"
+    memory_id: str
+
+
+class MemoryReembedded(Event):
+    """The memory store was made with another embedding model; every memory was embedded again with this one."""
+
+    kind: ClassVar[str] = "memory:reembedded"
+    previous: str
+    embedder: str
+    count: int

@@ -32,6 +32,8 @@ RETRY_AFTER_FAILURE_SECONDS = 30.0
 CHAT_TAIL_MESSAGES = 200
 FINISHED_TASKS_SHOWN = 5
 ANSWERED_QUESTIONS_SHOWN = 5
+# The person's latest prompts are, with the goals and recent tasks, what the briefing recalls memories for.
+RECENT_PROMPTS_RECALLED = 2
 MANUAL_PAUSE_REASON = "paused by the person"
 
 
@@ -185,6 +187,11 @@ class AgentLoopController:
     async def _tick_forever(self) -> None:
         wake = self._wake
         assert wake is not None
+        # Ticks recall memories synchronously; opening the store once here keeps that off the event loop.
+        try:
+            await asyncio.to_thread(self.runtime.memory.warm_up)
+        except Exception as failure:  # the loop ticks without memories rather than not at all
+            self.bus.publish(WorkspaceWarning(message=f"the agent loop's memory could not be opened: {failure}"))
         while True:
             wake.clear()
             try:
@@ -290,8 +297,12 @@ def gather_briefing_inputs(runtime: "Runtime", invocation: int, now: datetime) -
         running_tasks=running,
         finished_tasks=tuple(_task_entry(record) for record in finished[-FINISHED_TASKS_SHOWN:][::-1]),
         goals=tuple(loop_state.goals),
-        # The memory service does not exist yet; the briefing says "none yet" until it does.
-        memories=(),
+        memories=runtime.memory.briefing_memories(
+            loop_state.goals,
+            [entry.content for entry in chat if entry.role == "user"][-RECENT_PROMPTS_RECALLED:]
+            + [record.description for record in finished[-FINISHED_TASKS_SHOWN:] if record.origin != LOOP_ORIGIN],
+            fallback=runtime.settings.agent.persona,
+        ),
         questions=tuple(
             QuestionEntry(id=question.id, question=question.question, status=question.status,
                           answer=question.answer, answered_at=question.answered_at)

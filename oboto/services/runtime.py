@@ -14,6 +14,7 @@ from oboto.llm.client import LLMClient
 from oboto.services.agent_loop import AgentLoopController
 from oboto.services.conversations import ConversationManager
 from oboto.services.foreground import ForegroundActivity
+from oboto.services.memory import MemoryStore
 from oboto.services.questions import QuestionBroker
 from oboto.services.scheduler import SchedulerService
 from oboto.services.tasks import TaskManager
@@ -23,11 +24,12 @@ def build_tool_registry() -> ToolRegistry:
     from oboto.agent.tools import file_tools, shell_tools
     from oboto.agent.tools.conversation import conversation_tools
     from oboto.agent.tools.loop import loop_tools
+    from oboto.agent.tools.memory import memory_tools
     from oboto.agent.tools.schedules import schedule_tools
     from oboto.agent.tools.tasks import task_tools
 
     return ToolRegistry([*file_tools(), *shell_tools(), *conversation_tools(), *task_tools(), *schedule_tools(),
-                         *loop_tools()])
+                         *loop_tools(), *memory_tools()])
 
 
 class Runtime:
@@ -43,6 +45,8 @@ class Runtime:
         self.foreground = ForegroundActivity(paths.foreground_lock)
         self.conversations = ConversationManager(paths, self.bus)
         self.tasks = TaskManager(self)
+        self.memory = MemoryStore(self)  # opens Chroma on first use, not here
+        self.tasks.add_finish_listener(self.memory.record_episode)
         self.questions = QuestionBroker(self)
         self.scheduler = SchedulerService(self)
         self.agent_loop = AgentLoopController(self)
@@ -91,6 +95,7 @@ class Runtime:
         await self.agent_loop.stop_runner()
         await self.scheduler.stop_runner()
         await self.tasks.stop_runner(reason)
+        await self.memory.drain()
         self.questions.stop_runner()
 
     def workspace_changed(self, changed: set[Path]) -> None:

@@ -142,7 +142,10 @@ async def run_conversation_turn(
         runtime.settings.agent.max_iterations, runtime.settings.agent.token_budget, runtime.settings.agent.repeat_limit
     )
     conversations.append(conversation, Message(role="user", content=prompt))
-    messages = [{"role": "system", "content": system_prompt(ctx)}, *to_llm_messages(conversations.messages(conversation))]
+    system = system_prompt(ctx)
+    if memories := await runtime.memory.context_for_turn(prompt):
+        system = f"{system}\n\n{memories}"
+    messages = [{"role": "system", "content": system}, *to_llm_messages(conversations.messages(conversation))]
     persisting = PersistingObserver(runtime, conversation, ctx, observer)
     runtime.bus.publish(TurnStarted(conversation=conversation, task_id=ctx.task_id))
     try:

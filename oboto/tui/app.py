@@ -28,6 +28,8 @@ class ObotoApp(App[None]):
         Binding("f1", "help", "Help", id="help"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="toggle-sidebar"),
         Binding("f2", "answer_question", "Answer", id="answer-question", priority=True),
+        # Priority: the chat input (a TextArea) binds F7 to "select all".
+        Binding("f7", "memory", "Memory", id="memory", priority=True),
     ]
 
     runner_state: reactive[str] = reactive("starting")
@@ -140,6 +142,13 @@ class ObotoApp(App[None]):
         sidebar = self.screen.query("#sidebar")
         if sidebar:
             sidebar.first().toggle_class("-hidden")
+
+    def action_memory(self) -> None:
+        from oboto.tui.screens.memory import MemoryScreen
+
+        # One memory view at a time: two would both reload on every memory event.
+        if not any(isinstance(screen, MemoryScreen) for screen in self.screen_stack):
+            self.push_screen(MemoryScreen(self.runtime))
 
     def action_answer_question(self) -> None:
         from oboto.tui.screens.question_modal import QuestionModal

@@ -32,6 +32,8 @@ def palette_commands(app: ObotoApp, screen: Screen[Any]) -> list[PaletteCommand]
         PaletteCommand("Help: keys", "Every key binding, by where it works (F1)", app.action_help),
         PaletteCommand("Toggle sidebar", "Show or hide the sidebar (ctrl+b)", app.action_toggle_sidebar),
         PaletteCommand("Answer question", "Answer the oldest blocking question (F2)", app.action_answer_question),
+        PaletteCommand("Memory: search and manage", "Search, read and delete the workspace memories (F7)",
+                       app.action_memory),
     ]
     main = _main_screen(app)
     if main is not None:
