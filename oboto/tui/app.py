@@ -57,16 +57,27 @@ class ObotoApp(App[None]):
             self.run_worker(self._hold_runner(), name="runner", group="runner", exit_on_error=False)
         if self.watch_files:
             self.run_worker(self._watch_workspace(), name="watch", group="watch", exit_on_error=False)
-        if self.runtime.settings.model:
+        if self.runtime.model_choice.model:
             self.call_after_refresh(self._warm_up_model_client)
 
     def _warm_up_model_client(self) -> None:
-        """Import litellm in a thread after the first frame, so the first reply does not wait for it."""
-        from oboto.llm.litellm_setup import load_litellm
+        """Load the model library (litellm, or the local model) in a thread after the first frame, so the
+        first reply does not wait for it."""
+        choice = self.runtime.model_choice
+        if choice.is_local:
+            from oboto.llm.local import shared_engine
 
-        log_path = self.runtime.paths.logs_dir / "litellm.log"
-        self.run_worker(lambda: load_litellm(log_path), name="warm-up", group="warm-up", thread=True,
-                        exit_on_error=False)
+            def warm_up() -> object:
+                return shared_engine(choice.model or "").load()
+        else:
+            from oboto.llm.litellm_setup import load_litellm
+
+            log_path = self.runtime.paths.logs_dir / "litellm.log"
+
+            def warm_up() -> object:
+                return load_litellm(log_path)
+
+        self.run_worker(warm_up, name="warm-up", group="warm-up", thread=True, exit_on_error=False)
 
     def _forward(self, event: Event) -> None:
         """Bus handler: may be called from any thread, so it only posts a message."""

@@ -32,7 +32,8 @@ export OBOTO_MODEL=openai/gpt-4o-mini
 export OPENAI_API_KEY=sk-...
 ```
 
-Any litellm model works, or set `model` in `.oboto/config.toml`; `oboto doctor` checks the setup."""
+Any litellm model works, or set `model` in `.oboto/config.toml`. With no key at all,
+`pip install 'oboto[local]'` adds a small model that runs here. `oboto doctor` checks the setup."""
 
 
 class MainScreen(LiveData, Screen[None]):
@@ -61,7 +62,7 @@ class MainScreen(LiveData, Screen[None]):
                 yield SchedulesPanel(self.runtime, id="schedules")
                 yield LoopPanel(self.runtime, id="loop")
             with Vertical(id="main"):
-                if not self.runtime.settings.model:
+                if not self.runtime.model_choice.model:
                     yield Markdown(SETUP_MESSAGE, id="setup")
                 yield ConversationView(self.runtime, id="conversation")
                 yield ChatInput(id="input")
@@ -90,7 +91,7 @@ class MainScreen(LiveData, Screen[None]):
         text = message.text.strip()
         if not text:
             return
-        if not self.runtime.settings.model:
+        if not self.runtime.model_choice.model:
             self.notify("Configure a model first (see the message above).", severity="warning")
             return
         if self.replying:
