@@ -83,6 +83,13 @@ def open_runtime(args: argparse.Namespace):  # -> Runtime
     return Runtime(paths, settings, warnings=warnings, bus=bus)
 
 
+def runner_pid(runtime: Any) -> int | None:
+    """The pid of the process running agents on this workspace, or None when there is none."""
+    from oboto.core.locks import ProcessLock
+
+    return ProcessLock(runtime.paths.runner_lock).holder_pid()
+
+
 def print_json(document: Any) -> None:
     import orjson
 

@@ -7,7 +7,16 @@ from argparse import Namespace
 from datetime import datetime
 from typing import Any
 
-from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, open_runtime, positive_seconds, print_json, warn
+from oboto.commands.common import (
+    EXIT_OK,
+    UsageError,
+    add_json_flag,
+    open_runtime,
+    positive_seconds,
+    print_json,
+    runner_pid,
+    warn,
+)
 
 HELP = "play, pause, resume or stop the autonomous agent loop, or show its state"
 
@@ -30,7 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: Namespace) -> int:
-    from oboto.core.locks import ProcessLock
     from oboto.services.loop_models import LoopError
 
     runtime = open_runtime(args)
@@ -51,12 +59,12 @@ def run(args: Namespace) -> int:
             state = loop.status()
     except LoopError as error:
         raise UsageError(str(error)) from None
-    runner_pid = ProcessLock(runtime.paths.runner_lock).holder_pid()
+    holder = runner_pid(runtime)
     if args.json:
-        print_json({**state.to_json_dict(), "runner_pid": runner_pid})
+        print_json({**state.to_json_dict(), "runner_pid": holder})
     else:
         print("\n".join(_describe(state)))
-    if state.state == "playing" and runner_pid is None and action != "status":
+    if state.state == "playing" and holder is None and action != "status":
         warn("no oboto runner is active on this workspace; the loop ticks once the TUI or `oboto daemon` runs")
     return EXIT_OK
 

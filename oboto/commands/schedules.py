@@ -6,7 +6,16 @@ import argparse
 from argparse import Namespace
 from typing import Any, Callable, TypeVar
 
-from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, open_runtime, positive_int, print_json, warn
+from oboto.commands.common import (
+    EXIT_OK,
+    UsageError,
+    add_json_flag,
+    open_runtime,
+    positive_int,
+    print_json,
+    runner_pid,
+    warn,
+)
 
 HELP = "create, list, show, pause, resume, delete or trigger recurring tasks"
 
@@ -52,9 +61,7 @@ def _guard(action: Callable[[], T]) -> T:
 
 def _note_if_no_runner(runtime: Any) -> None:
     """Schedules are fired by the runner only; say so when none is running."""
-    from oboto.core.locks import ProcessLock
-
-    if ProcessLock(runtime.paths.runner_lock).holder_pid() is None:
+    if runner_pid(runtime) is None:
         warn("no oboto runner is active: schedules fire while `oboto daemon` or the TUI runs")
 
 

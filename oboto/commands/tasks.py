@@ -16,6 +16,7 @@ from oboto.commands.common import (
     positive_int,
     positive_seconds,
     print_json,
+    runner_pid,
     warn,
 )
 
@@ -92,7 +93,7 @@ def _spawn(runtime, args: Namespace) -> int:
         raise UsageError(str(error)) from None
     if args.wait:
         record = asyncio.run(_wait_running_if_needed(runtime, record.id))
-    elif _no_runner(runtime):
+    elif runner_pid(runtime) is None:
         warn("no runner is active: the task starts when `oboto daemon` or the terminal UI runs")
     if args.json:
         print_json(_record_json(record))
@@ -101,12 +102,6 @@ def _spawn(runtime, args: Namespace) -> int:
     else:
         print(record.id)
     return _exit_for(record) if args.wait else EXIT_OK
-
-
-def _no_runner(runtime) -> bool:
-    from oboto.core.locks import ProcessLock
-
-    return ProcessLock(runtime.paths.runner_lock).holder_pid() is None
 
 
 async def _wait_running_if_needed(runtime, task_id: str, timeout: float = 24 * 3600):
