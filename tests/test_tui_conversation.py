@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import orjson
 from textual.app import App, ComposeResult
@@ -243,14 +242,12 @@ def _write_history(workspace: WorkspacePaths, name: str, count: int) -> list[str
     return ids
 
 
-async def test_a_very_long_conversation_switches_instantly_and_loads_earlier_batches(workspace, llm_env) -> None:
+async def test_a_very_long_conversation_mounts_only_its_last_batch_and_loads_earlier_ones(workspace, llm_env) -> None:
+    """Switching cost is bounded by the batch, not the history (timed in bench/tui_switch.py)."""
     ids = _write_history(workspace, "big", 5_000)
     async with running_app(workspace, start_runner=False) as (app, pilot):
-        # CPU time, not wall time: other processes on a shared machine must not make this test flaky.
-        started = time.process_time()
         app.screen.post_message(SwitchConversation("big"))
         await settle(pilot, lambda: ids[-1] in _shown_ids(app))
-        assert time.process_time() - started < 1.0
         view = _view(app)
         assert len(view.children) <= BATCH_SIZE + 1
         assert _shown_ids(app) == ids[-BATCH_SIZE:]

@@ -57,10 +57,10 @@ class MainScreen(LiveData, Screen[None]):
         with Horizontal(id="body"):
             with VerticalScroll(id="sidebar"):
                 yield QuestionsPanel(self.runtime, id="questions")
-                yield ConversationsPanel(self.runtime, id="conversations")
-                yield TasksPanel(self.runtime, id="tasks")
-                yield SchedulesPanel(self.runtime, id="schedules")
-                yield LoopPanel(self.runtime, id="loop")
+                yield ConversationsPanel(self.runtime, id="conversations", classes="sidebar-panel")
+                yield TasksPanel(self.runtime, id="tasks", classes="sidebar-panel")
+                yield SchedulesPanel(self.runtime, id="schedules", classes="sidebar-panel")
+                yield LoopPanel(self.runtime, id="loop", classes="sidebar-panel")
             with Vertical(id="main"):
                 if not self.runtime.model_choice.model:
                     yield Markdown(SETUP_MESSAGE, id="setup")

@@ -41,18 +41,14 @@ class ConversationsPanel(LiveData, OptionList):
     ]
     DEFAULT_CSS = """
     ConversationsPanel {
-        height: auto;
         max-height: 10;
-        border: round $foreground 25%;
-        border-title-color: $text-muted;
         padding: 0;
         & > .option-list--option { padding: 0; }
-        &:focus { border: round $primary; border-title-color: $text; }
     }
     """
 
-    def __init__(self, runtime: Runtime, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, runtime: Runtime, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.runtime = runtime
         self.border_title = "Conversations"
         self.rows: list[tuple[str, int, bool]] = []

@@ -85,14 +85,7 @@ class LoopPanel(LiveData, Vertical, can_focus=True):
 
     DEFAULT_CSS = """
     LoopPanel {
-        height: auto;
         padding: 0 1;
-        border: round $foreground 30%;
-        border-title-color: $text-muted;
-        &:focus-within {
-            border: round $accent;
-            border-title-color: $accent;
-        }
         #loop-interval-input {
             display: none;
             margin-top: 1;

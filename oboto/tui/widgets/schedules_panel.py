@@ -61,17 +61,10 @@ class SchedulesPanel(LiveData, OptionList):
 
     DEFAULT_CSS = """
     SchedulesPanel {
-        height: auto;
         max-height: 14;
-        border: round $foreground 30%;
-        border-title-color: $text-muted;
         padding: 0;
         text-wrap: nowrap;
         text-overflow: ellipsis;
-        &:focus {
-            border: round $accent;
-            border-title-color: $accent;
-        }
     }
     """
 

@@ -56,17 +56,10 @@ class TasksPanel(LiveData, OptionList):
 
     DEFAULT_CSS = """
     TasksPanel {
-        height: auto;
         max-height: 10;
-        border: round $foreground 30%;
-        border-title-color: $text-muted;
         padding: 0;
         text-wrap: nowrap;
         text-overflow: ellipsis;
-        &:focus {
-            border: round $accent;
-            border-title-color: $accent;
-        }
     }
     """
 
