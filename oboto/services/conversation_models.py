@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from oboto.core.errors import RequestRefused
 from oboto.core.models import Document, Record, utc_now
 
 MAIN_CONVERSATION = "chat"
@@ -18,7 +19,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 MessageStatus = Literal["complete", "streaming", "interrupted"]
 
 
-class ConversationNameError(ValueError):
+class ConversationNameError(RequestRefused, ValueError):
     """A conversation name that is not allowed; the message says why."""
 
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from oboto.core.atomic import append_line, atomic_write_bytes, fsync_dir
 from oboto.core.bus import EventBus
+from oboto.core.errors import RequestRefused
 from oboto.core.events import (
     ChildReported,
     ConversationCreated,
@@ -39,7 +40,7 @@ from oboto.services.conversation_models import (
 STREAM_FLUSH_SECONDS = 1.0
 
 
-class ConversationError(Exception):
+class ConversationError(RequestRefused):
     """A conversation request that cannot be done (unknown name, name taken, `chat` protected)."""
 
 

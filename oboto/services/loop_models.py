@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from oboto.core.errors import RequestRefused
 from oboto.core.models import Document
 
 LoopStateName = Literal["stopped", "playing", "paused"]
@@ -16,7 +17,7 @@ MIN_INTERVAL_SECONDS = 10.0
 MAX_INTERVAL_SECONDS = 30 * 24 * 3600.0
 
 
-class LoopError(ValueError):
+class LoopError(RequestRefused, ValueError):
     """A loop request that cannot be done (bad interval, resuming a stopped loop); the message says why."""
 
 

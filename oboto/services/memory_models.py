@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 from oboto.agent.briefing import cut
+from oboto.core.errors import RequestRefused
 
 if TYPE_CHECKING:
     from oboto.services.task_models import TaskRecord
@@ -34,7 +35,7 @@ RESERVED_KEYS = frozenset({"kind", "source", "tags", "created_at", "created_ts",
 MetadataValue = str | int | float | bool
 
 
-class MemoryStoreError(Exception):
+class MemoryStoreError(RequestRefused):
     """A memory request that cannot be done; the message is for the person or the model."""
 
 

@@ -11,6 +11,7 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Callable, TypeVar
 
+from oboto.core.errors import RequestRefused
 from oboto.core.events import QuestionAnswered, QuestionAsked
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
@@ -27,7 +28,7 @@ ANSWER_AUTHOR = "person"
 T = TypeVar("T")
 
 
-class QuestionError(ValueError):
+class QuestionError(RequestRefused, ValueError):
     """A question or answer that cannot be accepted (unknown id, already answered, empty text)."""
 
 

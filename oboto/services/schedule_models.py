@@ -10,6 +10,7 @@ from typing import Any, Iterable, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from oboto.core.errors import RequestRefused
 from oboto.core.models import Document, Record, utc_now
 
 SCHEDULE_ID_PATTERN = r"^s-[0-9a-f]{8}$"
@@ -23,7 +24,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-class ScheduleError(ValueError):
+class ScheduleError(RequestRefused, ValueError):
     """A schedule request that cannot be done (bad input, unknown id); the message says why."""
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from oboto.agent.prompt import system_prompt
 from oboto.agent.turn import TurnLimits, run_turn
+from oboto.core.errors import RequestRefused
 from oboto.core.events import (
     TaskCancelRequested,
     TaskFinished,
@@ -40,7 +41,7 @@ GUARDED_ORIGINS = frozenset({"schedule", "agent-loop"})
 FinishListener = Callable[[TaskRecord], None]
 
 
-class TaskError(Exception):
+class TaskError(RequestRefused):
     """A task request that cannot be done (unknown id, bad input, spawn depth)."""
 
 

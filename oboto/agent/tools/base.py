@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings
+from oboto.core.errors import RequestRefused
 from oboto.core.paths import WorkspacePaths
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ class ToolRegistry:
             return ToolResult.error(f"invalid arguments for {name}: {describe_validation_error(error)}")
         try:
             return await tool.run(args, ctx)
-        except ToolError as error:
+        except (ToolError, RequestRefused) as error:
             return ToolResult.error(str(error))
         except Exception as error:  # a tool failure is the model's to handle, never the app's crash
             return ToolResult.error(f"{name} failed: {type(error).__name__}: {error}")

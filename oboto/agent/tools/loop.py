@@ -52,15 +52,10 @@ class AskBlockingQuestion(Tool):
         return super().unavailable_reason(ctx)
 
     async def run(self, args: AskArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.questions import QuestionError
-
         if ctx.runtime is None:
             raise ToolError("questions cannot be asked here")
-        try:
-            with suspended_deadline(ctx.extra.get("deadline")):
-                answer = await ctx.runtime.questions.ask(args.question, task_id=ctx.task_id, origin=ctx.origin)
-        except QuestionError as error:
-            raise ToolError(str(error)) from None
+        with suspended_deadline(ctx.extra.get("deadline")):
+            answer = await ctx.runtime.questions.ask(args.question, task_id=ctx.task_id, origin=ctx.origin)
         return ToolResult.success(answer)
 
 

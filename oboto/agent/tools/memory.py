@@ -22,7 +22,6 @@ from oboto.services.memory_models import (
     MAX_TEXT_CHARS,
     MEMORY_ID_PATTERN,
     MemoryKind,
-    MemoryStoreError,
 )
 
 if TYPE_CHECKING:
@@ -65,11 +64,8 @@ class Remember(Tool):
 
     async def run(self, args: RememberArgs, ctx: ToolContext) -> ToolResult:
         store = _store(ctx)
-        try:
-            record = await asyncio.to_thread(store.remember, args.text, kind=args.kind, tags=args.tags,
-                                             source=_source(ctx))
-        except MemoryStoreError as error:
-            raise ToolError(str(error)) from None
+        record = await asyncio.to_thread(store.remember, args.text, kind=args.kind, tags=args.tags,
+                                         source=_source(ctx))
         verb = "Updated the near-identical memory" if record.times > 1 else "Remembered"
         return ToolResult.success(f"{verb} {record.id} ({record.kind}).", memory_id=record.id)
 
@@ -92,10 +88,7 @@ class Recall(Tool):
 
     async def run(self, args: RecallArgs, ctx: ToolContext) -> ToolResult:
         store = _store(ctx)
-        try:
-            found = await asyncio.to_thread(store.recall, args.query, k=args.k, kind=args.kind)
-        except MemoryStoreError as error:
-            raise ToolError(str(error)) from None
+        found = await asyncio.to_thread(store.recall, args.query, k=args.k, kind=args.kind)
         if not found:
             return ToolResult.success("No memories found" + (f" of kind {args.kind}." if args.kind else "."))
         lines = [f"{position}. [{memory.score:.2f}] {memory.record.line()}"
@@ -117,10 +110,7 @@ class Forget(Tool):
 
     async def run(self, args: ForgetArgs, ctx: ToolContext) -> ToolResult:
         store = _store(ctx)
-        try:
-            record = await asyncio.to_thread(store.forget, args.id)
-        except MemoryStoreError as error:
-            raise ToolError(str(error)) from None
+        record = await asyncio.to_thread(store.forget, args.id)
         return ToolResult.success(f"Forgot {record.id}: {' '.join(record.text.split())[:200]}")
 
 

@@ -40,17 +40,14 @@ class CreateRecurringTask(Tool):
     writes = True
 
     async def run(self, args: CreateArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.schedule_models import ScheduleError, parse_duration
+        from oboto.services.schedule_models import parse_duration
 
-        try:
-            interval = parse_duration(args.interval_seconds) if isinstance(args.interval_seconds, str) \
-                else args.interval_seconds
-            schedule = _scheduler(ctx).create(
-                args.name, args.query, description=args.description, interval_seconds=interval, cron=args.cron,
-                max_runs=args.max_runs, skip_if_running=args.skip_if_running,
-            )
-        except ScheduleError as error:
-            raise ToolError(str(error)) from None
+        interval = parse_duration(args.interval_seconds) if isinstance(args.interval_seconds, str) \
+            else args.interval_seconds
+        schedule = _scheduler(ctx).create(
+            args.name, args.query, description=args.description, interval_seconds=interval, cron=args.cron,
+            max_runs=args.max_runs, skip_if_running=args.skip_if_running,
+        )
         return ToolResult.success(f"Created {schedule.summary_line()}", schedule_id=schedule.id)
 
 
@@ -94,19 +91,14 @@ class ManageRecurringTask(Tool):
     writes = True
 
     async def run(self, args: ManageArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.schedule_models import ScheduleError
-
         scheduler = _scheduler(ctx)
-        try:
-            if args.action == "pause":
-                return ToolResult.success(f"Paused {scheduler.pause(args.schedule_id).summary_line()}")
-            if args.action == "resume":
-                return ToolResult.success(f"Resumed {scheduler.resume(args.schedule_id).summary_line()}")
-            if args.action == "delete":
-                return ToolResult.success(f"Deleted {scheduler.delete(args.schedule_id).summary_line()}")
-            outcome = scheduler.trigger_now(args.schedule_id)
-        except ScheduleError as error:
-            raise ToolError(str(error)) from None
+        if args.action == "pause":
+            return ToolResult.success(f"Paused {scheduler.pause(args.schedule_id).summary_line()}")
+        if args.action == "resume":
+            return ToolResult.success(f"Resumed {scheduler.resume(args.schedule_id).summary_line()}")
+        if args.action == "delete":
+            return ToolResult.success(f"Deleted {scheduler.delete(args.schedule_id).summary_line()}")
+        outcome = scheduler.trigger_now(args.schedule_id)
         if outcome.task_id:
             return ToolResult.success(f"Triggered {args.schedule_id}: started task {outcome.task_id}.",
                                       task_id=outcome.task_id)

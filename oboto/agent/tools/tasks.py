@@ -46,16 +46,11 @@ class SpawnBackgroundTask(Tool):
     Args = SpawnArgs
 
     async def run(self, args: SpawnArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.tasks import TaskError
-
-        try:
-            record = _tasks(ctx).spawn(
-                args.description, args.query, context=args.context, conversation=ctx.conversation or "chat",
-                origin="agent", parent_task_id=ctx.task_id, depth=ctx.depth + 1, read_only=ctx.read_only,
-                guarded=ctx.busy_guard is not None,
-            )
-        except TaskError as error:
-            raise ToolError(str(error)) from None
+        record = _tasks(ctx).spawn(
+            args.description, args.query, context=args.context, conversation=ctx.conversation or "chat",
+            origin="agent", parent_task_id=ctx.task_id, depth=ctx.depth + 1, read_only=ctx.read_only,
+            guarded=ctx.busy_guard is not None,
+        )
         return ToolResult.success(f"Spawned {record.id} ({record.description}); status {record.status}.", task_id=record.id)
 
 
@@ -71,12 +66,7 @@ class CheckTaskStatus(Tool):
     Args = TaskIdArgs
 
     async def run(self, args: TaskIdArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.tasks import TaskError
-
-        try:
-            return ToolResult.success(_describe(_tasks(ctx).get(args.task_id)))
-        except TaskError as error:
-            raise ToolError(str(error)) from None
+        return ToolResult.success(_describe(_tasks(ctx).get(args.task_id)))
 
 
 class ListArgs(ToolArgs):
@@ -107,12 +97,7 @@ class CancelBackgroundTask(Tool):
     writes = True
 
     async def run(self, args: TaskIdArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.tasks import TaskError
-
-        try:
-            record = _tasks(ctx).cancel(args.task_id)
-        except TaskError as error:
-            raise ToolError(str(error)) from None
+        record = _tasks(ctx).cancel(args.task_id)
         if record.finished and record.status != "cancelled":
             return ToolResult.success(f"{record.id} had already ended ({record.status}).")
         return ToolResult.success(f"Cancellation of {record.id} requested; status {record.status}.")
@@ -132,12 +117,7 @@ class GetTaskOutput(Tool):
     Args = OutputArgs
 
     async def run(self, args: OutputArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.tasks import TaskError
-
-        try:
-            output = _tasks(ctx).output(args.task_id, tail=args.tail_lines, offset=args.offset)
-        except TaskError as error:
-            raise ToolError(str(error)) from None
+        output = _tasks(ctx).output(args.task_id, tail=args.tail_lines, offset=args.offset)
         text = output.text or "(no output yet)"
         return ToolResult.success(f"{text}\n[next_offset={output.offset} of {output.size} bytes]", next_offset=output.offset)
 
@@ -155,12 +135,7 @@ class WaitForTask(Tool):
     Args = WaitArgs
 
     async def run(self, args: WaitArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.tasks import TaskError
-
-        try:
-            record = await _tasks(ctx).wait(args.task_id, args.timeout_seconds)
-        except TaskError as error:
-            raise ToolError(str(error)) from None
+        record = await _tasks(ctx).wait(args.task_id, args.timeout_seconds)
         prefix = "" if record.finished else f"Still {record.status} after {args.timeout_seconds:g}s.\n"
         return ToolResult.success(prefix + _describe(record))
 
