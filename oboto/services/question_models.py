@@ -32,6 +32,12 @@ class Question(Record):
     answer: str | None = None
 
     @property
+    def asker(self) -> str:
+        """Who asked, in words: "the agent loop (task t-1234abcd)"."""
+        who = {"agent-loop": "the agent loop", "schedule": "a scheduled task"}.get(self.origin, "a background agent")
+        return f"{who} (task {self.asked_by_task})" if self.asked_by_task else who
+
+    @property
     def is_open(self) -> bool:
         return self.status == "open"
 

@@ -209,19 +209,9 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _asker(question: Question) -> str:
-    if question.origin == "agent-loop":
-        who = "the agent loop"
-    elif question.origin == "schedule":
-        who = "a scheduled task"
-    else:
-        who = "a background agent"
-    return f"{who} (task {question.asked_by_task})" if question.asked_by_task else who
-
-
 def _question_notice(question: Question) -> str:
     return (
-        f"Question {question.id} from {_asker(question)} — it is waiting for your answer:\n\n"
+        f"Question {question.id} from {question.asker} — it is waiting for your answer:\n\n"
         f"{question.question}\n\n"
         f"Answer with `oboto questions answer {question.id} YOUR ANSWER` or in the oboto app."
     )

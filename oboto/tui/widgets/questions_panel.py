@@ -91,14 +91,8 @@ class QuestionsPanel(LiveData, Static):
 
 
 def asker(question: Question) -> str:
-    """Who asked, in words: "The agent loop (task t-1234abcd)"."""
-    if question.origin == "agent-loop":
-        who = "The agent loop"
-    elif question.origin == "schedule":
-        who = "A scheduled task"
-    else:
-        who = "A background agent"
-    return f"{who} (task {question.asked_by_task})" if question.asked_by_task else who
+    """Who asked, at the start of a sentence: "The agent loop (task t-1234abcd)"."""
+    return question.asker[:1].upper() + question.asker[1:]
 
 
 def _headline(open_count: int) -> str:
