@@ -5,12 +5,13 @@ from __future__ import annotations
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from oboto.core.paths import WorkspacePaths, user_config_dir
+from oboto.core.permissions import DEFAULT_MODE, Mode, PermissionPolicy, RuleError, parse_rules
 
 
 class LLMSettings(BaseModel):
@@ -45,6 +46,31 @@ class ShellSettings(BaseModel):
     allow_background: bool = Field(False, description="Whether background agents may run shell commands.")
     timeout_seconds: float = Field(120.0, gt=0, le=3600, description="Default limit for one command.")
     max_output_bytes: int = Field(64_000, ge=1000, description="Output kept from one command (head and tail).")
+
+
+class PermissionSettings(BaseModel):
+    mode: Mode = Field(DEFAULT_MODE, description="read-only, ask, auto-edit (reads and edits run, commands ask) or full.")
+    allow: list[str] = Field(default_factory=list, description='Calls that run without asking, e.g. "run_command(pytest *)".')
+    ask: list[str] = Field(default_factory=list, description='Calls that always ask first, e.g. "write_file(*.lock)".')
+    deny: list[str] = Field(default_factory=list, description='Calls that are always refused, e.g. "read_file(.env)".')
+    background_ask: Literal["question", "deny"] = Field(
+        "question", description="What a background agent's ask becomes: a question for the person, or a refusal.")
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _known_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _rules_parse(self) -> "PermissionSettings":
+        try:
+            parse_rules(self.allow, self.ask, self.deny)
+        except RuleError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    def policy(self) -> PermissionPolicy:
+        return PermissionPolicy(self.mode, parse_rules(self.allow, self.ask, self.deny))
 
 
 class LoopSettings(BaseModel):
@@ -99,6 +125,7 @@ class Settings(BaseSettings):
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     shell: ShellSettings = Field(default_factory=ShellSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+    permissions: PermissionSettings = Field(default_factory=PermissionSettings)
     events: EventLogSettings = Field(default_factory=EventLogSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
@@ -136,6 +163,9 @@ def read_toml_settings(path: Path) -> tuple[dict[str, Any], str | None]:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        if first["loc"] and first["loc"][0] == "permissions":
+            # Ignoring the file would drop its deny rules: agents must never run with less control than written.
+            raise ConfigProblem(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
         return {}, f"{path}: {where}: {first['msg']}; the file was ignored"
     return data, None
 

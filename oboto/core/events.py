@@ -264,3 +264,27 @@ class MemoryReembedded(Event):
     previous: str
     embedder: str
     count: int
+
+
+class EmergencyStopped(Event):
+    """`oboto stop`: every task was cancelled and every schedule and the loop paused."""
+
+    kind: ClassVar[str] = "control:stopped"
+    tasks: int
+    schedules: int
+    loop: bool
+
+
+class EmergencyResumed(Event):
+    """`oboto resume`: what the emergency stop paused runs again."""
+
+    kind: ClassVar[str] = "control:resumed"
+    schedules: int
+    loop: bool
+
+
+class PermissionModeChanged(Event):
+    """The person switched the permission mode of this process's own conversation."""
+
+    kind: ClassVar[str] = "control:mode"
+    mode: str

@@ -79,6 +79,21 @@ class WorkspacePaths:
         return self.state_dir / "events.jsonl"
 
     @property
+    def audit(self) -> Path:
+        """Every tool call of every agent with its permission decision (append + fsync, rotated)."""
+        return self.state_dir / "audit.jsonl"
+
+    @property
+    def grants(self) -> Path:
+        """Allow rules the person added with "always", per conversation, task or schedule."""
+        return self.state_dir / "grants.json"
+
+    @property
+    def emergency_stop(self) -> Path:
+        """What `oboto stop` cancelled and paused, so `oboto resume` undoes exactly that."""
+        return self.state_dir / "stop.json"
+
+    @property
     def runner_lock(self) -> Path:
         return self.state_dir / "runner.lock"
 
