@@ -9,8 +9,8 @@ import pytest
 
 from cli_helpers import oboto, oboto_process
 from oboto.commands.memory import KINDS
+from oboto.core.memory_rules import MEMORY_KINDS
 from oboto.core.paths import WorkspacePaths
-from oboto.services.memory_models import MEMORY_KINDS
 from oboto.services.runtime import Runtime
 
 

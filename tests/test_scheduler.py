@@ -16,12 +16,13 @@ import pytest
 from croniter import croniter
 
 from oboto.core.atomic import atomic_write_json
+from oboto.core.durations import DurationError, parse_duration
 from oboto.core.events import FileQuarantined
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.services.runtime import Runtime
-from oboto.services.schedule_models import ScheduleError, parse_duration
+from oboto.services.schedule_models import ScheduleError, check_interval
 from oboto.services.task_models import ACTIVE_STATUSES
 from oboto.testing import Reply, ScriptedLLM, async_wait_until
 
@@ -109,11 +110,11 @@ def test_parse_duration_reads_units_and_refuses_nonsense() -> None:
     assert [parse_duration(text) for text in ("30m", "90s", "2h", "1d", "45", "1.5h")] == [
         1800, 90, 7200, 86400, 45, 5400]
     for bad in ("abc", "inf", "nan", "-5", "5 minutes", ""):
-        with pytest.raises(ScheduleError, match="not a duration"):
+        with pytest.raises(DurationError, match="not a duration"):
             parse_duration(bad)
     for short in ("0", "9s"):
         with pytest.raises(ScheduleError, match="minimum is 10 seconds"):
-            parse_duration(short)
+            check_interval(parse_duration(short))
 
 
 def test_create_persists_a_versioned_document_with_the_first_due_time(runtime: Runtime) -> None:

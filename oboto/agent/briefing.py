@@ -6,9 +6,10 @@ inputs. The same inputs always give the same Markdown, so the briefing is testab
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from oboto.core.text import cut
 
 CHAT_EXCHANGES = 3
 CHAT_MESSAGE_CHARS = 300
@@ -123,12 +124,6 @@ def last_exchanges(chat: tuple[ChatEntry, ...] | list[ChatEntry], count: int = C
         else:
             exchanges[-1].append(entry)
     return exchanges[-count:] if count > 0 else []
-
-
-def cut(text: str, limit: int) -> str:
-    """`text` on one line, at most `limit` characters of it, with an ellipsis when something was cut."""
-    flat = re.sub(r"\s+", " ", text).strip()
-    return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
 # ----- sections --------------------------------------------------------------------------------

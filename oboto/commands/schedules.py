@@ -51,11 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _guard(action: Callable[[], T]) -> T:
+    from oboto.core.durations import DurationError
     from oboto.services.schedule_models import ScheduleError
 
     try:
         return action()
-    except ScheduleError as error:
+    except (DurationError, ScheduleError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -66,7 +67,7 @@ def _note_if_no_runner(runtime: Any) -> None:
 
 
 def run(args: Namespace) -> int:
-    from oboto.services.schedule_models import parse_duration
+    from oboto.core.durations import parse_duration
 
     runtime = open_runtime(args)
     scheduler = runtime.scheduler

@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from oboto.core.events import Event, MemoryForgotten, MemoryStored, WorkspaceWarning
 from oboto.core.locks import locked
+from oboto.core.memory_rules import MAX_QUERY_CHARS, MAX_RECALL, MAX_TAGS
 from oboto.core.models import utc_now
 from oboto.services.embeddings import Embedder, embedder_for
 from oboto.services.memory_chroma import WRITE_BATCH, ChromaCollection, result_rows
 from oboto.services.memory_models import (
-    MAX_QUERY_CHARS,
-    MAX_RECALL,
-    MAX_TAGS,
     MemoryInputError,
     MemoryRecord,
     MemoryStoreError,

@@ -10,22 +10,15 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from oboto.agent.briefing import cut
 from oboto.core.errors import RequestRefused
+from oboto.core.memory_rules import MAX_TAG_CHARS, MAX_TAGS, MAX_TEXT_CHARS, MEMORY_ID_PATTERN, MEMORY_KINDS
+from oboto.core.text import cut
 
 if TYPE_CHECKING:
     from oboto.services.task_models import TaskRecord
 
-MemoryKind = Literal["fact", "episode", "procedure", "note"]
-MEMORY_KINDS: tuple[str, ...] = ("fact", "episode", "procedure", "note")
-MEMORY_ID_PATTERN = r"^m-[0-9a-f]{12}$"
-MAX_TEXT_CHARS = 8000
-MAX_QUERY_CHARS = 2000
-MAX_TAGS = 20
-MAX_TAG_CHARS = 40
-MAX_RECALL = 50
 EPISODE_QUERY_CHARS = 300
 EPISODE_OUTCOME_CHARS = 500
 # Metadata keys the store itself writes; extra details may not reuse them.

@@ -12,7 +12,6 @@ from oboto.core.models import Document, Record, utc_now
 
 QuestionStatus = Literal["open", "answered", "cancelled"]
 QUESTION_ID_PATTERN = r"^q-[0-9a-f]{8}$"
-MAX_QUESTION_CHARS = 2000
 
 
 def new_question_id() -> str:

@@ -15,8 +15,9 @@ from oboto.core.errors import RequestRefused
 from oboto.core.events import QuestionAnswered, QuestionAsked
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
+from oboto.core.question_rules import MAX_QUESTION_CHARS
 from oboto.core.store import load_document, save_document
-from oboto.services.question_models import MAX_QUESTION_CHARS, QUESTION_ID_PATTERN, Question, QuestionBook
+from oboto.services.question_models import QUESTION_ID_PATTERN, Question, QuestionBook
 
 if TYPE_CHECKING:
     from oboto.services.runtime import Runtime

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from oboto.agent.tools.base import ToolContext, ToolRegistry
+from oboto.agent.tools.deps import ToolDeps
 from oboto.agent.turn import ChatModel, TurnObserver, TurnOutcome
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings, load_settings
@@ -81,9 +82,15 @@ class Runtime:
     def tool_context(self, *, conversation: str | None = None, task_id: str | None = None, depth: int = 0,
                      background: bool = False, read_only: bool = False, origin: str = "foreground") -> ToolContext:
         return ToolContext(
-            paths=self.paths, settings=self.settings, bus=self.bus, runtime=self, conversation=conversation,
+            paths=self.paths, settings=self.settings, deps=self.tool_deps, conversation=conversation,
             task_id=task_id, depth=depth, background=background, read_only=read_only, origin=origin,
         )
+
+    @property
+    def tool_deps(self) -> ToolDeps:
+        """The services tools may use; each fits its Protocol in `agent.tools.deps` by shape alone."""
+        return ToolDeps(tasks=self.tasks, schedules=self.scheduler, memory=self.memory, questions=self.questions,
+                        conversations=self.conversations)
 
     async def chat(self, conversation: str, prompt: str, *, observer: TurnObserver | None = None) -> TurnOutcome:
         """The person's own turn: marks the foreground busy (for every process) while it runs."""

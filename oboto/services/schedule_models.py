@@ -10,6 +10,7 @@ from typing import Any, Iterable, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from oboto.core.durations import format_duration
 from oboto.core.errors import RequestRefused
 from oboto.core.models import Document, Record, utc_now
 
@@ -19,9 +20,6 @@ MAX_RECENT_TASKS = 10
 FAILURES_BEFORE_PAUSE = 5
 
 ScheduleStatus = Literal["active", "paused"]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ScheduleError(RequestRefused, ValueError):
@@ -43,16 +41,6 @@ def check_schedule_id(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(SCHEDULE_ID_PATTERN, value):
         raise ScheduleError(f"{value!r} is not a schedule id (they look like s-1a2b3c4d)")
     return value
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in "30m", "90s", "2h", "1d" or a bare number of seconds like "45"."""
-    match = _DURATION.match(text) if isinstance(text, str) else None
-    if match is None:
-        raise ScheduleError(
-            f"{text!r} is not a duration; write a number with an optional unit s, m, h or d (e.g. 90s, 30m, 2h, 1d)"
-        )
-    return check_interval(float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
 
 
 def check_interval(value: object) -> float:
@@ -242,10 +230,3 @@ class ScheduleDocument(Document):
             seen.add(schedule.id)
         return self
 
-
-def format_duration(seconds: float) -> str:
-    """30m, 2h, 1d, 90s: the largest unit that divides the interval evenly."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

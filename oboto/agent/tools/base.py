@@ -5,18 +5,17 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from oboto.core.bus import EventBus
+from oboto.agent.tools.deps import Requirement, ToolDeps
 from oboto.core.config import Settings
 from oboto.core.errors import RequestRefused
 from oboto.core.paths import WorkspacePaths
 
-if TYPE_CHECKING:
-    from oboto.services.runtime import Runtime
+S = TypeVar("S")
 
 
 class ToolArgs(BaseModel):
@@ -46,12 +45,11 @@ class ToolResult:
 
 @dataclass
 class ToolContext:
-    """Who is calling a tool and with what rights."""
+    """Who is calling a tool, with what rights, and the services it may use."""
 
     paths: WorkspacePaths
     settings: Settings
-    bus: EventBus | None = None
-    runtime: "Runtime | None" = None
+    deps: ToolDeps = field(default_factory=ToolDeps)
     conversation: str | None = None
     task_id: str | None = None
     depth: int = 0
@@ -72,6 +70,13 @@ class ToolContext:
             return "this agent was started read-only"
         return "background agents are read-only while the person's own turn is running"
 
+    def use(self, requirement: Requirement[S]) -> S:
+        """A service the calling tool names in `requires` (the registry runs no tool whose service is missing)."""
+        service = requirement.pick(self.deps)
+        if service is None:
+            raise LookupError(f"this context has no {requirement.title}; name it in the tool's `requires`")
+        return service
+
 
 class Tool(ABC):
     name: ClassVar[str]
@@ -79,9 +84,14 @@ class Tool(ABC):
     Args: ClassVar[type[ToolArgs]]
     writes: ClassVar[bool] = False
     """True when the tool changes the workspace or runs programs (refused in read-only mode)."""
+    requires: ClassVar[tuple[Requirement[Any], ...]] = ()
+    """The services the tool works through; where `ctx.deps` lacks one, the tool is neither offered nor run."""
 
     def unavailable_reason(self, ctx: ToolContext) -> str | None:
         """Why this tool cannot be used in `ctx`, or None when it can."""
+        for requirement in self.requires:
+            if requirement.pick(ctx.deps) is None:
+                return f"{self.name} is not available here: this agent has no access to {requirement.title}"
         if self.writes and ctx.is_read_only():
             return f"{self.name} is not available right now: {ctx.read_only_reason}"
         return None

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from oboto.agent.tools.deps import CONVERSATIONS
 
 
 class ReportToParentArgs(ToolArgs):
@@ -28,11 +29,12 @@ class ReportToParent(Tool):
         "Use it when the work this conversation was created for is done or cannot go on."
     )
     Args = ReportToParentArgs
+    requires = (CONVERSATIONS,)
 
     async def run(self, args: ReportToParentArgs, ctx: ToolContext) -> ToolResult:
-        if ctx.runtime is None or not ctx.conversation:
+        if not ctx.conversation:
             raise ToolError("report_to_parent needs a conversation to report from")
-        conversations = ctx.runtime.conversations
+        conversations = ctx.use(CONVERSATIONS)
         info = conversations.info(ctx.conversation)
         if info.parent is None:
             raise ToolError(f"{ctx.conversation!r} is the main conversation and has no parent; answer the person directly")

@@ -8,8 +8,9 @@ from typing import Iterator
 
 from pydantic import Field
 
-from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from oboto.services.question_models import MAX_QUESTION_CHARS
+from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolResult
+from oboto.agent.tools.deps import QUESTIONS
+from oboto.core.question_rules import MAX_QUESTION_CHARS
 
 
 class AskArgs(ToolArgs):
@@ -44,6 +45,7 @@ class AskBlockingQuestion(Tool):
         "Use it only when you are truly stuck: prefer deciding sensibly yourself and saying so."
     )
     Args = AskArgs
+    requires = (QUESTIONS,)
 
     def unavailable_reason(self, ctx: ToolContext) -> str | None:
         if ctx.task_id is None:
@@ -52,10 +54,8 @@ class AskBlockingQuestion(Tool):
         return super().unavailable_reason(ctx)
 
     async def run(self, args: AskArgs, ctx: ToolContext) -> ToolResult:
-        if ctx.runtime is None:
-            raise ToolError("questions cannot be asked here")
         with suspended_deadline(ctx.extra.get("deadline")):
-            answer = await ctx.runtime.questions.ask(args.question, task_id=ctx.task_id, origin=ctx.origin)
+            answer = await ctx.use(QUESTIONS).ask(args.question, task_id=ctx.task_id, origin=ctx.origin)
         return ToolResult.success(answer)
 
 

@@ -9,12 +9,13 @@ Every store call runs in a worker thread: embedding and Chroma block, the event 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from oboto.services.memory_models import (
+from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolResult
+from oboto.agent.tools.deps import MEMORY
+from oboto.core.memory_rules import (
     MAX_QUERY_CHARS,
     MAX_RECALL,
     MAX_TAG_CHARS,
@@ -23,18 +24,10 @@ from oboto.services.memory_models import (
     MEMORY_ID_PATTERN,
     MemoryKind,
 )
-
-if TYPE_CHECKING:
-    from oboto.services.memory import MemoryStore
+from oboto.core.text import cut
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_CHARS,
                                        pattern=r"^[^,]+$")]
-
-
-def _store(ctx: ToolContext) -> "MemoryStore":
-    if ctx.runtime is None:
-        raise ToolError("the workspace memory is not available here")
-    return ctx.runtime.memory
 
 
 def _source(ctx: ToolContext) -> str | None:
@@ -61,10 +54,10 @@ class Remember(Tool):
         "not duplicated."
     )
     Args = RememberArgs
+    requires = (MEMORY,)
 
     async def run(self, args: RememberArgs, ctx: ToolContext) -> ToolResult:
-        store = _store(ctx)
-        record = await asyncio.to_thread(store.remember, args.text, kind=args.kind, tags=args.tags,
+        record = await asyncio.to_thread(ctx.use(MEMORY).remember, args.text, kind=args.kind, tags=args.tags,
                                          source=_source(ctx))
         verb = "Updated the near-identical memory" if record.times > 1 else "Remembered"
         return ToolResult.success(f"{verb} {record.id} ({record.kind}).", memory_id=record.id)
@@ -85,10 +78,10 @@ class Recall(Tool):
         "similar memories, best first, with a similarity score (1 is identical) and their ids."
     )
     Args = RecallArgs
+    requires = (MEMORY,)
 
     async def run(self, args: RecallArgs, ctx: ToolContext) -> ToolResult:
-        store = _store(ctx)
-        found = await asyncio.to_thread(store.recall, args.query, k=args.k, kind=args.kind)
+        found = await asyncio.to_thread(ctx.use(MEMORY).recall, args.query, k=args.k, kind=args.kind)
         if not found:
             return ToolResult.success("No memories found" + (f" of kind {args.kind}." if args.kind else "."))
         lines = [f"{position}. [{memory.score:.2f}] {memory.record.line()}"
@@ -106,12 +99,12 @@ class Forget(Tool):
     name = "forget"
     description = "Delete one memory from the workspace's shared memory, by id, when it is wrong or outdated."
     Args = ForgetArgs
+    requires = (MEMORY,)
     writes = True
 
     async def run(self, args: ForgetArgs, ctx: ToolContext) -> ToolResult:
-        store = _store(ctx)
-        record = await asyncio.to_thread(store.forget, args.id)
-        return ToolResult.success(f"Forgot {record.id}: {' '.join(record.text.split())[:200]}")
+        record = await asyncio.to_thread(ctx.use(MEMORY).forget, args.id)
+        return ToolResult.success(f"Forgot {record.id}: {cut(record.text, 200)}")
 
 
 def memory_tools() -> list[Tool]:

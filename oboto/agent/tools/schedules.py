@@ -6,13 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
-
-
-def _scheduler(ctx: ToolContext):
-    if ctx.runtime is None:
-        raise ToolError("recurring tasks are not available here")
-    return ctx.runtime.scheduler
+from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolResult
+from oboto.agent.tools.deps import SCHEDULES
+from oboto.core.durations import parse_duration
 
 
 class CreateArgs(ToolArgs):
@@ -37,14 +33,13 @@ class CreateRecurringTask(Tool):
         "cron expression. Give exactly one of interval_seconds or cron. Each run's result is reported in chat."
     )
     Args = CreateArgs
+    requires = (SCHEDULES,)
     writes = True
 
     async def run(self, args: CreateArgs, ctx: ToolContext) -> ToolResult:
-        from oboto.services.schedule_models import parse_duration
-
         interval = parse_duration(args.interval_seconds) if isinstance(args.interval_seconds, str) \
             else args.interval_seconds
-        schedule = _scheduler(ctx).create(
+        schedule = ctx.use(SCHEDULES).create(
             args.name, args.query, description=args.description, interval_seconds=interval, cron=args.cron,
             max_runs=args.max_runs, skip_if_running=args.skip_if_running,
         )
@@ -61,9 +56,10 @@ class ListRecurringTasks(Tool):
     name = "list_recurring_tasks"
     description = "List every recurring task with its id, status, cadence, run count, next run and last result."
     Args = ListArgs
+    requires = (SCHEDULES,)
 
     async def run(self, args: ListArgs, ctx: ToolContext) -> ToolResult:
-        schedules = _scheduler(ctx).list()
+        schedules = ctx.use(SCHEDULES).list()
         if not schedules:
             return ToolResult.success("No recurring tasks.")
         lines = []
@@ -88,10 +84,11 @@ class ManageRecurringTask(Tool):
     name = "manage_recurring_task"
     description = "Pause, resume, delete, or trigger_now (run once now, honouring skip_if_running) a recurring task."
     Args = ManageArgs
+    requires = (SCHEDULES,)
     writes = True
 
     async def run(self, args: ManageArgs, ctx: ToolContext) -> ToolResult:
-        scheduler = _scheduler(ctx)
+        scheduler = ctx.use(SCHEDULES)
         if args.action == "pause":
             return ToolResult.success(f"Paused {scheduler.pause(args.schedule_id).summary_line()}")
         if args.action == "resume":

@@ -6,19 +6,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolResult
+from oboto.agent.tools.deps import TASKS, TaskView
 
 TaskId = Field(pattern=r"^t-[0-9a-f]{8}$", description="The task id, like t-1a2b3c4d.")
 StatusFilter = Literal["queued", "running", "awaiting_answer", "completed", "failed", "cancelled", "timed_out", "interrupted"]
 
 
-def _tasks(ctx: ToolContext):
-    if ctx.runtime is None:
-        raise ToolError("background tasks are not available here")
-    return ctx.runtime.tasks
-
-
-def _describe(record) -> str:
+def _describe(record: TaskView) -> str:
     lines = [f"{record.id} [{record.status}] {record.description}"]
     if record.elapsed_seconds is not None:
         lines.append(f"elapsed: {record.elapsed_seconds:.1f}s, model calls: {record.iterations}, tool calls: {record.tool_calls}")
@@ -44,9 +39,10 @@ class SpawnBackgroundTask(Tool):
         "you are told in the conversation when it ends. Give complete instructions: it does not see this conversation."
     )
     Args = SpawnArgs
+    requires = (TASKS,)
 
     async def run(self, args: SpawnArgs, ctx: ToolContext) -> ToolResult:
-        record = _tasks(ctx).spawn(
+        record = ctx.use(TASKS).spawn(
             args.description, args.query, context=args.context, conversation=ctx.conversation or "chat",
             origin="agent", parent_task_id=ctx.task_id, depth=ctx.depth + 1, read_only=ctx.read_only,
             guarded=ctx.busy_guard is not None,
@@ -64,9 +60,10 @@ class CheckTaskStatus(Tool):
     name = "check_task_status"
     description = "Get a background task's status, elapsed time, and its result or error when it has ended."
     Args = TaskIdArgs
+    requires = (TASKS,)
 
     async def run(self, args: TaskIdArgs, ctx: ToolContext) -> ToolResult:
-        return ToolResult.success(_describe(_tasks(ctx).get(args.task_id)))
+        return ToolResult.success(_describe(ctx.use(TASKS).get(args.task_id)))
 
 
 class ListArgs(ToolArgs):
@@ -80,9 +77,10 @@ class ListBackgroundTasks(Tool):
     name = "list_background_tasks"
     description = "List background tasks (newest first) with their status, optionally only those in one state."
     Args = ListArgs
+    requires = (TASKS,)
 
     async def run(self, args: ListArgs, ctx: ToolContext) -> ToolResult:
-        records = _tasks(ctx).list(args.status)[::-1][: args.limit]
+        records = ctx.use(TASKS).list(args.status)[::-1][: args.limit]
         if not records:
             return ToolResult.success("No background tasks" + (f" with status {args.status}." if args.status else "."))
         return ToolResult.success("\n".join(record.summary_line() for record in records))
@@ -94,10 +92,11 @@ class CancelBackgroundTask(Tool):
     name = "cancel_background_task"
     description = "Cancel a queued or running background task; a running agent is stopped at once."
     Args = TaskIdArgs
+    requires = (TASKS,)
     writes = True
 
     async def run(self, args: TaskIdArgs, ctx: ToolContext) -> ToolResult:
-        record = _tasks(ctx).cancel(args.task_id)
+        record = ctx.use(TASKS).cancel(args.task_id)
         if record.finished and record.status != "cancelled":
             return ToolResult.success(f"{record.id} had already ended ({record.status}).")
         return ToolResult.success(f"Cancellation of {record.id} requested; status {record.status}.")
@@ -115,9 +114,10 @@ class GetTaskOutput(Tool):
     name = "get_task_output"
     description = "Read what a background task's agent has said and done so far (its live log)."
     Args = OutputArgs
+    requires = (TASKS,)
 
     async def run(self, args: OutputArgs, ctx: ToolContext) -> ToolResult:
-        output = _tasks(ctx).output(args.task_id, tail=args.tail_lines, offset=args.offset)
+        output = ctx.use(TASKS).output(args.task_id, tail=args.tail_lines, offset=args.offset)
         text = output.text or "(no output yet)"
         return ToolResult.success(f"{text}\n[next_offset={output.offset} of {output.size} bytes]", next_offset=output.offset)
 
@@ -133,9 +133,10 @@ class WaitForTask(Tool):
     name = "wait_for_task"
     description = "Wait until a background task ends or the timeout passes, then return its status and result."
     Args = WaitArgs
+    requires = (TASKS,)
 
     async def run(self, args: WaitArgs, ctx: ToolContext) -> ToolResult:
-        record = await _tasks(ctx).wait(args.task_id, args.timeout_seconds)
+        record = await ctx.use(TASKS).wait(args.task_id, args.timeout_seconds)
         prefix = "" if record.finished else f"Still {record.status} after {args.timeout_seconds:g}s.\n"
         return ToolResult.success(prefix + _describe(record))
 

@@ -21,8 +21,9 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from oboto.core.events import Event, MemoryForgotten, MemoryReembedded, MemoryStored
+from oboto.core.memory_rules import MAX_QUERY_CHARS, MEMORY_KINDS
 from oboto.core.models import utc_now
-from oboto.services.memory_models import MAX_QUERY_CHARS, MEMORY_KINDS, MemoryRecord
+from oboto.services.memory_models import MemoryRecord
 from oboto.services.runtime import Runtime
 from oboto.tui.live import LiveData
 from oboto.tui.widgets.schedules_panel import DELETE_CONFIRM_SECONDS

@@ -12,14 +12,14 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Static, TextArea
 
+from oboto.core.durations import DurationError, format_duration, parse_duration
 from oboto.services.runtime import Runtime
 from oboto.services.schedule_models import (
     MIN_INTERVAL_SECONDS,
     Schedule,
     ScheduleError,
-    format_duration,
+    check_interval,
     optional_text,
-    parse_duration,
     validated_schedule,
 )
 
@@ -115,9 +115,9 @@ class ScheduleFormScreen(ModalScreen[Schedule | None]):
         return self.query_one("#query", TextArea).text
 
     def _interval_seconds(self) -> float | None:
-        """The interval field in seconds (None when blank); ScheduleError when it is not a valid one."""
+        """The interval field in seconds (None when blank); DurationError or ScheduleError when it is not a valid one."""
         text = self._text("interval")
-        return parse_duration(text) if text else None
+        return check_interval(parse_duration(text)) if text else None
 
     def _max_runs(self) -> int | str | None:
         """A whole number when it is one; otherwise the text, for the model to refuse with its own message."""
@@ -150,7 +150,7 @@ class ScheduleFormScreen(ModalScreen[Schedule | None]):
         problems = []
         try:
             interval = self._interval_seconds()
-        except ScheduleError as error:
+        except (DurationError, ScheduleError) as error:
             interval = None
             problems.append(str(error))
         cron = self._text("cron") or None

@@ -15,12 +15,12 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from oboto.core.durations import DurationError, format_duration, parse_duration
 from oboto.core.events import Event, LoopStateChanged, LoopTicked, LoopTickSkipped, TaskFinished
 from oboto.core.models import utc_now
 from oboto.services.agent_loop import LOOP_ORIGIN
 from oboto.services.loop_models import LoopError, LoopState
 from oboto.services.runtime import Runtime
-from oboto.services.schedule_models import ScheduleError, format_duration, parse_duration
 from oboto.services.task_log import elapsed_text
 from oboto.tui.live import LiveData
 
@@ -33,7 +33,7 @@ STATE_STYLES: dict[str, tuple[str, str]] = {
 
 
 def interval_seconds(text: str) -> float:
-    """Seconds from "90" or "5m"; the controller judges the number (LoopError), a bad duration is a ScheduleError."""
+    """Seconds from "90" or "5m"; the controller judges the number (LoopError), a bad duration is a DurationError."""
     try:
         return float(text)
     except ValueError:
@@ -188,7 +188,7 @@ class LoopPanel(LiveData, Vertical, can_focus=True):
         event.stop()
         try:
             state = self.runtime.agent_loop.set_interval(interval_seconds(event.value.strip()))
-        except (LoopError, ScheduleError) as error:
+        except (LoopError, DurationError) as error:
             self._show_error(str(error))
             return
         self._close_editor()
