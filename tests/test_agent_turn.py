@@ -136,7 +136,7 @@ async def test_repeated_identical_calls_are_broken(ctx: ToolContext) -> None:
 async def test_model_failure_ends_the_turn_with_a_plain_message(ctx: ToolContext) -> None:
     model = FakeModel([LLMError("auth", "The model provider rejected the API key (check OPENAI_API_KEY).")])
     outcome = await run_turn(model, ToolRegistry([]), ctx, [], TurnLimits())
-    assert outcome.status == "failed" and outcome.error_kind == "auth" and "OPENAI_API_KEY" in (outcome.error or "")
+    assert outcome.status == "failed" and "OPENAI_API_KEY" in (outcome.error or "")
 
 
 async def test_cancel_stops_the_running_tool_and_starts_no_other(ctx: ToolContext) -> None:

@@ -1,16 +1,12 @@
-"""Atomic writes, quarantine of corrupt documents, the event log, and the import rule."""
+"""Atomic writes, quarantine of corrupt documents, and the event log."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
-import pytest
 
-from oboto.core.atomic import append_jsonl, atomic_write_json
+from oboto.core.atomic import append_line, atomic_write_json
 from oboto.core.bus import EventBus
 from oboto.core.events import FileQuarantined, WorkspaceWarning
 from oboto.core.models import Document
@@ -85,20 +81,9 @@ def test_subscriber_failure_does_not_break_publisher(tmp_path: Path) -> None:
     assert received == ["workspace:warning"]
 
 
-def test_append_jsonl_keeps_lines_whole(tmp_path: Path) -> None:
+def test_append_line_keeps_lines_whole(tmp_path: Path) -> None:
     log = tmp_path / "a.jsonl"
     for index in range(50):
-        append_jsonl(log, {"i": index}, fsync=False)
+        append_line(log, orjson.dumps({"i": index}), fsync=False)
     assert [orjson.loads(line)["i"] for line in log.read_bytes().splitlines()] == list(range(50))
 
-
-def test_services_import_without_textual() -> None:
-    """SPEC §1: core, llm, agent and services never import Textual (nor litellm at import time)."""
-    code = (
-        "import sys, oboto.core.config, oboto.core.bus, oboto.llm.client, oboto.agent.turn, "
-        "oboto.services.runtime, oboto.services.turns, oboto.services.conversations\n"
-        "print('textual' in sys.modules, 'litellm' in sys.modules)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert result.stdout.split() == ["False", "False"]

@@ -56,7 +56,6 @@ class TurnOutcome:
     iterations: int = 0
     tool_calls: int = 0
     error: str | None = None
-    error_kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -122,7 +121,7 @@ async def run_turn(
                 on_retry=observer.retrying,
             )
         except LLMError as error:
-            return TurnOutcome("failed", last_text, usage, iterations, tool_calls, error=error.message, error_kind=error.kind)
+            return TurnOutcome("failed", last_text, usage, iterations, tool_calls, error=error.message)
         usage.add(response.usage)
         last_text = response.text or last_text
         observer.reply_finished(response)

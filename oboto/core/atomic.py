@@ -60,7 +60,3 @@ def append_line(path: Path, data: bytes, *, fsync: bool = True) -> int:
         return os.fstat(fd).st_size
     finally:
         os.close(fd)
-
-
-def append_jsonl(path: Path, record: Any, *, fsync: bool = True) -> int:
-    return append_line(path, orjson.dumps(record), fsync=fsync)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 import orjson
 
@@ -27,7 +26,6 @@ class EventBus:
         self.max_bytes = max_bytes
         self.backups = backups
         self._handlers: list[tuple[Handler, tuple[type[Event], ...]]] = []
-        self._queues: list[tuple[asyncio.Queue[Event], asyncio.AbstractEventLoop]] = []
         self._write_lock = threading.Lock()
 
     def subscribe(self, handler: Handler, *types: type[Event]) -> Callable[[], None]:
@@ -35,17 +33,6 @@ class EventBus:
         entry = (handler, types)
         self._handlers.append(entry)
         return lambda: self._handlers.remove(entry) if entry in self._handlers else None
-
-    async def stream(self) -> AsyncIterator[Event]:
-        """Every event published from now on, as an async iterator."""
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        entry = (queue, asyncio.get_running_loop())
-        self._queues.append(entry)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues.remove(entry)
 
     def publish(self, event: Event) -> None:
         self._write(event)
@@ -56,15 +43,6 @@ class EventBus:
                 handler(event)
             except Exception:  # a broken subscriber must not break the publisher
                 log.exception("event handler failed for %s", event.kind)
-        for queue, loop in list(self._queues):
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                queue.put_nowait(event)
-            else:
-                loop.call_soon_threadsafe(queue.put_nowait, event)
 
     def _write(self, event: Event) -> None:
         if self.log_path is None:
