@@ -9,7 +9,9 @@ import pytest
 
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolRegistry, ToolResult
 from oboto.agent.turn import TurnLimits, TurnObserver, run_turn
-from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest, Usage
+from oboto.llm.types import LLMError, ToolCallRequest
+from oboto.testing import FakeModel
+from oboto.testing.fake_model import answer, calling, tool_call
 
 
 class Echo(Tool):
@@ -45,35 +47,6 @@ class Slow(Tool):
         return ToolResult.success("done")
 
 
-class FakeModel:
-    """Returns scripted responses and records the messages it was given."""
-
-    def __init__(self, responses: list[LLMResponse | LLMError]) -> None:
-        self.responses = list(responses)
-        self.seen: list[list[dict[str, Any]]] = []
-
-    async def complete(self, messages, tools=None, *, on_text=None, on_restart=None, on_retry=None, stream=True):
-        self.seen.append([dict(message) for message in messages])
-        response = self.responses.pop(0)
-        if isinstance(response, LLMError):
-            raise response
-        if on_text and response.text:
-            on_text(response.text)
-        return response
-
-
-def call(name: str, arguments: str, call_id: str = "c1") -> ToolCallRequest:
-    return ToolCallRequest(id=call_id, name=name, arguments=arguments)
-
-
-def tool_reply(*calls: ToolCallRequest, tokens: int = 10) -> LLMResponse:
-    return LLMResponse(text="", tool_calls=list(calls), usage=Usage(tokens, tokens))
-
-
-def answer(text: str) -> LLMResponse:
-    return LLMResponse(text=text, usage=Usage(5, 5))
-
-
 @pytest.fixture
 def ctx(workspace, settings) -> ToolContext:
     return ToolContext(paths=workspace, settings=settings)
@@ -81,7 +54,7 @@ def ctx(workspace, settings) -> ToolContext:
 
 async def test_tool_results_are_fed_back_until_a_final_answer(ctx: ToolContext) -> None:
     echo = Echo()
-    model = FakeModel([tool_reply(call("echo", '{"text": "a"}')), answer("all done")])
+    model = FakeModel([calling(tool_call("echo", '{"text": "a"}')), answer("all done")])
     messages = [{"role": "user", "content": "go"}]
     outcome = await run_turn(model, ToolRegistry([echo]), ctx, messages, TurnLimits())
     assert outcome.status == "completed" and outcome.final_text == "all done"
@@ -92,7 +65,8 @@ async def test_tool_results_are_fed_back_until_a_final_answer(ctx: ToolContext) 
 
 async def test_bad_arguments_and_unknown_tools_become_error_results(ctx: ToolContext) -> None:
     model = FakeModel([
-        tool_reply(call("echo", '{"text": 5', "c1"), call("nope", "{}", "c2"), call("echo", '{"txt": "x"}', "c3")),
+        calling(tool_call("echo", '{"text": 5', "c1"), tool_call("nope", "{}", "c2"),
+                tool_call("echo", '{"txt": "x"}', "c3")),
         answer("ok"),
     ])
     outcome = await run_turn(model, ToolRegistry([Echo()]), ctx, [{"role": "user", "content": "go"}], TurnLimits())
@@ -104,7 +78,7 @@ async def test_bad_arguments_and_unknown_tools_become_error_results(ctx: ToolCon
 
 
 async def test_iteration_cap_stops_the_turn(ctx: ToolContext) -> None:
-    replies = [tool_reply(call("echo", f'{{"text": "{index}"}}', f"c{index}")) for index in range(5)]
+    replies = [calling(tool_call("echo", f'{{"text": "{index}"}}', f"c{index}")) for index in range(5)]
     echo = Echo()
     outcome = await run_turn(FakeModel(replies), ToolRegistry([echo]), ctx, [], TurnLimits(max_iterations=3))
     assert outcome.status == "max_iterations" and outcome.iterations == 3
@@ -113,7 +87,8 @@ async def test_iteration_cap_stops_the_turn(ctx: ToolContext) -> None:
 
 async def test_token_budget_stops_the_turn_without_running_more_tools(ctx: ToolContext) -> None:
     echo = Echo()
-    model = FakeModel([tool_reply(call("echo", '{"text": "a"}'), tokens=800), tool_reply(call("echo", '{"text": "b"}', "c2"), tokens=800)])
+    model = FakeModel([calling(tool_call("echo", '{"text": "a"}'), tokens=800),
+                       calling(tool_call("echo", '{"text": "b"}', "c2"), tokens=800)])
     messages: list[dict] = []
     outcome = await run_turn(model, ToolRegistry([echo]), ctx, messages, TurnLimits(token_budget=2000))
     assert outcome.status == "budget_exceeded" and "3200 tokens" in (outcome.error or "")
@@ -125,7 +100,7 @@ async def test_repeated_identical_calls_are_broken(ctx: ToolContext) -> None:
     echo = Echo()
     same = '{"text": "again"}'
     reordered = '{ "text" : "again" }'
-    model = FakeModel([tool_reply(call("echo", same if index % 2 else reordered, f"c{index}")) for index in range(6)])
+    model = FakeModel([calling(tool_call("echo", same if index % 2 else reordered, f"c{index}")) for index in range(6)])
     outcome = await run_turn(model, ToolRegistry([echo]), ctx, [], TurnLimits(repeat_limit=3))
     assert outcome.status == "repeated_calls"
     assert echo.calls == ["again", "again"], "the third identical call is not run, the fourth stops the turn"
@@ -141,7 +116,7 @@ async def test_model_failure_ends_the_turn_with_a_plain_message(ctx: ToolContext
 
 async def test_cancel_stops_the_running_tool_and_starts_no_other(ctx: ToolContext) -> None:
     slow, echo = Slow(), Echo()
-    model = FakeModel([tool_reply(call("slow", "{}", "c1"), call("echo", '{"text": "after"}', "c2")), answer("x")])
+    model = FakeModel([calling(tool_call("slow", "{}", "c1"), tool_call("echo", '{"text": "after"}', "c2")), answer("x")])
     task = asyncio.create_task(run_turn(model, ToolRegistry([slow, echo]), ctx, [], TurnLimits()))
     await asyncio.wait_for(slow.started.wait(), 5)
     task.cancel()
@@ -160,8 +135,9 @@ async def test_read_only_context_hides_and_refuses_writing_tools(ctx: ToolContex
     ctx.read_only = True
     registry = ToolRegistry([Echo(), writer])
     assert [schema["function"]["name"] for schema in registry.schemas(ctx)] == ["echo"]
-    model = FakeModel([tool_reply(call("writer", '{"text": "x"}')), answer("fine")])
+    model = FakeModel([calling(tool_call("writer", '{"text": "x"}')), answer("fine")])
     await run_turn(model, registry, ctx, [], TurnLimits())
+    assert [schema["function"]["name"] for schema in model.requests[0].tools or []] == ["echo"]
     refusal = [m for m in model.seen[1] if m["role"] == "tool"][0]["content"]
     assert "not available right now" in refusal and writer.calls == []
 
@@ -179,6 +155,6 @@ async def test_observer_sees_text_and_tools(ctx: ToolContext) -> None:
         def tool_finished(self, call, result, duration_ms) -> None:
             seen.append(f"done:{call.name}:{result.ok}")
 
-    model = FakeModel([tool_reply(call("echo", '{"text": "a"}')), answer("bye")])
+    model = FakeModel([calling(tool_call("echo", '{"text": "a"}')), answer("bye")])
     await run_turn(model, ToolRegistry([Echo()]), ctx, [], TurnLimits(), Recorder())
     assert seen == ["start:echo", "done:echo:True", "text:bye"]

@@ -1,4 +1,5 @@
-"""A scripted OpenAI-compatible LLM server on loopback, and polling helpers, for tests and benchmarks."""
+"""A scripted OpenAI-compatible LLM server on loopback, an in-process fake model, and polling helpers,
+for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from oboto.testing.fake_model import FakeModel, ModelRequest
 from oboto.testing.server import NO_SCRIPTED_REPLY, Reply, ScriptedLLM, ScriptedToolCall
 
 T = TypeVar("T")
 
 __all__ = [
-    "NO_SCRIPTED_REPLY", "Reply", "ScriptedLLM", "ScriptedToolCall", "async_wait_until", "wait_until",
+    "NO_SCRIPTED_REPLY", "FakeModel", "ModelRequest", "Reply", "ScriptedLLM", "ScriptedToolCall", "async_wait_until",
+    "wait_until",
 ]
 
 
