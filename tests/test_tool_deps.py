@@ -9,6 +9,8 @@ import pytest
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolRegistry, ToolResult
 from oboto.agent.tools.deps import TASKS, Conversations, Memory, Questions, Schedules, Tasks, ToolDeps
 from oboto.services.runtime import Runtime, build_tool_registry
+from oboto.testing import FakeModel
+from oboto.testing.fake_model import answer, calling, tool_call
 
 
 class CountTasks(Tool):
@@ -83,3 +85,23 @@ def test_a_bare_context_is_offered_only_the_tools_that_need_no_service(workspace
     registry = build_tool_registry()
     offered = {schema["function"]["name"] for schema in registry.schemas(ToolContext(paths=workspace, settings=settings))}
     assert offered == {"read_file", "write_file", "edit_file", "list_files", "search_files", "run_command"}
+
+
+async def test_a_task_agent_reaches_a_service_through_its_tool(workspace, settings) -> None:
+    """End to end with the in-process model: the task's agent creates a schedule through its tool."""
+    model = FakeModel([
+        calling(tool_call("create_recurring_task", '{"name": "tidy", "query": "tidy up", "interval_seconds": "1h"}')),
+        answer("scheduled"),
+    ])
+    runtime = Runtime(workspace, settings, llm=model)
+    runtime.activate_runner()
+    try:
+        record = runtime.tasks.spawn("plan", "schedule a tidy-up")
+        done = await runtime.tasks.wait(record.id, 10)
+    finally:
+        await runtime.deactivate_runner("the test finished")
+    assert done.status == "completed" and done.result == "scheduled"
+    [schedule] = runtime.scheduler.list()
+    assert schedule.name == "tidy" and schedule.interval_seconds == 3600
+    result = model.requests[1].messages[-1]
+    assert result["role"] == "tool" and result["content"].startswith(f"Created {schedule.id} [active] tidy")
