@@ -8,14 +8,20 @@ import threading
 import pytest
 
 from cli_helpers import oboto, oboto_process
-from oboto.commands.memory import KINDS
+from oboto.cli import build_parser
 from oboto.core.memory_rules import MEMORY_KINDS
 from oboto.core.paths import WorkspacePaths
 from oboto.services.runtime import Runtime
 
 
-def test_the_command_offers_exactly_the_store_kinds() -> None:
-    assert KINDS == MEMORY_KINDS
+def test_the_command_offers_exactly_the_store_kinds(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    parsed = [parser.parse_args(["memory", "add", "x", "--kind", kind]).kind for kind in MEMORY_KINDS]
+    assert parsed == [*MEMORY_KINDS]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["memory", "add", "x", "--kind", "fancy"])
+    refusal = capsys.readouterr().err
+    assert "invalid choice: 'fancy'" in refusal and all(f"'{kind}'" in refusal for kind in MEMORY_KINDS)
 
 
 def test_add_search_list_delete_round_trip(workspace: WorkspacePaths, llm_env) -> None:

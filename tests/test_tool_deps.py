@@ -83,7 +83,8 @@ def test_a_background_agent_of_the_runtime_is_offered_every_tool_that_needs_a_se
 
 def test_a_bare_context_is_offered_only_the_tools_that_need_no_service(workspace, settings) -> None:
     registry = build_tool_registry()
-    offered = {schema["function"]["name"] for schema in registry.schemas(ToolContext(paths=workspace, settings=settings))}
+    bare = ToolContext(paths=workspace, settings=settings)
+    offered = {schema["function"]["name"] for schema in registry.schemas(bare)}
     assert offered == {"read_file", "write_file", "edit_file", "list_files", "search_files", "run_command"}
 
 

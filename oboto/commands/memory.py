@@ -16,16 +16,15 @@ from oboto.commands.common import (
     print_json,
     warn,
 )
+from oboto.core.memory_rules import MAX_RECALL, MEMORY_KINDS
 
 HELP = "add, search, list or delete workspace memories"
-KINDS = ("fact", "episode", "procedure", "note")
-MAX_K = 50
 
 
 def _recall_count(text: str) -> int:
     value = positive_int(text)
-    if value > MAX_K:
-        raise argparse.ArgumentTypeError(f"{text!r} is more than {MAX_K}")
+    if value > MAX_RECALL:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than {MAX_RECALL}")
     return value
 
 
@@ -33,16 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="memory_action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="store a memory (a near-identical one is updated instead)")
     add.add_argument("text", metavar="TEXT")
-    add.add_argument("--kind", choices=KINDS, default="note", help="what sort of memory (default: note)")
+    add.add_argument("--kind", choices=MEMORY_KINDS, default="note", help="what sort of memory (default: note)")
     add.add_argument("--tag", action="append", default=[], metavar="T", help="a label; repeat for more")
     add_json_flag(add)
     search = actions.add_parser("search", help="the memories most similar to a query, best first")
     search.add_argument("query", metavar="QUERY")
-    search.add_argument("-k", type=_recall_count, default=5, metavar="N", help=f"how many (1-{MAX_K}, default 5)")
-    search.add_argument("--kind", choices=KINDS, help="only memories of this kind")
+    search.add_argument("-k", type=_recall_count, default=5, metavar="N", help=f"how many (1-{MAX_RECALL}, default 5)")
+    search.add_argument("--kind", choices=MEMORY_KINDS, help="only memories of this kind")
     add_json_flag(search)
     listing = actions.add_parser("list", help="memories, most recently stored first")
-    listing.add_argument("--kind", choices=KINDS, help="only memories of this kind")
+    listing.add_argument("--kind", choices=MEMORY_KINDS, help="only memories of this kind")
     listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N (default 50)")
     add_json_flag(listing)
     delete = actions.add_parser("delete", help="delete a memory by id")

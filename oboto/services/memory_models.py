@@ -1,7 +1,4 @@
-"""What the memory store keeps and returns, the rules for its input, and the texts agents are shown.
-
-Light imports only: the CLI imports this module to build its parser.
-"""
+"""What the memory store keeps and returns, the rules for its input, and the texts agents are shown."""
 
 from __future__ import annotations
 

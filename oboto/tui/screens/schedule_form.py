@@ -115,7 +115,7 @@ class ScheduleFormScreen(ModalScreen[Schedule | None]):
         return self.query_one("#query", TextArea).text
 
     def _interval_seconds(self) -> float | None:
-        """The interval field in seconds (None when blank); DurationError or ScheduleError when it is not a valid one."""
+        """The interval field in seconds (None when blank); DurationError or ScheduleError when it is not valid."""
         text = self._text("interval")
         return check_interval(parse_duration(text)) if text else None
 
