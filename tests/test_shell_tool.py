@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from oboto.agent.approvals import CallControl
 from oboto.agent.tools import shell_tools
 from oboto.agent.tools.base import ToolContext, ToolRegistry, ToolResult
 from oboto.core.config import Settings
 from oboto.core.paths import WorkspacePaths
+from oboto.core.permissions import PermissionPolicy
 from oboto.testing import async_wait_until
 
 pytestmark = [
@@ -24,7 +26,8 @@ pytestmark = [
 
 @pytest.fixture
 def ctx(workspace: WorkspacePaths, settings: Settings) -> ToolContext:
-    return ToolContext(paths=workspace, settings=settings)
+    """Mode full: these tests are about the command's execution, not about asking first (test_control_gate)."""
+    return ToolContext(paths=workspace, settings=settings, control=CallControl(PermissionPolicy("full")))
 
 
 async def run(ctx: ToolContext, arguments: dict[str, Any] | str) -> ToolResult:
@@ -145,7 +148,8 @@ async def test_disabled_shell_is_refused_and_not_offered(ctx: ToolContext) -> No
 
 
 async def test_background_agents_are_refused_unless_allowed(workspace: WorkspacePaths, settings: Settings) -> None:
-    background = ToolContext(paths=workspace, settings=settings, background=True)
+    background = ToolContext(paths=workspace, settings=settings, background=True,
+                             control=CallControl(PermissionPolicy("full")))
     result = await run(background, {"command": "echo hi"})
     assert result.content == (
         "Error: run_command is off for background agents "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, TypeVar
@@ -10,10 +12,13 @@ from typing import Any, Callable, ClassVar, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from oboto.agent.approvals import ApprovalRequest, CallControl, gate_call
 from oboto.agent.tools.deps import Requirement, ToolDeps
+from oboto.core.audit import AuditEntry, AuditLog, audit_arguments
 from oboto.core.config import Settings
 from oboto.core.errors import RequestRefused
 from oboto.core.paths import WorkspacePaths
+from oboto.core.permissions import Tier
 
 S = TypeVar("S")
 
@@ -59,7 +64,15 @@ class ToolContext:
     busy_guard: Callable[[], bool] | None = None
     """Read-only whenever this returns True (the person's own turn is running); checked at every call."""
     origin: str = "foreground"
+    schedule_id: str | None = None
+    control: CallControl | None = None
+    """The permission policy and who answers its asks; None: the workspace's settings, with nobody to ask."""
+    audit: AuditLog | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.control is None:
+            self.control = CallControl(self.settings.permissions.policy())
 
     def is_read_only(self) -> bool:
         return self.read_only or (self.busy_guard is not None and self.busy_guard())
@@ -82,8 +95,11 @@ class Tool(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     Args: ClassVar[type[ToolArgs]]
+    tier: ClassVar[Tier] = "read"
+    """The risk the permission mode and rules weigh: read, write (files or oboto's state) or exec (programs)."""
     writes: ClassVar[bool] = False
-    """True when the tool changes the workspace or runs programs (refused in read-only mode)."""
+    """Withheld from read-only agents (started read-only, or background while the person is busy); by default
+    every tool above the read tier."""
     requires: ClassVar[tuple[Requirement[Any], ...]] = ()
     """The services the tool works through; where `ctx.deps` lacks one, the tool is neither offered nor run."""
 
@@ -96,8 +112,21 @@ class Tool(ABC):
             return f"{self.name} is not available right now: {ctx.read_only_reason}"
         return None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "writes" not in cls.__dict__ and "tier" in cls.__dict__:
+            cls.writes = cls.tier != "read"
+
     @abstractmethod
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult: ...
+
+    def subject(self, args: Any, ctx: ToolContext) -> tuple[str | None, list[str]]:
+        """What permission rules match for this call (a command line, a workspace path) and other names of it."""
+        return None, []
+
+    def preview(self, args: Any, ctx: ToolContext) -> str | None:
+        """What the call would change, shown when the person is asked (the diff of an edit); None if nothing."""
+        return None
 
     def schema(self) -> dict[str, Any]:
         """The function schema the model sees (built once per tool class; treat it as read-only)."""
@@ -140,17 +169,34 @@ class ToolRegistry:
         return list(self._tools)
 
     def schemas(self, ctx: ToolContext) -> list[dict[str, Any]]:
-        """Schemas of the tools usable in `ctx`: a read-only agent is not even offered the writing tools."""
-        return [tool.schema() for tool in self._tools.values() if tool.unavailable_reason(ctx) is None]
+        """Schemas of the tools usable in `ctx`: a read-only agent, or read-only mode, hides the others."""
+        policy = ctx.control.policy if ctx.control else None
+        return [tool.schema() for tool in self._tools.values()
+                if tool.unavailable_reason(ctx) is None and (policy is None or policy.offers(tool.tier))]
 
     async def execute(self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext) -> ToolResult:
+        """Validate, check permissions (asking when the policy says so), run, and write it all to the audit log."""
+        started = time.perf_counter()
+        call = _AuditedCall(name, ctx, started)
+        try:
+            result = await self._execute(name, raw_arguments, ctx, call)
+        except asyncio.CancelledError:
+            call.write("cancelled", None)
+            raise
+        call.write("ok" if result.ok else call.outcome or "error", None if result.ok else result.content)
+        return result
+
+    async def _execute(self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext,
+                       call: "_AuditedCall") -> ToolResult:
         tool = self._tools.get(name)
         if tool is None:
             known = ", ".join(sorted(self._tools))
-            return ToolResult.error(f"unknown tool {name!r}; available tools: {known}")
+            return call.refuse("unknown tool", ToolResult.error(f"unknown tool {name!r}; available tools: {known}"))
+        call.tier = tool.tier
+        call.arguments = raw_arguments
         reason = tool.unavailable_reason(ctx)
         if reason:
-            return ToolResult.error(reason)
+            return call.refuse(reason.split(": ", 1)[-1], ToolResult.error(reason))
         try:
             if isinstance(raw_arguments, dict):
                 payload = raw_arguments
@@ -158,14 +204,63 @@ class ToolRegistry:
                 payload = orjson.loads(raw_arguments or "{}")
             if not isinstance(payload, dict):
                 return ToolResult.error(f"arguments for {name} must be a JSON object")
+            call.arguments = payload
             args = tool.Args.model_validate(payload)
         except orjson.JSONDecodeError as error:
             return ToolResult.error(f"arguments for {name} are not valid JSON ({error}); send a JSON object")
         except ValidationError as error:
             return ToolResult.error(f"invalid arguments for {name}: {describe_validation_error(error)}")
+        if not await call.permitted(tool, args, ctx):
+            return ToolResult.error(call.refusal or "refused")
         try:
             return await tool.run(args, ctx)
         except (ToolError, RequestRefused) as error:
             return ToolResult.error(str(error))
         except Exception as error:  # a tool failure is the model's to handle, never the app's crash
             return ToolResult.error(f"{name} failed: {type(error).__name__}: {error}")
+
+
+class _AuditedCall:
+    """One call on its way through the registry: the permission decision, then one audit entry at the end."""
+
+    def __init__(self, name: str, ctx: ToolContext, started: float) -> None:
+        self.name = name
+        self.ctx = ctx
+        self.started = started
+        self.tier: Tier = "exec"
+        self.arguments: Any = None
+        self.decision = "invalid"
+        self.reason = "the call was not valid, so no permission was checked"
+        self.outcome: str | None = None
+        self.refusal: str | None = None
+
+    def refuse(self, reason: str, result: ToolResult) -> ToolResult:
+        self.decision, self.reason, self.outcome = "deny", reason, "refused"
+        return result
+
+    async def permitted(self, tool: Tool, args: Any, ctx: ToolContext) -> bool:
+        assert ctx.control is not None
+        subject, aliases = tool.subject(args, ctx)
+        request = ApprovalRequest(tool=tool.name, tier=tool.tier, arguments=self.arguments, subject=subject,
+                                  why="", aliases=aliases, conversation=ctx.conversation, task_id=ctx.task_id,
+                                  origin=ctx.origin)
+        verdict = await gate_call(ctx.control, request, preview=lambda: tool.preview(args, ctx))
+        self.decision, self.reason = verdict.decision, verdict.reason
+        if not verdict.allowed:
+            self.outcome, self.refusal = "refused", verdict.refusal
+        return verdict.allowed
+
+    def write(self, outcome: str, error: str | None) -> None:
+        if self.ctx.audit is None:
+            return
+        entry = AuditEntry(
+            tool=self.name, tier=self.tier, decision=self.decision, reason=self.reason,
+            arguments=audit_arguments(self.arguments), outcome=outcome,
+            duration_ms=(time.perf_counter() - self.started) * 1000, conversation=self.ctx.conversation,
+            task_id=self.ctx.task_id, schedule_id=self.ctx.schedule_id, origin=self.ctx.origin,
+            error=error[:300] if error else None,
+        )
+        try:
+            self.ctx.audit.write(entry)
+        except OSError as failure:  # a full disk must not turn a finished call into a crash
+            self.ctx.extra.setdefault("audit_errors", []).append(str(failure))

@@ -30,6 +30,8 @@ class ReportToParent(Tool):
     )
     Args = ReportToParentArgs
     requires = (CONVERSATIONS,)
+    tier = "write"
+    writes = False
 
     async def run(self, args: ReportToParentArgs, ctx: ToolContext) -> ToolResult:
         if not ctx.conversation:

@@ -15,7 +15,9 @@ from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolR
 from oboto.agent.tools.workspace_paths import (
     SKIPPED_DIRS,
     display_path,
+    file_diff,
     iter_workspace_files,
+    path_subject,
     resolve_in_workspace,
 )
 from oboto.core.atomic import atomic_write_bytes
@@ -116,6 +118,9 @@ class ReadFile(Tool):
     )
     Args = ReadFileArgs
 
+    def subject(self, args: ReadFileArgs, ctx: ToolContext) -> tuple[str | None, list[str]]:
+        return path_subject(ctx.paths.root, args.path)
+
     async def run(self, args: ReadFileArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._read, args, ctx.paths.root)
 
@@ -166,7 +171,16 @@ class WriteFile(Tool):
         "To change part of an existing file, prefer edit_file."
     )
     Args = WriteFileArgs
-    writes = True
+    tier = "write"
+
+    def subject(self, args: WriteFileArgs, ctx: ToolContext) -> tuple[str | None, list[str]]:
+        return path_subject(ctx.paths.root, args.path)
+
+    def preview(self, args: WriteFileArgs, ctx: ToolContext) -> str | None:
+        root = ctx.paths.root
+        path = resolve_in_workspace(root, args.path)
+        old = path.read_text("utf-8", errors="replace") if path.is_file() else ""
+        return file_diff(display_path(root, path), old, args.content, created=not path.exists())
 
     async def run(self, args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._write, args, ctx.paths.root)
@@ -232,7 +246,19 @@ class EditFile(Tool):
         "(or set replace_all=true). Read the file first so old_text matches character for character."
     )
     Args = EditFileArgs
-    writes = True
+    tier = "write"
+
+    def subject(self, args: EditFileArgs, ctx: ToolContext) -> tuple[str | None, list[str]]:
+        return path_subject(ctx.paths.root, args.path)
+
+    def preview(self, args: EditFileArgs, ctx: ToolContext) -> str | None:
+        root = ctx.paths.root
+        path = resolve_in_workspace(root, args.path, must_exist=True)
+        text = path.read_text("utf-8")
+        if args.old_text not in text:
+            return None
+        new = text.replace(args.old_text, args.new_text, -1 if args.replace_all else 1)
+        return file_diff(display_path(root, path), text, new)
 
     async def run(self, args: EditFileArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._edit, args, ctx.paths.root)
@@ -297,6 +323,9 @@ class ListFiles(Tool):
         "Use recursive=true with a pattern such as '*.py' to find files by name."
     )
     Args = ListFilesArgs
+
+    def subject(self, args: ListFilesArgs, ctx: ToolContext) -> tuple[str | None, list[str]]:
+        return path_subject(ctx.paths.root, args.path)
 
     async def run(self, args: ListFilesArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._list, args, ctx.paths.root)
@@ -367,6 +396,9 @@ class SearchFiles(Tool):
         "Skips binary files, files over 2 MB, and .git, .venv, node_modules, __pycache__, .oboto."
     )
     Args = SearchFilesArgs
+
+    def subject(self, args: SearchFilesArgs, ctx: ToolContext) -> tuple[str | None, list[str]]:
+        return path_subject(ctx.paths.root, args.path)
 
     async def run(self, args: SearchFilesArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._search, args, ctx.paths.root)

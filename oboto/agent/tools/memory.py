@@ -1,8 +1,8 @@
 """Memory tools: remember, recall and forget in the workspace's shared memory.
 
-`remember` is not a writing tool (writes=False): it changes no workspace file and runs no program, and a
-read-only agent (the loop while the person is mid-turn) should still keep what it observed. `forget` deletes
-what other agents learned, so it is withheld from read-only agents (writes=True).
+`remember` changes oboto's state (tier write, so the permission mode weighs it) but no workspace file, so a
+read-only agent (the loop while the person is mid-turn) may still keep what it observed (writes=False).
+`forget` deletes what other agents learned, so it is withheld from read-only agents.
 Every store call runs in a worker thread: embedding and Chroma block, the event loop must not.
 """
 
@@ -55,6 +55,8 @@ class Remember(Tool):
     )
     Args = RememberArgs
     requires = (MEMORY,)
+    tier = "write"
+    writes = False
 
     async def run(self, args: RememberArgs, ctx: ToolContext) -> ToolResult:
         record = await asyncio.to_thread(ctx.use(MEMORY).remember, args.text, kind=args.kind, tags=args.tags,
@@ -100,7 +102,7 @@ class Forget(Tool):
     description = "Delete one memory from the workspace's shared memory, by id, when it is wrong or outdated."
     Args = ForgetArgs
     requires = (MEMORY,)
-    writes = True
+    tier = "write"
 
     async def run(self, args: ForgetArgs, ctx: ToolContext) -> ToolResult:
         record = await asyncio.to_thread(ctx.use(MEMORY).forget, args.id)

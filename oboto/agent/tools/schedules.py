@@ -34,7 +34,7 @@ class CreateRecurringTask(Tool):
     )
     Args = CreateArgs
     requires = (SCHEDULES,)
-    writes = True
+    tier = "write"
 
     async def run(self, args: CreateArgs, ctx: ToolContext) -> ToolResult:
         interval = parse_duration(args.interval_seconds) if isinstance(args.interval_seconds, str) \
@@ -85,7 +85,7 @@ class ManageRecurringTask(Tool):
     description = "Pause, resume, delete, or trigger_now (run once now, honouring skip_if_running) a recurring task."
     Args = ManageArgs
     requires = (SCHEDULES,)
-    writes = True
+    tier = "write"
 
     async def run(self, args: ManageArgs, ctx: ToolContext) -> ToolResult:
         scheduler = ctx.use(SCHEDULES)

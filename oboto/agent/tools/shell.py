@@ -135,7 +135,10 @@ class RunCommand(Tool):
         "started are stopped. Do not start servers or watchers that never exit."
     )
     Args = RunCommandArgs
-    writes = True
+    tier = "exec"
+
+    def subject(self, args: RunCommandArgs, ctx: ToolContext) -> tuple[str | None, list[str]]:
+        return args.command, []
 
     def unavailable_reason(self, ctx: ToolContext) -> str | None:
         reason = super().unavailable_reason(ctx)

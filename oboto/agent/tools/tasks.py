@@ -40,6 +40,8 @@ class SpawnBackgroundTask(Tool):
     )
     Args = SpawnArgs
     requires = (TASKS,)
+    tier = "write"
+    writes = False  # a read-only agent's tasks are read-only too (see `read_only=` below)
 
     async def run(self, args: SpawnArgs, ctx: ToolContext) -> ToolResult:
         record = ctx.use(TASKS).spawn(
@@ -93,7 +95,7 @@ class CancelBackgroundTask(Tool):
     description = "Cancel a queued or running background task; a running agent is stopped at once."
     Args = TaskIdArgs
     requires = (TASKS,)
-    writes = True
+    tier = "write"
 
     async def run(self, args: TaskIdArgs, ctx: ToolContext) -> ToolResult:
         record = ctx.use(TASKS).cancel(args.task_id)

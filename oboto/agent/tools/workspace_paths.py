@@ -78,3 +78,27 @@ def iter_workspace_files(root: Path, base: Path) -> Iterator[Path]:
                     continue
             if path.is_file():
                 yield path
+
+
+def path_subject(root: Path, user_path: str) -> tuple[str | None, list[str]]:
+    """What path rules match for `user_path`: its workspace-relative form, and where it really leads when a
+    symlink makes that different (so `deny read_file(.env)` also stops a link to `.env`)."""
+    if not isinstance(user_path, str) or not user_path.strip() or "\x00" in user_path:
+        return None, []
+    given = Path(user_path).expanduser()
+    lexical = Path(os.path.normpath(given if given.is_absolute() else root / given))
+    named = display_path(root, lexical)
+    try:
+        real = display_path(root, (root / given).resolve())
+    except (OSError, RuntimeError):
+        real = named
+    return named, [real] if real != named else []
+
+
+def file_diff(name: str, old: str, new: str, *, created: bool = False) -> str:
+    """A unified diff of one file's change, as `git diff` shows it."""
+    import difflib
+
+    before = "/dev/null" if created else f"a/{name}"
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), before, f"b/{name}")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
