@@ -13,7 +13,6 @@ from oboto.core.locks import locked
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.store import load_document, save_document
-from oboto.services.agent_loop import gather_briefing_inputs
 from oboto.services.conversation_models import Message
 from oboto.services.loop_models import LoopError, LoopState
 from oboto.services.runtime import Runtime
@@ -74,7 +73,7 @@ def test_gathered_inputs_reflect_the_workspace(runtime: Runtime) -> None:
     runtime.agent_loop.play(interval=90)
     runtime.agent_loop.set_goals(["ship 1.0", "  "])
     now = utc_now()
-    inputs = gather_briefing_inputs(runtime, 4, now)
+    inputs = runtime.agent_loop.briefing_inputs(4, now)
     assert (inputs.invocation, inputs.now, inputs.interval_seconds) == (4, now, 90)
     assert inputs.workspace == str(runtime.paths.root) and inputs.persona == runtime.settings.agent.persona
     assert inputs.foreground_busy is False and inputs.goals == ("ship 1.0",) and inputs.memories == ()

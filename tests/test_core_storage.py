@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from pathlib import Path
 
 import orjson
+import pytest
 
 from oboto.core.atomic import append_line, atomic_write_json
 from oboto.core.bus import EventBus
 from oboto.core.events import FileQuarantined, WorkspaceWarning
+from oboto.core import store
+from oboto.core.locks import locked
 from oboto.core.models import Document
-from oboto.core.store import load_document
+from oboto.core.store import document_transaction, load_document
 
 
 class Sample(Document):
@@ -87,3 +93,137 @@ def test_append_line_keeps_lines_whole(tmp_path: Path) -> None:
         append_line(log, orjson.dumps({"i": index}), fsync=False)
     assert [orjson.loads(line)["i"] for line in log.read_bytes().splitlines()] == list(range(50))
 
+
+# ----- document_transaction: the one read-modify-write ------------------------------------------
+
+
+def lock_is_free(path: Path) -> bool:
+    """Whether `<path>.lock` can be taken right now (the flock `document_transaction` holds)."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_a_transaction_saves_the_change_and_publishes_after_the_lock_is_released(tmp_path: Path) -> None:
+    target = tmp_path / "doc.json"
+    atomic_write_json(target, {"version": 1, "count": 1})
+    bus = EventBus()
+    seen: list[tuple[bool, int]] = []
+
+    def subscriber(event: WorkspaceWarning) -> None:
+        free = lock_is_free(target)
+        with document_transaction(target, Sample, bus, default=Sample) as again:  # would wait forever under the lock
+            again.doc.count += 10
+        seen.append((free, again.doc.count))
+
+    bus.subscribe(subscriber, WorkspaceWarning)
+    with document_transaction(target, Sample, bus, default=Sample) as tx:
+        tx.doc.count += 1
+        tx.publish(WorkspaceWarning(message="counted"))
+        assert not lock_is_free(target) and seen == []  # held while changing; nothing published yet
+    assert seen == [(True, 12)]
+    assert orjson.loads(target.read_bytes())["count"] == 12
+
+
+def test_a_corrupt_document_is_quarantined_not_overwritten_by_a_transaction(tmp_path: Path) -> None:
+    target = tmp_path / "doc.json"
+    target.write_text('{"version": 1, "count": "many"')
+    bus = EventBus()
+    seen: list[FileQuarantined] = []
+    bus.subscribe(seen.append, FileQuarantined)
+    with document_transaction(target, Sample, bus, default=lambda: Sample(count=100)) as tx:
+        assert not tx.found and tx.doc.count == 100
+        tx.doc.count += 1
+    [moved] = tmp_path.glob("doc.json.corrupt-*")
+    assert moved.read_text() == '{"version": 1, "count": "many"'
+    assert orjson.loads(target.read_bytes())["count"] == 101
+    assert [event.moved_to for event in seen] == [str(moved)]
+
+
+def test_an_exception_inside_the_change_saves_and_publishes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "doc.json"
+    atomic_write_json(target, {"version": 1, "count": 1})
+    before = target.read_bytes()
+    bus = EventBus()
+    seen: list[object] = []
+    bus.subscribe(seen.append)
+    with pytest.raises(ValueError, match="refused"):
+        with document_transaction(target, Sample, bus, default=Sample) as tx:
+            tx.doc.count = 2
+            tx.publish(WorkspaceWarning(message="changed"))
+            raise ValueError("refused")
+    assert target.read_bytes() == before and seen == [] and lock_is_free(target)
+    assert [path.name for path in tmp_path.iterdir() if not path.name.endswith(".lock")] == ["doc.json"]
+
+
+def test_a_quarantine_is_reported_even_when_the_change_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "doc.json"
+    target.write_text("{not json")
+    bus = EventBus()
+    seen: list[object] = []
+    bus.subscribe(seen.append)
+
+    def refuse() -> Sample:
+        raise LookupError("no such document")
+
+    with pytest.raises(LookupError):
+        with document_transaction(target, Sample, bus, default=refuse):
+            pass
+    assert [type(event) for event in seen] == [FileQuarantined]
+    assert not target.exists() and len(list(tmp_path.glob("doc.json.corrupt-*"))) == 1
+
+
+def test_an_unchanged_document_is_not_written(tmp_path: Path) -> None:
+    missing, present = tmp_path / "missing.json", tmp_path / "present.json"
+    atomic_write_json(present, {"version": 1, "count": 3, "added_later": "kept"})
+    inode = present.stat().st_ino
+    for path in (missing, present):
+        with document_transaction(path, Sample, None, default=Sample) as tx:
+            tx.doc.count = tx.doc.count  # a look, not a change
+        assert tx.written is None
+    assert not missing.exists() and present.stat().st_ino == inode
+    with document_transaction(missing, Sample, None, default=Sample) as tx:
+        tx.save_unchanged()
+    assert tx.written is not None and tx.written.st_ino == missing.stat().st_ino
+
+
+def test_a_nested_transaction_on_the_same_document_is_refused_not_deadlocked(tmp_path: Path) -> None:
+    target = tmp_path / "doc.json"
+    with document_transaction(target, Sample, None, default=Sample) as tx:
+        tx.doc.count = 1
+        with pytest.raises(RuntimeError, match="already being changed"):
+            with document_transaction(target, Sample, None, default=Sample):
+                pass
+        assert load_document(target, Sample, None) is None  # reading inside needs no lock
+    assert orjson.loads(target.read_bytes())["count"] == 1
+
+
+def test_a_corrupt_read_is_decided_under_the_lock_so_a_fresh_good_file_is_never_moved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "doc.json"
+    target.write_text("{half written by hand")
+    parsed_once = threading.Event()
+    original_parse = store._parse
+
+    def parse_and_signal(path: Path, model: type[Sample]):
+        result = original_parse(path, model)
+        parsed_once.set()
+        return result
+
+    monkeypatch.setattr(store, "_parse", parse_and_signal)
+    results: list[Sample | None] = []
+    with locked(target):  # another process is in the middle of a transaction on the file
+        reader = threading.Thread(target=lambda: results.append(load_document(target, Sample, None)))
+        reader.start()
+        assert parsed_once.wait(10)
+        atomic_write_json(target, {"version": 1, "count": 7})  # that transaction saves a good document
+    reader.join(10)
+    assert [result.count for result in results if result] == [7]
+    assert list(tmp_path.glob("doc.json.corrupt-*")) == []

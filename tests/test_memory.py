@@ -19,7 +19,6 @@ import pytest
 from oboto.agent.briefing import build_briefing
 from oboto.core.events import Event, FileQuarantined, MemoryReembedded, MemoryStored, WorkspaceWarning
 from oboto.core.paths import WorkspacePaths
-from oboto.services.agent_loop import gather_briefing_inputs
 from oboto.services.memory import MemoryStore
 from oboto.services.memory_models import MemoryInputError, MemoryUnavailable
 from oboto.services.runtime import Runtime
@@ -274,7 +273,7 @@ def test_the_loop_briefing_includes_memories_recalled_for_the_goals(runtime: Run
     target = runtime.memory.remember("Release notes must be written in CHANGELOG.md before tagging a release.",
                                      kind="procedure")
     runtime.agent_loop.set_goals(["Prepare the next release"])
-    inputs = gather_briefing_inputs(runtime, 1, datetime(2030, 1, 1, tzinfo=timezone.utc))
+    inputs = runtime.agent_loop.briefing_inputs(1, datetime(2030, 1, 1, tzinfo=timezone.utc))
     assert 0 < len(inputs.memories) <= runtime.settings.memory.briefing_k
     assert inputs.memories[0].startswith(target.id)
     briefing = build_briefing(inputs)
@@ -331,7 +330,7 @@ def test_switching_the_embedder_re_embeds_every_memory(runtime: Runtime) -> None
     originals = runtime.memory.remember_many(texts, kind="fact")
     runtime.memory.close()
 
-    switched = MemoryStore(runtime, embedder=HashEmbedder())
+    switched = MemoryStore(runtime.paths, runtime.settings, runtime.bus, embedder=HashEmbedder())
     events = Recorder(runtime)
     found = switched.recall("how many nodes does the search cluster have", k=1)
     reembedded = events.of(MemoryReembedded)
@@ -343,7 +342,7 @@ def test_switching_the_embedder_re_embeds_every_memory(runtime: Runtime) -> None
     switched.remember("A memory stored with the new embedder.", kind="note")
     switched.close()
 
-    back = MemoryStore(runtime)
+    back = MemoryStore(runtime.paths, runtime.settings, runtime.bus)
     assert back.count() == 4 and len(events.of(MemoryReembedded)) == 2
     assert back.recall("invoices each month", k=1)[0].record.id == originals[1].id
 

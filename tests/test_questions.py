@@ -8,13 +8,19 @@ from typing import Any
 import pytest
 
 from oboto.agent.briefing import build_briefing
+from oboto.core.bus import EventBus
 from oboto.core.events import TaskStatusChanged
 from oboto.core.paths import WorkspacePaths
 from oboto.core.store import save_document
-from oboto.services.agent_loop import gather_briefing_inputs
+from oboto.services.agent_loop import AgentLoopController
+from oboto.services.conversations import ConversationManager
+from oboto.services.loop_briefing import LoopBriefing
+from oboto.services.memory import MemoryStore
 from oboto.services.question_models import Question, QuestionBook
-from oboto.services.questions import QuestionError
+from oboto.services.questions import QuestionBroker, QuestionError
 from oboto.services.runtime import Runtime
+from oboto.services.scheduler import SchedulerService
+from oboto.services.tasks import TaskManager
 from oboto.testing import Reply, ScriptedLLM, ScriptedToolCall, async_wait_until
 
 
@@ -120,7 +126,7 @@ async def test_a_question_left_by_a_dead_runner_stays_answerable_and_reaches_the
     assert [q.id for q in runner_runtime.questions.open_questions()] == [question.id]
     Runtime.open(workspace.root).questions.answer(question.id, "8080")  # e.g. from the CLI
     assert "8080" in notices(runner_runtime, "answer")[0]
-    briefing = build_briefing(gather_briefing_inputs(runner_runtime, 1, question.asked_at))
+    briefing = build_briefing(runner_runtime.agent_loop.briefing_inputs(1, question.asked_at))
     assert f"- {question.id}: Which port should the dev server use? → answered" in briefing
     section = briefing.split("## Answers to earlier blocking questions", 1)[1].split("## Directive")[0]
     assert section.strip().endswith(": 8080")
@@ -178,3 +184,26 @@ async def test_a_runner_that_stops_leaves_its_question_open(workspace: Workspace
     later = Runtime.open(workspace.root)
     assert [q.id for q in later.questions.open_questions()] == [question.id]
     assert later.questions.answer(question.id, "red").status == "answered"
+
+
+async def test_services_built_in_another_order_pause_and_resume_the_loop_the_same_way(runtime: Runtime) -> None:
+    """The broker knows neither the loop nor the tasks: built first, it still pauses and resumes them."""
+    paths, settings, bus = runtime.paths, runtime.settings, EventBus()
+    conversations = ConversationManager(paths, bus)
+    questions = QuestionBroker(paths.questions, bus, conversations)
+    tasks = TaskManager(paths, settings, bus, conversations, runtime.foreground, agents=runtime)
+    memory = MemoryStore(paths, settings, bus)
+    scheduler = SchedulerService(paths, bus, tasks)
+    briefing = LoopBriefing(paths.root, settings.agent, runtime.foreground, conversations, scheduler, tasks,
+                            questions, memory)
+    loop = AgentLoopController(paths.agent_loop, settings.loop, bus, tasks, briefing)
+    loop.play(interval=600)
+    record = tasks.spawn("loop run", "ask something", origin="agent-loop")
+    asking = asyncio.create_task(questions.ask("Which port?", task_id=record.id, origin="agent-loop"))
+    [question] = await async_wait_until(questions.open_questions)
+    assert loop.status().paused_for_question == question.id
+    assert (tasks.get(record.id).status, tasks.get(record.id).question_id) == ("awaiting_answer", question.id)
+    questions.answer(question.id, "8080")
+    assert loop.status().state == "playing"
+    assert await asking == "8080"
+    assert (tasks.get(record.id).status, tasks.get(record.id).question_id) == ("running", None)

@@ -1,7 +1,7 @@
 """The briefing packet the agent loop's agent wakes up to: a pure function of its inputs.
 
-No I/O and no clock reads happen here; `oboto.services.agent_loop.gather_briefing_inputs` collects the
-inputs. The same inputs always give the same Markdown, so the briefing is testable and diffable.
+No I/O and no clock reads happen here; the services layer collects the inputs. The same inputs always
+give the same Markdown, so the briefing is testable and diffable.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Callable
 import orjson
 
 from oboto.core.atomic import append_line
-from oboto.core.events import Event
+from oboto.core.events import Event, WorkspaceWarning
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,10 @@ class EventBus:
                 continue
             try:
                 handler(event)
-            except Exception:  # a broken subscriber must not break the publisher
+            except Exception as failure:  # a broken subscriber must not break the publisher, nor go unnoticed
                 log.exception("event handler failed for %s", event.kind)
+                if not isinstance(event, WorkspaceWarning):
+                    self.publish(WorkspaceWarning(message=f"reacting to {event.kind} failed: {failure}"))
 
     def _write(self, event: Event) -> None:
         if self.log_path is None:

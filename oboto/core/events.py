@@ -215,12 +215,14 @@ class LoopTickSkipped(Event):
 
 
 class QuestionAsked(Event):
-    """An agent asked the person a blocking question."""
+    """An agent asked the person a blocking question (it is stored and about to be shown)."""
 
     kind: ClassVar[str] = "question:asked"
     question_id: str
     question: str
     task_id: str | None = None
+    origin: str = "agent"
+    """Who started the asking agent: agent-loop, schedule, user, agent."""
 
 
 class QuestionAnswered(Event):
@@ -229,6 +231,28 @@ class QuestionAnswered(Event):
     kind: ClassVar[str] = "question:answered"
     question_id: str
     answer: str
+
+
+class QuestionWithdrawn(Event):
+    """A question was withdrawn because the agent that asked it was stopped."""
+
+    kind: ClassVar[str] = "question:withdrawn"
+    question_id: str
+    task_id: str | None = None
+
+
+class QuestionWaitEnded(Event):
+    """The agent that asked a question stopped waiting (it got the answer, or the question went away)."""
+
+    kind: ClassVar[str] = "question:wait-ended"
+    question_id: str
+    task_id: str | None = None
+
+
+class QuestionsSettled(Event):
+    """No blocking question is open any more (each was answered or withdrawn)."""
+
+    kind: ClassVar[str] = "question:none-open"
 
 
 class RunnerChanged(Event):

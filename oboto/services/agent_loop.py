@@ -3,70 +3,85 @@
 Any process may play, pause, resume, stop or change the interval: each writes `.oboto/agent-loop.json`
 under its lock. Only the runner ticks: one coroutine sleeps until the next tick is due (or until the state
 changes), then builds the briefing and spawns one background task tagged `agent-loop`.
+
+The controller reacts to other services through the bus: a question its agent asks pauses it
+(QuestionAsked), the last open question settled resumes it (QuestionsSettled), and its task ending
+clears the current run (TaskFinished).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable
+from pathlib import Path
+from typing import Callable
 
-from oboto.agent.briefing import BriefingInputs, ChatEntry, QuestionEntry, ScheduleEntry, TaskEntry, build_briefing
-from oboto.core.events import LoopStateChanged, LoopTicked, LoopTickSkipped, WorkspaceWarning
-from oboto.core.locks import locked
+from oboto.agent.briefing import BriefingInputs, build_briefing
+from oboto.core.bus import EventBus
+from oboto.core.config import LoopSettings
+from oboto.core.events import (
+    LoopStateChanged,
+    LoopTicked,
+    LoopTickSkipped,
+    QuestionAsked,
+    QuestionsSettled,
+    TaskFinished,
+    WorkspaceWarning,
+)
 from oboto.core.models import utc_now
-from oboto.core.store import load_document, save_document
+from oboto.core.store import DocumentTransaction, document_transaction, load_document
 from oboto.services.conversation_models import MAIN_CONVERSATION
+from oboto.services.loop_briefing import LoopBriefing
 from oboto.services.loop_models import LoopError, LoopState, validate_interval
-from oboto.services.task_models import ACTIVE_STATUSES, FINAL_STATUSES, TaskRecord
+from oboto.services.task_models import ACTIVE_STATUSES, LOOP_ORIGIN, TaskRecord
+from oboto.services.tasks import TaskManager
 
-if TYPE_CHECKING:
-    from oboto.services.runtime import Runtime
-
-LOOP_ORIGIN = "agent-loop"
 LOOP_TAG = "agent-loop"
 # The ticker re-reads the state at least this often, even if no change was signalled.
 MAX_SLEEP_SECONDS = 60.0
 RETRY_AFTER_FAILURE_SECONDS = 30.0
-CHAT_TAIL_MESSAGES = 200
-FINISHED_TASKS_SHOWN = 5
-ANSWERED_QUESTIONS_SHOWN = 5
-# The person's latest prompts are, with the goals and recent tasks, what the briefing recalls memories for.
-RECENT_PROMPTS_RECALLED = 2
 MANUAL_PAUSE_REASON = "paused by the person"
 
 
 class AgentLoopController:
     """The only writer of `.oboto/agent-loop.json`."""
 
-    def __init__(self, runtime: "Runtime") -> None:
-        self.runtime = runtime
-        self.path = runtime.paths.agent_loop
-        self.bus = runtime.bus
+    def __init__(self, path: Path, settings: LoopSettings, bus: EventBus, tasks: TaskManager,
+                 briefing: LoopBriefing) -> None:
+        self.path = path
+        self.settings = settings
+        self.bus = bus
+        self.tasks = tasks
+        self.briefing = briefing
         self.is_runner = False
         self._ticker: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
-        runtime.tasks.add_finish_listener(self._task_finished)
+        bus.subscribe(self._question_asked, QuestionAsked)
+        bus.subscribe(self._questions_settled, QuestionsSettled)
+        bus.subscribe(self._task_finished, TaskFinished)
 
     # ----- state (any process) -----------------------------------------------------------------
 
     def status(self) -> LoopState:
         """The persisted state; defaults (stopped, the configured interval) when there is none yet."""
-        state = load_document(self.path, LoopState, self.bus)
-        return state or LoopState(interval_seconds=self.runtime.settings.loop.interval_seconds)
+        return load_document(self.path, LoopState, self.bus) or self._default_state()
+
+    def _default_state(self) -> LoopState:
+        return LoopState(interval_seconds=self.settings.interval_seconds)
+
+    def _transaction(self) -> AbstractContextManager[DocumentTransaction[LoopState]]:
+        return document_transaction(self.path, LoopState, self.bus, default=self._default_state)
 
     def _modify(self, change: Callable[[LoopState], None], *, reason: str | None = None) -> LoopState:
-        """Read-modify-write under the file's lock; publishes LoopStateChanged when the state or interval moved."""
-        with locked(self.path):
-            before = self.status()
-            after = before.model_copy(deep=True)
-            change(after)
-            if after != before:
-                save_document(self.path, after)
-        if (after.state, after.interval_seconds) != (before.state, before.interval_seconds):
-            self.bus.publish(LoopStateChanged(state=after.state, interval_seconds=after.interval_seconds,
-                                              reason=reason or after.paused_reason))
+        """Change the state file; publishes LoopStateChanged when the state or the interval moved."""
+        with self._transaction() as tx:
+            before = (tx.doc.state, tx.doc.interval_seconds)
+            change(tx.doc)
+            after = tx.doc
+            if (after.state, after.interval_seconds) != before:
+                tx.publish(LoopStateChanged(state=after.state, interval_seconds=after.interval_seconds,
+                                            reason=reason or after.paused_reason))
         self._poke()
         return after
 
@@ -137,35 +152,34 @@ class AgentLoopController:
 
         return self._modify(change)
 
-    def pause_for_question(self, question_id: str) -> LoopState:
+    def _question_asked(self, event: QuestionAsked) -> None:
         """A loop agent asked a blocking question: stop ticking until it is answered (if playing)."""
+        if event.origin != LOOP_ORIGIN:
+            return
 
         def change(state: LoopState) -> None:
             if state.state == "playing":
-                state.state, state.paused_for_question = "paused", question_id
-                state.paused_reason = f"waiting for an answer to question {question_id}"
+                state.state, state.paused_for_question = "paused", event.question_id
+                state.paused_reason = f"waiting for an answer to question {event.question_id}"
 
-        return self._modify(change)
+        self._modify(change)
 
-    def question_answered(self) -> LoopState:
-        """Resume a loop that paused for a question once no question is open; a manual pause stays."""
-        if self.runtime.questions.open_questions():
-            return self.status()
+    def _questions_settled(self, _event: QuestionsSettled) -> None:
+        """No question is open any more: a loop that paused for one plays again; a manual pause stays."""
 
         def change(state: LoopState) -> None:
             if state.state == "paused" and state.paused_for_question:
                 state.state, state.paused_reason, state.paused_for_question = "playing", None, None
                 state.next_tick_at = state.next_tick_at or utc_now()
 
-        return self._modify(change, reason="the question was answered")
+        self._modify(change, reason="the question was answered")
 
     # ----- the runner --------------------------------------------------------------------------
 
     def start_runner(self) -> None:
-        """Tick from now on (in this process); a question answered while no runner ran resumes the loop."""
+        """Tick from now on (in this process)."""
         self.is_runner = True
         self._wake = asyncio.Event()
-        self.question_answered()
         self._ticker = asyncio.get_running_loop().create_task(self._tick_forever(), name="oboto-agent-loop")
 
     async def stop_runner(self) -> None:
@@ -189,7 +203,7 @@ class AgentLoopController:
         assert wake is not None
         # Ticks recall memories synchronously; opening the store once here keeps that off the event loop.
         try:
-            await asyncio.to_thread(self.runtime.memory.warm_up)
+            await asyncio.to_thread(self.briefing.warm_up)
         except Exception as failure:  # the loop ticks without memories rather than not at all
             self.bus.publish(WorkspaceWarning(message=f"the agent loop's memory could not be opened: {failure}"))
         while True:
@@ -211,9 +225,8 @@ class AgentLoopController:
 
         The runner's ticker calls this; tests call it to check a tick without waiting for the ticker.
         """
-        event: LoopTicked | LoopTickSkipped
-        with locked(self.path):
-            state = self.status()
+        with self._transaction() as tx:
+            state = tx.doc
             now = utc_now()
             if state.state != "playing":
                 return MAX_SLEEP_SECONDS
@@ -222,32 +235,32 @@ class AgentLoopController:
             interval = state.interval_seconds
             running = self._running_loop_task()
             if running is not None:
-                event = LoopTickSkipped(reason=f"the previous loop run {running.id} is still {running.status}")
+                tx.publish(LoopTickSkipped(reason=f"the previous loop run {running.id} is still {running.status}"))
             else:
                 invocation = state.invocation_count + 1
-                briefing = build_briefing(gather_briefing_inputs(self.runtime, invocation, now))
-                record = self.runtime.tasks.spawn(
-                    f"Agent loop run #{invocation}", briefing, origin=LOOP_ORIGIN, tags=[LOOP_TAG],
-                    conversation=MAIN_CONVERSATION,
+                record = self.tasks.spawn(
+                    f"Agent loop run #{invocation}", build_briefing(self.briefing.inputs(state, invocation, now)),
+                    origin=LOOP_ORIGIN, tags=[LOOP_TAG], conversation=MAIN_CONVERSATION,
                 )
                 state.invocation_count, state.last_tick_at, state.current_task_id = invocation, now, record.id
-                event = LoopTicked(invocation=invocation, task_id=record.id)
+                tx.publish(LoopTicked(invocation=invocation, task_id=record.id))
             state.next_tick_at = now + timedelta(seconds=interval)
-            save_document(self.path, state)
-        self.bus.publish(event)
         return interval
+
+    def briefing_inputs(self, invocation: int, now: datetime) -> BriefingInputs:
+        """What the briefing of tick `invocation` at `now` would show (without ticking)."""
+        return self.briefing.inputs(self.status(), invocation, now)
 
     def _running_loop_task(self) -> TaskRecord | None:
         """The loop's task that has not ended yet, if any (only one runs at a time)."""
-        return next((record for record in self.runtime.tasks.list(ACTIVE_STATUSES) if record.origin == LOOP_ORIGIN),
-                    None)
+        return next((record for record in self.tasks.list(ACTIVE_STATUSES) if record.origin == LOOP_ORIGIN), None)
 
-    def _task_finished(self, record: TaskRecord) -> None:
-        if record.origin != LOOP_ORIGIN:
+    def _task_finished(self, event: TaskFinished) -> None:
+        if event.origin != LOOP_ORIGIN:
             return
 
         def change(state: LoopState) -> None:
-            if state.current_task_id == record.id:
+            if state.current_task_id == event.task_id:
                 state.current_task_id = None
 
         self._modify(change)
@@ -258,60 +271,3 @@ def _next_after_last(state: LoopState) -> datetime:
     if state.last_tick_at is None:
         return state.next_tick_at or utc_now()
     return state.last_tick_at + timedelta(seconds=state.interval_seconds)
-
-
-def gather_briefing_inputs(runtime: "Runtime", invocation: int, now: datetime) -> BriefingInputs:
-    """Read everything the briefing shows from the workspace (the I/O half of the briefing)."""
-    loop_state = runtime.agent_loop.status()
-    idle = runtime.foreground.idle_seconds()
-    chat = tuple(
-        ChatEntry(role=message.role, content=message.content, at=message.created_at, author=message.author,
-                  marker=message.marker)
-        for message in runtime.conversations.messages(MAIN_CONVERSATION)[-CHAT_TAIL_MESSAGES:]
-    )
-    schedules = tuple(
-        ScheduleEntry(
-            id=schedule.id, name=schedule.name, status=schedule.status, interval_seconds=schedule.interval_seconds,
-            cron=schedule.cron, last_run_at=schedule.last_run_at, next_run_at=schedule.next_run_at,
-            run_count=schedule.run_count, last_result=schedule.last_result, paused_reason=schedule.paused_reason,
-        )
-        for schedule in runtime.scheduler.list()
-    )
-    records = runtime.tasks.list()
-    running = tuple(_task_entry(record) for record in records if record.status in ACTIVE_STATUSES)
-    finished = sorted((record for record in records if record.status in FINAL_STATUSES and record.finished_at),
-                      key=lambda record: (record.finished_at, record.id))
-    questions = runtime.questions.list()
-    answered = [question for question in questions if question.status == "answered"][-ANSWERED_QUESTIONS_SHOWN:]
-    still_open = [question for question in questions if question.is_open]
-    return BriefingInputs(
-        invocation=invocation,
-        now=now,
-        interval_seconds=loop_state.interval_seconds,
-        persona=runtime.settings.agent.persona,
-        workspace=str(runtime.paths.root),
-        foreground_busy=runtime.foreground.is_busy(),
-        idle_seconds=idle if math.isfinite(idle) else None,
-        chat=chat,
-        schedules=schedules,
-        running_tasks=running,
-        finished_tasks=tuple(_task_entry(record) for record in finished[-FINISHED_TASKS_SHOWN:][::-1]),
-        goals=tuple(loop_state.goals),
-        memories=runtime.memory.briefing_memories(
-            loop_state.goals,
-            [entry.content for entry in chat if entry.role == "user"][-RECENT_PROMPTS_RECALLED:]
-            + [record.description for record in finished[-FINISHED_TASKS_SHOWN:] if record.origin != LOOP_ORIGIN],
-            fallback=runtime.settings.agent.persona,
-        ),
-        questions=tuple(
-            QuestionEntry(id=question.id, question=question.question, status=question.status,
-                          answer=question.answer, answered_at=question.answered_at)
-            for question in [*answered, *still_open]
-        ),
-    )
-
-
-def _task_entry(record: TaskRecord) -> TaskEntry:
-    outcome = record.result if record.status == "completed" else record.error
-    return TaskEntry(id=record.id, description=record.description, status=record.status, origin=record.origin,
-                     started_at=record.started_at, finished_at=record.finished_at, outcome=outcome)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ from oboto.core.events import (
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
-from oboto.core.store import describe_error, load_document, quarantine_name, save_document
+from oboto.core.store import DocumentTransaction, describe_error, document_transaction, load_document, quarantine_name
 from oboto.services.conversation_models import (
     MAIN_CONVERSATION,
     ConversationIndex,
@@ -95,25 +96,21 @@ class ConversationManager:
         self._histories: dict[str, _LoadedHistory] = {}
         self._live_streams: set[str] = set()
         paths.conversations_dir.mkdir(parents=True, exist_ok=True)
-        with locked(paths.conversation_index):
-            index = self._read_index()
-            if MAIN_CONVERSATION not in index.conversations:
-                index.conversations[MAIN_CONVERSATION] = ConversationInfo(name=MAIN_CONVERSATION)
-                self._write_index(index)
+        with self._index_transaction() as tx:
+            if MAIN_CONVERSATION not in tx.doc.conversations:
+                tx.doc.conversations[MAIN_CONVERSATION] = ConversationInfo(name=MAIN_CONVERSATION)
         paths.conversation_file(MAIN_CONVERSATION).touch(exist_ok=True)
 
     # ----- the index -------------------------------------------------------------------------
 
-    def _read_index(self) -> ConversationIndex:
-        """The index, rebuilt from the JSONL files when it is missing or was quarantined as corrupt."""
-        index = load_document(self.paths.conversation_index, ConversationIndex, self.bus)
-        if index is None:
-            index = self._rebuild_index()
-            self._write_index(index)
-        return index
-
-    def _write_index(self, index: ConversationIndex) -> None:
-        save_document(self.paths.conversation_index, index)
+    @contextmanager
+    def _index_transaction(self) -> Iterator[DocumentTransaction[ConversationIndex]]:
+        """A change of the index; one that is missing or was quarantined is rebuilt from the JSONL files."""
+        with document_transaction(self.paths.conversation_index, ConversationIndex, self.bus,
+                                  default=self._rebuild_index) as tx:
+            if not tx.found:
+                tx.save_unchanged()  # keep the rebuilt index, so the next read need not rebuild it
+            yield tx
 
     def _rebuild_index(self) -> ConversationIndex:
         index = ConversationIndex()
@@ -136,8 +133,12 @@ class ConversationManager:
         return index
 
     def _index(self) -> ConversationIndex:
-        with locked(self.paths.conversation_index):
-            return self._read_index()
+        """The index; reading needs no lock (it is replaced atomically), rebuilding it does."""
+        index = load_document(self.paths.conversation_index, ConversationIndex, self.bus)
+        if index is not None:
+            return index
+        with self._index_transaction() as tx:
+            return tx.doc
 
     def _require(self, index: ConversationIndex, name: str) -> str:
         name = normalise_name(name)
@@ -179,38 +180,35 @@ class ConversationManager:
 
     def create(self, name: str, *, parent: str = MAIN_CONVERSATION) -> ConversationInfo:
         name = normalise_name(name)
-        with locked(self.paths.conversation_index):
-            index = self._read_index()
+        with self._index_transaction() as tx:
+            index = tx.doc
             if name in index.conversations:
                 raise ConversationError(f"a conversation named {name!r} already exists")
             parent = self._require(index, parent)
             info = ConversationInfo(name=name, parent=parent)
             self.paths.conversation_file(name).touch(exist_ok=True)
             index.conversations[name] = info
-            self._write_index(index)
-        self.bus.publish(ConversationCreated(name=name, parent=parent))
+            tx.publish(ConversationCreated(name=name, parent=parent))
         return info
 
     def switch(self, name: str) -> str:
-        with locked(self.paths.conversation_index):
-            index = self._read_index()
-            name = self._require(index, name)
-            index.active = name
-            self._write_index(index)
-        self.bus.publish(ConversationSwitched(name=name))
+        with self._index_transaction() as tx:
+            name = self._require(tx.doc, name)
+            tx.doc.active = name
+            tx.publish(ConversationSwitched(name=name))
         return name
 
     def rename(self, old: str, new: str) -> str:
         new = normalise_name(new)
-        with locked(self.paths.conversation_index):
-            index = self._read_index()
+        with self._index_transaction() as tx:
+            index = tx.doc
             old = self._require(index, old)
             if old == MAIN_CONVERSATION:
                 raise ConversationError("the main conversation 'chat' cannot be renamed")
             if new in index.conversations:
                 raise ConversationError(f"a conversation named {new!r} already exists")
             source, target = self.paths.conversation_file(old), self.paths.conversation_file(new)
-            with locked(source):
+            with locked(source):  # the JSONL's append lock, not a document change: no append lands mid-rename
                 if source.exists():
                     os.replace(source, target)
                 else:
@@ -221,14 +219,13 @@ class ConversationManager:
             index.conversations[new] = info
             if index.active == old:
                 index.active = new
-            self._write_index(index)
+            tx.publish(ConversationRenamed(old=old, new=new))
         self._histories.pop(old, None)
-        self.bus.publish(ConversationRenamed(old=old, new=new))
         return new
 
     def delete(self, name: str) -> None:
-        with locked(self.paths.conversation_index):
-            index = self._read_index()
+        with self._index_transaction() as tx:
+            index = tx.doc
             name = self._require(index, name)
             if name == MAIN_CONVERSATION:
                 raise ConversationError("the main conversation 'chat' cannot be deleted")
@@ -237,9 +234,8 @@ class ConversationManager:
             del index.conversations[name]
             if index.active == name:
                 index.active = MAIN_CONVERSATION
-            self._write_index(index)
+            tx.publish(ConversationDeleted(name=name))
         self._histories.pop(name, None)
-        self.bus.publish(ConversationDeleted(name=name))
 
     # ----- messages ----------------------------------------------------------------------------
 
@@ -307,7 +303,7 @@ class ConversationManager:
     def _repair(self, name: str, bad_lines: list[str]) -> None:
         """Keep a copy of the damaged file aside, rewrite it with only its valid lines, and report it."""
         path = self.paths.conversation_file(name)
-        with locked(path):
+        with locked(path):  # a JSONL history, not a JSON document: rewritten whole under its append lock
             original = path.read_bytes()
             backup = quarantine_name(path)
             shutil.copyfile(path, backup)
@@ -328,22 +324,20 @@ class ConversationManager:
     def _write_record(self, name: str, message: Message, *, new: bool) -> None:
         path = self.paths.conversation_file(name)
         data = orjson.dumps(message.model_dump(mode="json", exclude_none=True))
-        with locked(path):
+        with locked(path):  # an append to a JSONL history, not a document change
             if _ends_torn(path):
                 data = b"\n" + data  # a crash left half a line: never glue a new message onto it
             append_line(path, data)
         if not new:
             return  # a later snapshot of a counted message: the index does not change
-        with locked(self.paths.conversation_index):
-            index = self._read_index()
-            info = index.conversations.get(name)
+        with self._index_transaction() as tx:
+            info = tx.doc.conversations.get(name)
             if info is None:
-                info = index.conversations[name] = ConversationInfo(
+                info = tx.doc.conversations[name] = ConversationInfo(
                     name=name, parent=None if name == MAIN_CONVERSATION else MAIN_CONVERSATION
                 )
             info.updated_at = utc_now()
             info.message_count += 1
-            self._write_index(index)
 
     def append(self, name: str, message: Message) -> Message:
         """Persist a complete message (fsynced) before returning it."""

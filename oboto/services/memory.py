@@ -18,10 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oboto.core.bus import EventBus
+from oboto.core.config import Settings
 from oboto.core.events import Event, MemoryForgotten, MemoryStored, WorkspaceWarning
 from oboto.core.locks import locked
 from oboto.core.memory_rules import MAX_QUERY_CHARS, MAX_RECALL, MAX_TAGS
 from oboto.core.models import utc_now
+from oboto.core.paths import WorkspacePaths
 from oboto.services.embeddings import Embedder, embedder_for
 from oboto.services.memory_chroma import WRITE_BATCH, ChromaCollection, result_rows
 from oboto.services.memory_models import (
@@ -45,7 +48,6 @@ from oboto.services.memory_models import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from oboto.services.runtime import Runtime
     from oboto.services.task_models import TaskRecord
 
 # A `where` filter on a query costs about 100x at 100,000 memories, so kinds are filtered from a wider page.
@@ -66,17 +68,17 @@ def _folder_lock(folder: Path) -> threading.Lock:
 class MemoryStore:
     """The only writer of `.oboto/memory/`; every method is thread-safe and blocking (call it via to_thread)."""
 
-    def __init__(self, runtime: "Runtime", *, embedder: Embedder | None = None) -> None:
-        self.folder = runtime.paths.memory_dir
-        self.settings = runtime.settings.memory
-        self.bus = runtime.bus
-        self._app_settings = runtime.settings
-        self._litellm_log = runtime.paths.logs_dir / "litellm.log"
+    def __init__(self, paths: WorkspacePaths, settings: Settings, bus: EventBus, *,
+                 embedder: Embedder | None = None) -> None:
+        self.folder = paths.memory_dir
+        self.settings = settings.memory
+        self.bus = bus
+        self._app_settings = settings
+        self._litellm_log = paths.logs_dir / "litellm.log"
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self._lock = _folder_lock(self.folder)
-        self._chroma = ChromaCollection(self.folder, runtime.paths.logs_dir / "memory.log",
-                                        lambda: self.embedder, self._embed)
+        self._chroma = ChromaCollection(self.folder, paths.logs_dir / "memory.log", lambda: self.embedder, self._embed)
         self._outbox: list[Event] = []
         """Events of the current operation, published once it succeeded and the locks are released."""
         self._pending: set[asyncio.Task[None]] = set()
@@ -344,7 +346,7 @@ class MemoryStore:
         return tuple(memory.record.line() for memory in found)
 
     def record_episode(self, record: "TaskRecord") -> None:
-        """Task finish listener: remember what a finished task or loop tick was asked and how it ended."""
+        """Remember what a finished task or loop tick was asked and how it ended (stored in a thread)."""
         text, tags, extra = episode_of(record)
         try:
             loop = asyncio.get_running_loop()
@@ -387,7 +389,7 @@ class MemoryStore:
         events: list[Event] = []
         with self._lock:
             try:
-                with locked(self.folder):
+                with locked(self.folder):  # Chroma's folder, not a JSON document: no document_transaction
                     yield
                     self._chroma.settled()
                 events = self._outbox

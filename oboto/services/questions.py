@@ -3,30 +3,39 @@
 An agent's question is persisted, shown in `chat`, and the agent waits on a future. Any process may
 answer (the TUI, `oboto questions answer`); the answer is persisted and posted into `chat`, and the
 runner (where the agent waits) resolves the future when it sees the answered question on disk.
+
+The broker calls no other service but the conversations it posts into: the loop pausing and resuming and
+the asking task's status follow its events (QuestionAsked, QuestionsSettled, QuestionWaitEnded), and a
+task that ends while asking withdraws its question through TaskFinished.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Callable, TypeVar
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Callable
 
+from oboto.core.bus import EventBus
 from oboto.core.errors import RequestRefused
-from oboto.core.events import QuestionAnswered, QuestionAsked
-from oboto.core.locks import locked
+from oboto.core.events import (
+    QuestionAnswered,
+    QuestionAsked,
+    QuestionsSettled,
+    QuestionWaitEnded,
+    QuestionWithdrawn,
+    TaskFinished,
+)
 from oboto.core.models import utc_now
 from oboto.core.question_rules import MAX_QUESTION_CHARS
-from oboto.core.store import load_document, save_document
+from oboto.core.store import DocumentTransaction, document_transaction, load_document
+from oboto.services.conversations import ConversationManager
 from oboto.services.question_models import QUESTION_ID_PATTERN, Question, QuestionBook
-
-if TYPE_CHECKING:
-    from oboto.services.runtime import Runtime
 
 # A waiting agent re-reads the file this often, so an answer reaches it even if a file-change event is missed.
 POLL_SECONDS = 1.0
 ANSWER_AUTHOR = "person"
-
-T = TypeVar("T")
 
 
 class QuestionError(RequestRefused, ValueError):
@@ -36,25 +45,22 @@ class QuestionError(RequestRefused, ValueError):
 class QuestionBroker:
     """The only writer of `.oboto/questions.json`."""
 
-    def __init__(self, runtime: "Runtime") -> None:
-        self.runtime = runtime
-        self.path = runtime.paths.questions
-        self.bus = runtime.bus
+    def __init__(self, path: Path, bus: EventBus, conversations: ConversationManager) -> None:
+        self.path = path
+        self.bus = bus
+        self.conversations = conversations
         self.is_runner = False
         self._waiting: dict[str, asyncio.Future[str]] = {}
+        bus.subscribe(self._task_finished, TaskFinished)
 
     # ----- reading -----------------------------------------------------------------------------
 
     def _read(self) -> QuestionBook:
         return load_document(self.path, QuestionBook, self.bus) or QuestionBook()
 
-    def _modify(self, change: Callable[[QuestionBook], T]) -> T:
-        """Read-modify-write under the file's lock (the CLI and the runner may both be writing)."""
-        with locked(self.path):
-            book = self._read()
-            result = change(book)
-            save_document(self.path, book)
-        return result
+    def _transaction(self) -> AbstractContextManager[DocumentTransaction[QuestionBook]]:
+        """A change of the file (the CLI and the runner may both be writing it)."""
+        return document_transaction(self.path, QuestionBook, self.bus, default=QuestionBook)
 
     def list(self, status: str | None = None) -> list[Question]:
         """Questions oldest first, optionally only those with `status` (open, answered, cancelled)."""
@@ -82,28 +88,27 @@ class QuestionBroker:
         if len(text) > MAX_QUESTION_CHARS:
             raise QuestionError(f"a question may be at most {MAX_QUESTION_CHARS} characters; ask something shorter")
         record = Question(question=text, asked_by_task=task_id, origin=origin)
-        self._modify(lambda book: book.questions.append(record))
+        with self._transaction() as tx:
+            tx.doc.questions.append(record)
+            # Pause first, show second: subscribers run synchronously on publish, so the loop is paused (and the
+            # task awaits its answer) before the question is shown and an answer can never arrive first.
+            tx.publish(QuestionAsked(question_id=record.id, question=text, task_id=task_id, origin=origin))
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting[record.id] = future
         cancelled = False
         try:
-            # Pause first, show second: an answer can then never arrive before the loop is paused for it.
-            if origin == "agent-loop":
-                self.runtime.agent_loop.pause_for_question(record.id)
-            if task_id:
-                self.runtime.tasks.set_status(task_id, "awaiting_answer", question_id=record.id)
-            self.runtime.conversations.post_notice("chat", _question_notice(record), marker="question",
-                                                   author=task_id or origin)
-            self.bus.publish(QuestionAsked(question_id=record.id, question=text, task_id=task_id))
+            self.conversations.post_notice("chat", _question_notice(record), marker="question",
+                                           author=task_id or origin)
             answer = await self._wait(future)
         except asyncio.CancelledError:
             cancelled = True
-            self._abandoned(record)
+            if task_id is None:  # no task will end to withdraw it (see _task_finished)
+                self._withdraw(lambda question: question.id == record.id)
             raise
         finally:
             self._waiting.pop(record.id, None)
-            if task_id and not cancelled:
-                self.runtime.tasks.set_status(task_id, "running", question_id=None)
+            if not cancelled:
+                self.bus.publish(QuestionWaitEnded(question_id=record.id, task_id=task_id))
         return answer
 
     async def _wait(self, future: asyncio.Future[str]) -> str:
@@ -115,28 +120,31 @@ class QuestionBroker:
             except TimeoutError:
                 self.reload()
 
-    def _abandoned(self, record: Question) -> None:
-        """The asking agent was cancelled: withdraw its question, unless the runner is only shutting down.
+    def _task_finished(self, event: TaskFinished) -> None:
+        """A task that ended while asking withdraws its question.
 
-        A runner that stops (or dies) leaves its questions open: they stay answerable, and the answer reaches
-        `chat` and the next briefing.
+        A runner that stops (or dies) leaves its questions open: its tasks end `interrupted`, the questions stay
+        answerable, and the answer reaches `chat` and the next briefing.
         """
-        if not self.runtime.tasks.is_runner:
+        if event.status == "interrupted":
             return
+        if any(question.is_open and question.asked_by_task == event.task_id for question in self._read().questions):
+            self._withdraw(lambda question: question.asked_by_task == event.task_id)
 
-        def withdraw(book: QuestionBook) -> bool:
-            stored = book.find(record.id)
-            if stored is None or not stored.is_open:
-                return False
-            stored.status = "cancelled"
-            return True
-
-        if self._modify(withdraw):
-            self.runtime.conversations.post_notice(
-                "chat", f"Question {record.id} was withdrawn: the agent that asked it was stopped.",
-                marker="question-withdrawn", author=record.asked_by_task or record.origin,
+    def _withdraw(self, asked: Callable[[Question], bool]) -> None:
+        """Withdraw the open questions `asked` picks, and say so in `chat`."""
+        with self._transaction() as tx:
+            withdrawn = [question for question in tx.doc.questions if question.is_open and asked(question)]
+            for question in withdrawn:
+                question.status = "cancelled"
+                tx.publish(QuestionWithdrawn(question_id=question.id, task_id=question.asked_by_task))
+            if withdrawn and not any(question.is_open for question in tx.doc.questions):
+                tx.publish(QuestionsSettled())
+        for question in withdrawn:
+            self.conversations.post_notice(
+                "chat", f"Question {question.id} was withdrawn: the agent that asked it was stopped.",
+                marker="question-withdrawn", author=question.asked_by_task or question.origin,
             )
-            self.runtime.agent_loop.question_answered()
 
     # ----- answering (any process) ---------------------------------------------------------------
 
@@ -147,8 +155,8 @@ class QuestionBroker:
         if not answer:
             raise QuestionError("an answer cannot be empty")
 
-        def record_answer(book: QuestionBook) -> tuple[Question, bool]:
-            question = book.find(question_id)
+        with self._transaction() as tx:
+            question = tx.doc.find(question_id)
             if question is None:
                 raise QuestionError(f"no question with id {question_id}; `oboto questions list` shows the open ones")
             if question.status == "answered":
@@ -156,19 +164,17 @@ class QuestionBroker:
             if question.status == "cancelled":
                 raise QuestionError(f"question {question_id} was withdrawn: the agent that asked it was stopped")
             question.status, question.answer, question.answered_at = "answered", answer, utc_now()
-            return question, any(other.is_open for other in book.questions)
-
-        question, others_open = self._modify(record_answer)
-        self.runtime.conversations.post_notice(
+            tx.publish(QuestionAnswered(question_id=question_id, answer=answer))
+            if not any(other.is_open for other in tx.doc.questions):
+                # Delivered synchronously: a loop that paused for questions is playing again when this returns.
+                tx.publish(QuestionsSettled())
+        self.conversations.post_notice(
             "chat", f"Answer to {question_id} ({_clip(question.question, 200)}):\n\n{answer}",
             marker="answer", author=ANSWER_AUTHOR,
         )
-        self.bus.publish(QuestionAnswered(question_id=question_id, answer=answer))
         future = self._waiting.get(question_id)
         if future is not None and not future.done():
             future.set_result(answer)
-        if not others_open:
-            self.runtime.agent_loop.question_answered()
         return question
 
     # ----- the runner --------------------------------------------------------------------------
@@ -185,11 +191,12 @@ class QuestionBroker:
             elif stored.status == "cancelled":
                 future.set_exception(QuestionError(f"question {question_id} was withdrawn"))
         if self.is_runner and not any(question.is_open for question in book.questions):
-            self.runtime.agent_loop.question_answered()
+            self.bus.publish(QuestionsSettled())
 
     def start_runner(self) -> None:
-        """Questions a dead runner left open stay open and answerable; nothing to recover."""
+        """Questions a dead runner left open stay open and answerable; answers given meanwhile settle them."""
         self.is_runner = True
+        self.reload()
 
     def stop_runner(self) -> None:
         """Stop the waits still going on here; their questions stay open on disk."""

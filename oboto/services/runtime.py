@@ -1,4 +1,8 @@
-"""The composition root: one workspace's settings, event bus, services, model client and tools."""
+"""The composition root: one workspace's settings, event bus, services, model client and tools.
+
+Each service is handed only what it uses; services react to each other through the bus (each subscribes
+in its constructor), so nothing here depends on the order in which they are built beyond their arguments.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ from oboto.llm.resolve import ModelChoice, resolve_model
 from oboto.services.agent_loop import AgentLoopController
 from oboto.services.conversations import ConversationManager
 from oboto.services.foreground import ForegroundActivity
+from oboto.services.loop_briefing import LoopBriefing
 from oboto.services.memory import MemoryStore
 from oboto.services.questions import QuestionBroker
 from oboto.services.scheduler import SchedulerService
+from oboto.services.task_endings import TaskEndings
 from oboto.services.tasks import TaskManager
 
 
@@ -47,15 +53,18 @@ class Runtime:
         self.warnings = list(warnings or [])
         self.bus = bus or EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
         self.foreground = ForegroundActivity(paths.foreground_lock)
-        self.conversations = ConversationManager(paths, self.bus)
-        self.tasks = TaskManager(self)
-        self.memory = MemoryStore(self)  # opens Chroma on first use, not here
-        self.tasks.add_finish_listener(self.memory.record_episode)
-        self.questions = QuestionBroker(self)
-        self.scheduler = SchedulerService(self)
-        self.agent_loop = AgentLoopController(self)
         self.tools = build_tool_registry()
         self._llm = llm
+        bus = self.bus
+        self.conversations = ConversationManager(paths, bus)
+        self.tasks = TaskManager(paths, settings, bus, self.conversations, self.foreground, agents=self)
+        self.memory = MemoryStore(paths, settings, bus)  # opens Chroma on first use, not here
+        self.task_endings = TaskEndings(bus, self.tasks, self.conversations, self.memory)
+        self.questions = QuestionBroker(paths.questions, bus, self.conversations)
+        self.scheduler = SchedulerService(paths, bus, self.tasks)
+        self.briefing = LoopBriefing(paths.root, settings.agent, self.foreground, self.conversations, self.scheduler,
+                                     self.tasks, self.questions, self.memory)
+        self.agent_loop = AgentLoopController(paths.agent_loop, settings.loop, bus, self.tasks, self.briefing)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | Path, *, bus: EventBus | None = None, **overrides: object) -> "Runtime":
@@ -104,6 +113,7 @@ class Runtime:
     def activate_runner(self) -> None:
         """This process now holds the runner lock: recover, then start executing."""
         self.tasks.start_runner()
+        self.task_endings.start_runner()
         self.questions.start_runner()
         self.scheduler.start_runner()
         self.agent_loop.start_runner()
@@ -111,8 +121,9 @@ class Runtime:
     async def deactivate_runner(self, reason: str) -> None:
         await self.agent_loop.stop_runner()
         await self.scheduler.stop_runner()
+        # Tasks before questions: an agent waiting for an answer then ends `interrupted`, and its question stays open.
         await self.tasks.stop_runner(reason)
-        await self.memory.drain()
+        await self.task_endings.stop_runner()
         self.questions.stop_runner()
 
     def workspace_changed(self, changed: set[Path]) -> None:
@@ -120,6 +131,7 @@ class Runtime:
         paths = self.paths
         if any(path.parent == paths.tasks_dir for path in changed):
             self.tasks.rescan()
+            self.task_endings.rescan()
         if paths.questions in changed:
             self.questions.reload()
         if paths.schedules in changed:

@@ -1,10 +1,10 @@
 """SchedulerService: recurring tasks kept in `.oboto/schedules.json`, fired by the runner.
 
-Any process may create, edit, pause, resume, delete and trigger schedules; every change is a
-read-modify-write of the whole file under `locked(paths.schedules)`, because the CLI of another
-process writes the same file. Only the runner fires: one timing loop sleeps until the earliest due
-time in a heap of `(next_run_at, id)` entries (stale entries are dropped when they surface), so idle
-schedules cost nothing however many there are.
+Any process may create, edit, pause, resume, delete and trigger schedules; every change is one
+`document_transaction` of the whole file, because the CLI of another process writes the same file.
+Only the runner fires: one timing loop sleeps until the earliest due time in a heap of
+`(next_run_at, id)` entries (stale entries are dropped when they surface), so idle schedules cost
+nothing however many there are.
 
 Firing re-reads the file under the lock and fires only what is still due *on disk*, then advances
 `next_run_at` from the fire time, so missed runs coalesce into one and no due time fires twice
@@ -13,6 +13,8 @@ Firing re-reads the file under the lock and fires only what is still due *on dis
 A corrupt file is quarantined by `load_document` and never written over: the runner keeps the
 schedules it had loaded and keeps firing them from memory, without recreating the file, until a
 real change (create, edit, pause, ...) is requested; that change writes a new file.
+
+How a run went (last result, consecutive failures) is recorded when its task's TaskFinished arrives.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
-from oboto.core.events import Event, ScheduleChanged, ScheduleFired, ScheduleSkipped, WorkspaceWarning
-from oboto.core.locks import locked
+from oboto.core.bus import EventBus
+from oboto.core.events import Event, ScheduleChanged, ScheduleFired, ScheduleSkipped, TaskFinished, WorkspaceWarning
 from oboto.core.models import utc_now
-from oboto.core.store import load_document, save_document
+from oboto.core.paths import WorkspacePaths
+from oboto.core.store import document_transaction, load_document
 from oboto.services.schedule_models import (
     FAILURES_BEFORE_PAUSE,
     MAX_RECENT_TASKS,
@@ -42,9 +45,7 @@ from oboto.services.schedule_models import (
     validated_schedule,
 )
 from oboto.services.task_models import ACTIVE_STATUSES, TaskRecord
-
-if TYPE_CHECKING:
-    from oboto.services.runtime import Runtime
+from oboto.services.tasks import TaskError, TaskManager
 
 T = TypeVar("T")
 Change = Callable[[dict[str, Schedule], list[Event]], T]
@@ -71,10 +72,10 @@ class TriggerOutcome:
 class SchedulerService:
     """The only writer of `.oboto/schedules.json`."""
 
-    def __init__(self, runtime: "Runtime") -> None:
-        self.runtime = runtime
-        self.paths = runtime.paths
-        self.bus = runtime.bus
+    def __init__(self, paths: WorkspacePaths, bus: EventBus, tasks: TaskManager) -> None:
+        self.paths = paths
+        self.bus = bus
+        self.tasks = tasks
         self.is_runner = False
         self._memory: dict[str, Schedule] = {}
         self._extra: dict[str, Any] = {}
@@ -88,7 +89,7 @@ class SchedulerService:
         self._wake: asyncio.Event | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._triggers_pending = False
-        runtime.tasks.add_finish_listener(self._task_finished)
+        bus.subscribe(self._task_finished, TaskFinished)
 
     # ----- reading -----------------------------------------------------------------------------
 
@@ -247,35 +248,37 @@ class SchedulerService:
         `real_change` is False for the runner's own bookkeeping (firings, results), which must not
         recreate a file that was quarantined.
         """
-        if self._in_transaction:
-            raise RuntimeError("schedules.json is already being changed by this process")
         path = self.paths.schedules
-        events: list[Event] = []
-        self._in_transaction = True
-        try:
-            with locked(path):
-                document, signature = self._read_disk()
-                if document is not None:
+        # Taken before the lock: a write by another process in between then looks new, never old.
+        signature = _file_signature(path)
+        with document_transaction(path, ScheduleDocument, self.bus, default=ScheduleDocument) as tx:
+            self._in_transaction = True
+            try:
+                if tx.found:
                     self._detached = False
-                    self._extra = dict(document.model_extra or {})
-                    schedules = {schedule.id: schedule for schedule in document.schedules}
+                    self._extra = dict(tx.doc.model_extra or {})
+                    schedules = {schedule.id: schedule for schedule in tx.doc.schedules}
                 else:
+                    self._detached = self._detached or signature is not None
+                    signature = None
                     schedules = dict(self._memory) if self._detached else {}
                 before = dict(schedules)
+                events: list[Event] = []
                 result = change(schedules, events)
                 changed = any(before.get(key) is not value for key, value in schedules.items()) or (
                     len(before) != len(schedules))
                 if changed and (real_change or not self._detached):
-                    save_document(path, ScheduleDocument(schedules=list(schedules.values()), **self._extra))
-                    signature = _file_signature(path)
-                    self._detached = False
-                self._signature = signature
-                self._synced_wall = time.time()
+                    tx.doc = ScheduleDocument(schedules=list(schedules.values()), **self._extra)
+                    tx.save_unchanged()
+                for event in events:
+                    tx.publish(event)
                 self._adopt(schedules)
-        finally:
-            self._in_transaction = False
-        for event in events:
-            self.bus.publish(event)
+            finally:
+                self._in_transaction = False
+        if tx.written is not None:
+            signature, self._detached = _signature_of(tx.written), False
+        self._signature = signature
+        self._synced_wall = time.time()
         return result
 
     def _adopt(self, schedules: dict[str, Schedule]) -> None:
@@ -428,8 +431,6 @@ class SchedulerService:
 
     def _run_once(self, schedule: Schedule, now: datetime, events: list[Event], *, manual: bool) -> Schedule:
         """Spawn one run (or record why not); a regular tick always moves next_run_at on from `now`."""
-        from oboto.services.tasks import TaskError
-
         next_run = schedule.next_run_at if manual else schedule.next_after(now)
         reason = self._skip_reason(schedule)
         task: TaskRecord | None = None
@@ -453,12 +454,10 @@ class SchedulerService:
         return updated
 
     def _skip_reason(self, schedule: Schedule) -> str | None:
-        from oboto.services.tasks import TaskError
-
         if not schedule.skip_if_running or schedule.last_task_id is None:
             return None
         try:
-            previous = self.runtime.tasks.get(schedule.last_task_id)
+            previous = self.tasks.get(schedule.last_task_id)
         except TaskError:
             return None  # the previous run's record is gone, so it cannot be running
         if previous.status in ACTIVE_STATUSES:
@@ -470,18 +469,19 @@ class SchedulerService:
         context = f"This is run {schedule.run_count + 1} of the recurring task {schedule.name!r} ({how})."
         if schedule.description:
             context += f"\n{schedule.description}"
-        return self.runtime.tasks.spawn(
+        return self.tasks.spawn(
             f"{schedule.name} (schedule {schedule.id})", schedule.query, context=context, conversation="chat",
             origin="schedule", tags=["schedule", schedule.id, *schedule.tags], schedule_id=schedule.id,
         )
 
-    def _task_finished(self, record: TaskRecord) -> None:
+    def _task_finished(self, event: TaskFinished) -> None:
         """Record how a scheduled run went; five failures in a row pause the schedule."""
-        if record.schedule_id is None:
+        if event.schedule_id is None:
             return
         if self._in_transaction:  # a task ended while this process was inside a schedules.json change
-            asyncio.get_running_loop().call_soon(self._task_finished, record)
+            asyncio.get_running_loop().call_soon(self._task_finished, event)
             return
+        record = self.tasks.get(event.task_id)
 
         def change(schedules: dict[str, Schedule], events: list[Event]) -> None:
             schedule = schedules.get(record.schedule_id or "")
@@ -522,7 +522,10 @@ def _paused(schedule: Schedule, reason: str, events: list[Event]) -> Schedule:
 def _file_signature(path: os.PathLike[str]) -> Signature | None:
     """Identity of the file's current version: every atomic replace gives a new inode."""
     try:
-        stat = os.stat(path)
+        return _signature_of(os.stat(path))
     except FileNotFoundError:
         return None
+
+
+def _signature_of(stat: os.stat_result) -> Signature:
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)

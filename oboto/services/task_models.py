@@ -12,6 +12,8 @@ from oboto.core.models import Document, Record, utc_now
 
 TaskStatus = Literal["queued", "running", "awaiting_answer", "completed", "failed", "cancelled", "timed_out", "interrupted"]
 TaskOrigin = Literal["user", "agent", "schedule", "agent-loop"]
+LOOP_ORIGIN = "agent-loop"
+"""The origin of the agent loop's own runs."""
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "timed_out", "interrupted"})
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running", "awaiting_answer"})
 TASK_ID_PATTERN = r"^t-[0-9a-f]{8}$"

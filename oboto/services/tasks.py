@@ -3,6 +3,10 @@
 Any process may spawn, cancel and read tasks; only the runner (the process holding the runner lock)
 executes them. A record is on disk before its id is handed out, and every state change is an atomic
 replace under the record's lock, so a kill -9 at any moment leaves a readable record.
+
+What a task's end means to others (its completion notice, its episode, the scheduler's and the loop's
+bookkeeping) follows the TaskFinished event; a question its agent asks moves it to `awaiting_answer` and
+back through QuestionAsked and QuestionWaitEnded.
 """
 
 from __future__ import annotations
@@ -11,57 +15,71 @@ import asyncio
 import os
 import re
 from collections import deque
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Iterable, Protocol
 
 from oboto.agent.prompt import system_prompt
-from oboto.agent.turn import TurnLimits, run_turn
+from oboto.agent.tools.base import ToolContext, ToolRegistry
+from oboto.agent.turn import ChatModel, TurnLimits, run_turn
+from oboto.core.bus import EventBus
+from oboto.core.config import Settings
 from oboto.core.errors import RequestRefused
 from oboto.core.events import (
+    QuestionAsked,
+    QuestionWaitEnded,
     TaskCancelRequested,
     TaskFinished,
     TaskQueued,
     TaskStarted,
     TaskStatusChanged,
-    WorkspaceWarning,
 )
-from oboto.core.locks import locked
 from oboto.core.models import utc_now
-from oboto.core.store import load_document, save_document
-from oboto.services.task_log import TaskLogWriter, TaskOutput, elapsed_text, read_output
-from oboto.services.task_models import ACTIVE_STATUSES, FINAL_STATUSES, TASK_ID_PATTERN, TaskRecord
+from oboto.core.paths import WorkspacePaths
+from oboto.core.store import DocumentTransaction, document_transaction, load_document, save_document
+from oboto.services.conversations import ConversationManager
+from oboto.services.foreground import ForegroundActivity
+from oboto.services.task_log import TaskLogWriter, TaskOutput, read_output
+from oboto.services.task_models import ACTIVE_STATUSES, LOOP_ORIGIN, TASK_ID_PATTERN, TaskRecord
 
-if TYPE_CHECKING:
-    from oboto.services.runtime import Runtime
-
-NOTICE_BATCH_SECONDS = 0.5
-RESULT_EXCERPT = 600
-GUARDED_ORIGINS = frozenset({"schedule", "agent-loop"})
-
-FinishListener = Callable[[TaskRecord], None]
+GUARDED_ORIGINS = frozenset({"schedule", LOOP_ORIGIN})
 
 
 class TaskError(RequestRefused):
     """A task request that cannot be done (unknown id, bad input, spawn depth)."""
 
 
+class AgentHost(Protocol):
+    """What a task's agent runs on (the Runtime provides it): tool contexts, the model and the tools."""
+
+    tools: ToolRegistry
+
+    @property
+    def llm(self) -> ChatModel: ...
+
+    def tool_context(self, *, conversation: str | None = None, task_id: str | None = None, depth: int = 0,
+                     background: bool = False, read_only: bool = False, origin: str = "foreground") -> ToolContext: ...
+
+
 class TaskManager:
     """The only writer of `.oboto/tasks/`."""
 
-    def __init__(self, runtime: "Runtime") -> None:
-        self.runtime = runtime
-        self.paths = runtime.paths
-        self.settings = runtime.settings
-        self.bus = runtime.bus
+    def __init__(self, paths: WorkspacePaths, settings: Settings, bus: EventBus, conversations: ConversationManager,
+                 foreground: ForegroundActivity, agents: AgentHost) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.bus = bus
+        self.conversations = conversations
+        self.foreground = foreground
+        self.agents = agents
         self.is_runner = False
         self._queue: deque[str] = deque()
         self._queued_ids: set[str] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._finish_listeners: list[FinishListener] = []
-        self._notice_handle: asyncio.TimerHandle | None = None
-        self._notice_task: asyncio.Task[None] | None = None
         self._stopping_reason: str | None = None
         self.paths.tasks_dir.mkdir(parents=True, exist_ok=True)
+        bus.subscribe(self._question_asked, QuestionAsked)
+        bus.subscribe(self._question_wait_ended, QuestionWaitEnded)
 
     # ----- records -----------------------------------------------------------------------------
 
@@ -79,16 +97,18 @@ class TaskManager:
             raise TaskError(f"no task with id {task_id}")
         return record
 
+    def _transaction(self, task_id: str) -> AbstractContextManager[DocumentTransaction[TaskRecord]]:
+        """A change of one record (another process may be changing it too); an unknown id is a TaskError."""
+
+        def missing() -> TaskRecord:
+            raise TaskError(f"no task with id {task_id}")
+
+        return document_transaction(self._path(task_id), TaskRecord, self.bus, default=missing)
+
     def _update(self, task_id: str, **changes: Any) -> TaskRecord:
-        """Read-modify-write one record under its lock (another process may be changing it too)."""
-        path = self._path(task_id)
-        with locked(path):
-            record = load_document(path, TaskRecord, self.bus)
-            if record is None:
-                raise TaskError(f"no task with id {task_id}")
-            updated = TaskRecord.model_validate({**record.model_dump(), **changes})
-            save_document(path, updated)
-        return updated
+        with self._transaction(task_id) as tx:
+            tx.doc = TaskRecord.model_validate({**tx.doc.model_dump(), **changes})
+        return tx.doc
 
     def list(self, status: str | Iterable[str] | None = None) -> list[TaskRecord]:
         wanted = {status} if isinstance(status, str) else set(status) if status else None
@@ -131,7 +151,7 @@ class TaskManager:
             description=description.strip()[:500],
             query=query,
             context=context,
-            conversation=self.runtime.conversations.info(conversation).name,
+            conversation=self.conversations.info(conversation).name,
             origin=origin,
             tags=list(tags),
             schedule_id=schedule_id,
@@ -152,20 +172,16 @@ class TaskManager:
 
     def cancel(self, task_id: str) -> TaskRecord:
         """Stop a task: a queued one is cancelled at once, a running one's agent is cancelled by the runner."""
-        path = self._path(task_id)
-        with locked(path):
-            record = load_document(path, TaskRecord, self.bus)
-            if record is None:
-                raise TaskError(f"no task with id {task_id}")
-            if record.finished:
-                return record
-            if record.status == "queued":
-                record = record.model_copy(update={"status": "cancelled", "finished_at": utc_now(),
+        with self._transaction(task_id) as tx:
+            if tx.doc.finished:
+                return tx.doc
+            if tx.doc.status == "queued":
+                tx.doc = tx.doc.model_copy(update={"status": "cancelled", "finished_at": utc_now(),
                                                    "error": "cancelled before it started"})
             else:
-                record = record.model_copy(update={"cancel_requested": True})
-            save_document(path, record)
-        self.bus.publish(TaskCancelRequested(task_id=task_id))
+                tx.doc = tx.doc.model_copy(update={"cancel_requested": True})
+            tx.publish(TaskCancelRequested(task_id=task_id))
+        record = tx.doc
         if record.status == "cancelled":
             self._ended(record)
         elif task_id in self._running:
@@ -186,10 +202,6 @@ class TaskManager:
             record = self._load(task_id) or record
         return record
 
-    def add_finish_listener(self, listener: FinishListener) -> None:
-        """Called (in the runner) with the final record of every task that ends."""
-        self._finish_listeners.append(listener)
-
     # ----- the runner --------------------------------------------------------------------------
 
     def start_runner(self) -> None:
@@ -201,7 +213,6 @@ class TaskManager:
                 who = f"process {record.runner_pid}" if record.runner_pid else "the process running it"
                 self._finish(record.id, "interrupted", error=f"{who} stopped before the task finished")
         self.rescan()
-        self._schedule_notices()
 
     def rescan(self) -> None:
         """Pick up work requested by other processes: new queued records and cancel requests."""
@@ -212,8 +223,6 @@ class TaskManager:
                 self._enqueue(record.id)
             elif record.cancel_requested and record.id in self._running:
                 self._running[record.id].cancel()
-        if any(not record.notice_posted for record in self.list(FINAL_STATUSES)):
-            self._schedule_notices()
         self._pump()
 
     async def stop_runner(self, reason: str) -> None:
@@ -225,8 +234,6 @@ class TaskManager:
             task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
-        if self._notice_task is not None:
-            await asyncio.gather(self._notice_task, return_exceptions=True)
 
     @property
     def running_ids(self) -> list[str]:
@@ -266,12 +273,12 @@ class TaskManager:
 
     async def _execute(self, record: TaskRecord) -> None:
         log = TaskLogWriter(self.paths.task_log(record.id))
-        ctx = self.runtime.tool_context(
+        ctx = self.agents.tool_context(
             conversation=record.conversation, task_id=record.id, depth=record.depth, background=True,
             read_only=record.read_only, origin=record.origin,
         )
         if record.guarded:
-            ctx.busy_guard = self.runtime.foreground.is_busy
+            ctx.busy_guard = self.foreground.is_busy
         self.bus.publish(TaskStarted(task_id=record.id, read_only=ctx.is_read_only()))
         log.line(f"▶ {record.description}")
         query = record.query if not record.context else f"{record.query}\n\nContext:\n{record.context}"
@@ -281,7 +288,7 @@ class TaskManager:
         try:
             async with asyncio.timeout(record.timeout_seconds) as deadline:
                 ctx.extra["deadline"] = deadline
-                outcome = await run_turn(self.runtime.llm, self.runtime.tools, ctx, messages, limits, log)
+                outcome = await run_turn(self.agents.llm, self.agents.tools, ctx, messages, limits, log)
             status = "completed" if outcome.ok else "failed"
             result, error = outcome.final_text or None, outcome.error
         except TimeoutError:
@@ -318,81 +325,24 @@ class TaskManager:
     def _ended(self, record: TaskRecord) -> None:
         self.bus.publish(TaskFinished(task_id=record.id, status=record.status, error=record.error,
                                       schedule_id=record.schedule_id, origin=record.origin))
-        for listener in list(self._finish_listeners):
-            try:
-                listener(record)
-            except Exception as failure:  # one broken listener must not cost the others their notice
-                self.bus.publish(WorkspaceWarning(message=f"after task {record.id} ended: {failure}"))
-        self._schedule_notices()
 
     def set_status(self, task_id: str, status: str, **changes: Any) -> TaskRecord:
         """Move a running task to another non-final state (awaiting_answer and back)."""
-        record = self._update(task_id, status=status, **changes)
-        self.bus.publish(TaskStatusChanged(task_id=task_id, status=status))
-        return record
+        with self._transaction(task_id) as tx:
+            tx.doc = TaskRecord.model_validate({**tx.doc.model_dump(), "status": status, **changes})
+            tx.publish(TaskStatusChanged(task_id=task_id, status=status))
+        return tx.doc
 
-    # ----- completion notices ------------------------------------------------------------------
+    def mark_notice_posted(self, task_id: str) -> TaskRecord:
+        """The task's conversation has been told that it ended."""
+        return self._update(task_id, notice_posted=True)
 
-    def _schedule_notices(self) -> None:
-        """Post notices shortly, so tasks ending together share one message."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if self._notice_handle is None:
-            self._notice_handle = loop.call_later(NOTICE_BATCH_SECONDS, self._start_notice_task)
+    # ----- reactions ---------------------------------------------------------------------------
 
-    def _start_notice_task(self) -> None:
-        self._notice_handle = None
-        if self._notice_task is None or self._notice_task.done():
-            self._notice_task = asyncio.get_running_loop().create_task(self._post_notices())
-        else:
-            self._schedule_notices()
+    def _question_asked(self, event: QuestionAsked) -> None:
+        if event.task_id is not None:
+            self.set_status(event.task_id, "awaiting_answer", question_id=event.question_id)
 
-    async def _post_notices(self) -> None:
-        pending = [record for record in self.list(FINAL_STATUSES) if not record.notice_posted]
-        by_conversation: dict[str, list[TaskRecord]] = {}
-        for record in pending:
-            by_conversation.setdefault(record.conversation, []).append(record)
-        conversations = self.runtime.conversations
-        for conversation, records in by_conversation.items():
-            if not conversations.exists(conversation):
-                conversation = "chat"
-            loop_records = [record for record in records if record.origin == "agent-loop"]
-            other = [record for record in records if record.origin != "agent-loop"]
-            for record in loop_records:
-                conversations.post_notice(conversation, loop_result_text(record), marker="background-agent",
-                                          author="agent-loop")
-            if other:
-                conversations.post_notice(conversation, completion_notice(other), marker="task-notice",
-                                          author="tasks")
-            for record in records:
-                self._update(record.id, notice_posted=True)
-
-
-def completion_notice(records: list[TaskRecord]) -> str:
-    """One message for every task that ended in this batch."""
-    if len(records) == 1:
-        record = records[0]
-        head = f"Background task {record.id} {record.status} after {elapsed_text(record.elapsed_seconds)}: {record.description}"
-        return head + _outcome_text(record, RESULT_EXCERPT)
-    lines = [f"{len(records)} background tasks finished:"]
-    for record in records:
-        lines.append(f"- {record.id} {record.status}: {record.description}{_outcome_text(record, 200, inline=True)}")
-    return "\n".join(lines)
-
-
-def loop_result_text(record: TaskRecord) -> str:
-    if record.status == "completed" and record.result:
-        return record.result
-    return f"The agent loop's run {record.id} {record.status}" + _outcome_text(record, RESULT_EXCERPT)
-
-
-def _outcome_text(record: TaskRecord, limit: int, *, inline: bool = False) -> str:
-    text = record.result if record.status == "completed" else record.error
-    if not text:
-        return ""
-    text = text.strip()
-    if len(text) > limit:
-        text = text[:limit].rstrip() + f" … (oboto tasks output {record.id})"
-    return f" — {text.splitlines()[0]}" if inline else f"\n\n{text}"
+    def _question_wait_ended(self, event: QuestionWaitEnded) -> None:
+        if event.task_id is not None:
+            self.set_status(event.task_id, "running", question_id=None)

@@ -1,0 +1,125 @@
+"""What a background task's end leaves behind besides its record: a notice in its conversation and an episode.
+
+Both follow the TaskFinished event. Notices are batched (tasks ending together share one message) and never
+dropped: a record keeps `notice_posted: false` until its notice is in the conversation, so the runner posts
+what another process, or a runner that died, left unposted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from oboto.core.bus import EventBus
+from oboto.core.events import TaskFinished
+from oboto.services.conversation_models import MAIN_CONVERSATION
+from oboto.services.conversations import ConversationManager
+from oboto.services.memory import MemoryStore
+from oboto.services.task_log import elapsed_text
+from oboto.services.task_models import FINAL_STATUSES, LOOP_ORIGIN, TaskRecord
+from oboto.services.tasks import TaskManager
+
+NOTICE_BATCH_SECONDS = 0.5
+RESULT_EXCERPT = 600
+
+
+class TaskEndings:
+    """Posts completion notices and records episodes for the tasks that end in this process."""
+
+    def __init__(self, bus: EventBus, tasks: TaskManager, conversations: ConversationManager,
+                 memory: MemoryStore) -> None:
+        self.tasks = tasks
+        self.conversations = conversations
+        self.memory = memory
+        self.is_runner = False
+        self._notice_handle: asyncio.TimerHandle | None = None
+        self._notice_task: asyncio.Task[None] | None = None
+        bus.subscribe(self._task_finished, TaskFinished)
+
+    def _task_finished(self, event: TaskFinished) -> None:
+        self._schedule_notices()
+        self.memory.record_episode(self.tasks.get(event.task_id))
+
+    # ----- the runner --------------------------------------------------------------------------
+
+    def start_runner(self) -> None:
+        """Post the notices a runner that died left unposted."""
+        self.is_runner = True
+        self._schedule_notices()
+
+    def rescan(self) -> None:
+        """Another process changed the tasks (it may have cancelled a queued one): post what is unposted."""
+        if self.is_runner and any(not record.notice_posted for record in self.tasks.list(FINAL_STATUSES)):
+            self._schedule_notices()
+
+    async def stop_runner(self) -> None:
+        """Finish the notices being posted and the episodes being stored."""
+        self.is_runner = False
+        if self._notice_task is not None:
+            await asyncio.gather(self._notice_task, return_exceptions=True)
+        await self.memory.drain()
+
+    # ----- completion notices ------------------------------------------------------------------
+
+    def _schedule_notices(self) -> None:
+        """Post notices shortly, so tasks ending together share one message."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._notice_handle is None:
+            self._notice_handle = loop.call_later(NOTICE_BATCH_SECONDS, self._start_notice_task)
+
+    def _start_notice_task(self) -> None:
+        self._notice_handle = None
+        if self._notice_task is None or self._notice_task.done():
+            self._notice_task = asyncio.get_running_loop().create_task(self._post_notices())
+        else:
+            self._schedule_notices()
+
+    async def _post_notices(self) -> None:
+        pending = [record for record in self.tasks.list(FINAL_STATUSES) if not record.notice_posted]
+        by_conversation: dict[str, list[TaskRecord]] = {}
+        for record in pending:
+            by_conversation.setdefault(record.conversation, []).append(record)
+        conversations = self.conversations
+        for conversation, records in by_conversation.items():
+            if not conversations.exists(conversation):
+                conversation = MAIN_CONVERSATION
+            loop_records = [record for record in records if record.origin == LOOP_ORIGIN]
+            other = [record for record in records if record.origin != LOOP_ORIGIN]
+            for record in loop_records:
+                conversations.post_notice(conversation, loop_result_text(record), marker="background-agent",
+                                          author=LOOP_ORIGIN)
+            if other:
+                conversations.post_notice(conversation, completion_notice(other), marker="task-notice",
+                                          author="tasks")
+            for record in records:
+                self.tasks.mark_notice_posted(record.id)
+
+
+def completion_notice(records: list[TaskRecord]) -> str:
+    """One message for every task that ended in this batch."""
+    if len(records) == 1:
+        record = records[0]
+        head = f"Background task {record.id} {record.status} after {elapsed_text(record.elapsed_seconds)}: {record.description}"
+        return head + _outcome_text(record, RESULT_EXCERPT)
+    lines = [f"{len(records)} background tasks finished:"]
+    for record in records:
+        lines.append(f"- {record.id} {record.status}: {record.description}{_outcome_text(record, 200, inline=True)}")
+    return "\n".join(lines)
+
+
+def loop_result_text(record: TaskRecord) -> str:
+    if record.status == "completed" and record.result:
+        return record.result
+    return f"The agent loop's run {record.id} {record.status}" + _outcome_text(record, RESULT_EXCERPT)
+
+
+def _outcome_text(record: TaskRecord, limit: int, *, inline: bool = False) -> str:
+    text = record.result if record.status == "completed" else record.error
+    if not text:
+        return ""
+    text = text.strip()
+    if len(text) > limit:
+        text = text[:limit].rstrip() + f" … (oboto tasks output {record.id})"
+    return f" — {text.splitlines()[0]}" if inline else f"\n\n{text}"
