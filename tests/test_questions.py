@@ -207,3 +207,15 @@ async def test_services_built_in_another_order_pause_and_resume_the_loop_the_sam
     assert loop.status().state == "playing"
     assert await asking == "8080"
     assert (tasks.get(record.id).status, tasks.get(record.id).question_id) == ("running", None)
+
+
+async def test_an_answer_given_from_a_worker_thread_resumes_the_loop_and_reaches_the_agent(
+        runner_runtime: Runtime, llm_env: ScriptedLLM) -> None:
+    runtime = runner_runtime
+    llm_env.add(ask("Which colour?"))
+    llm_env.respond_with(echo_answer)
+    runtime.agent_loop.play(interval=600)
+    [question] = await async_wait_until(runtime.questions.open_questions)
+    await asyncio.to_thread(runtime.questions.answer, question.id, "teal")
+    assert runtime.agent_loop.status().state == "playing"
+    assert (await runtime.tasks.wait(question.asked_by_task, 10)).result == "Got: teal"

@@ -218,3 +218,15 @@ async def test_corrupt_task_record_is_quarantined_not_fatal(workspace, llm_env) 
     runtime = Runtime.open(workspace.root)
     assert [record.id for record in runtime.tasks.list()] == [good.id]
     assert list(workspace.tasks_dir.glob("t-deadbeef.json.corrupt-*"))
+
+
+async def test_spawn_and_cancel_called_from_a_worker_thread_reach_the_runner(workspace, llm_env: ScriptedLLM) -> None:
+    """The TUI calls services from thread workers: the runner still starts the task at once and stops it."""
+    llm_env.add(Reply(text="slow", delay=30))
+    async with runner(workspace) as runtime:
+        record = await asyncio.to_thread(runtime.tasks.spawn, "slow", "slow job")
+        await async_wait_until(lambda: runtime.tasks.get(record.id).status == "running")
+        await asyncio.to_thread(runtime.tasks.cancel, record.id)
+        # The reply would take 30 s: ending within the wait proves the agent itself was cancelled.
+        done = await runtime.tasks.wait(record.id, 10)
+    assert done.status == "cancelled" and done.error == "cancelled on request"

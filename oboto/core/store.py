@@ -33,6 +33,11 @@ def _changing_paths() -> set[Path]:
     return paths
 
 
+def in_transaction(path: Path) -> bool:
+    """Whether this thread is inside a `document_transaction` of `path` (and so holds its lock)."""
+    return path.absolute() in _changing_paths()
+
+
 def quarantine_name(path: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     return path.with_name(f"{path.name}.corrupt-{stamp}")
@@ -85,7 +90,7 @@ def load_document(path: Path, model: type[M], bus: EventBus | None) -> M | None:
     document, problem = _parse(path, model)
     if problem is None:
         return document
-    if path.absolute() in _changing_paths():
+    if in_transaction(path):
         document, quarantined = _read(path, model)  # this thread already holds the lock
     else:
         with locked(path):

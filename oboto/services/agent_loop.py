@@ -34,6 +34,7 @@ from oboto.core.store import DocumentTransaction, document_transaction, load_doc
 from oboto.services.conversation_models import MAIN_CONVERSATION
 from oboto.services.loop_briefing import LoopBriefing
 from oboto.services.loop_models import LoopError, LoopState, validate_interval
+from oboto.services.runner import call_in_loop
 from oboto.services.task_models import ACTIVE_STATUSES, LOOP_ORIGIN, TaskRecord
 from oboto.services.tasks import TaskManager
 
@@ -57,6 +58,7 @@ class AgentLoopController:
         self.is_runner = False
         self._ticker: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         bus.subscribe(self._question_asked, QuestionAsked)
         bus.subscribe(self._questions_settled, QuestionsSettled)
         bus.subscribe(self._task_finished, TaskFinished)
@@ -179,7 +181,7 @@ class AgentLoopController:
     def start_runner(self) -> None:
         """Tick from now on (in this process)."""
         self.is_runner = True
-        self._wake = asyncio.Event()
+        self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
         self._ticker = asyncio.get_running_loop().create_task(self._tick_forever(), name="oboto-agent-loop")
 
     async def stop_runner(self) -> None:
@@ -196,7 +198,7 @@ class AgentLoopController:
 
     def _poke(self) -> None:
         if self._wake is not None:
-            self._wake.set()
+            call_in_loop(self._loop, self._wake.set)
 
     async def _tick_forever(self) -> None:
         wake = self._wake

@@ -32,6 +32,7 @@ from oboto.core.question_rules import MAX_QUESTION_CHARS
 from oboto.core.store import DocumentTransaction, document_transaction, load_document
 from oboto.services.conversations import ConversationManager
 from oboto.services.question_models import QUESTION_ID_PATTERN, Question, QuestionBook
+from oboto.services.runner import call_in_loop
 
 # A waiting agent re-reads the file this often, so an answer reaches it even if a file-change event is missed.
 POLL_SECONDS = 1.0
@@ -173,8 +174,13 @@ class QuestionBroker:
             marker="answer", author=ANSWER_AUTHOR,
         )
         future = self._waiting.get(question_id)
-        if future is not None and not future.done():
-            future.set_result(answer)
+        if future is not None:
+
+            def hand_over() -> None:
+                if not future.done():
+                    future.set_result(answer)
+
+            call_in_loop(future.get_loop(), hand_over)
         return question
 
     # ----- the runner --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from oboto.core.events import RunnerChanged
 from oboto.core.locks import ProcessLock
@@ -88,6 +88,21 @@ class Runner:
         async for changes in awatch(state_dir, stop_event=self._stop, debounce=50, step=25,
                                     watch_filter=_interesting, recursive=True):
             self.runtime.workspace_changed({Path(path) for _change, path in changes})
+
+
+def call_in_loop(loop: asyncio.AbstractEventLoop | None, callback: Callable[[], object]) -> None:
+    """Run `callback` on the runner's event loop: at once when called on it, soon when called from a worker
+    thread (the TUI calls services from thread workers, and asyncio objects are not thread-safe)."""
+    if loop is None or loop.is_closed():
+        return
+    try:
+        on_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        on_loop = False
+    if on_loop:
+        callback()
+    else:
+        loop.call_soon_threadsafe(callback)
 
 
 def _interesting(_change: object, path: str) -> bool:

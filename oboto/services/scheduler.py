@@ -31,7 +31,7 @@ from oboto.core.bus import EventBus
 from oboto.core.events import Event, ScheduleChanged, ScheduleFired, ScheduleSkipped, TaskFinished, WorkspaceWarning
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
-from oboto.core.store import document_transaction, load_document
+from oboto.core.store import document_transaction, in_transaction, load_document
 from oboto.services.schedule_models import (
     FAILURES_BEFORE_PAUSE,
     MAX_RECENT_TASKS,
@@ -44,6 +44,7 @@ from oboto.services.schedule_models import (
     optional_text,
     validated_schedule,
 )
+from oboto.services.runner import call_in_loop
 from oboto.services.task_models import ACTIVE_STATUSES, TaskRecord
 from oboto.services.tasks import TaskError, TaskManager
 
@@ -84,9 +85,9 @@ class SchedulerService:
         self._signature: Signature | None = None
         self._synced_wall = 0.0
         """When this process last read or wrote the file (wall clock), to date quarantines by others."""
-        self._in_transaction = False
         self._heap: list[tuple[float, str]] = []
         self._wake: asyncio.Event | None = None
+        self._wake_loop: asyncio.AbstractEventLoop | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._triggers_pending = False
         bus.subscribe(self._task_finished, TaskFinished)
@@ -252,29 +253,25 @@ class SchedulerService:
         # Taken before the lock: a write by another process in between then looks new, never old.
         signature = _file_signature(path)
         with document_transaction(path, ScheduleDocument, self.bus, default=ScheduleDocument) as tx:
-            self._in_transaction = True
-            try:
-                if tx.found:
-                    self._detached = False
-                    self._extra = dict(tx.doc.model_extra or {})
-                    schedules = {schedule.id: schedule for schedule in tx.doc.schedules}
-                else:
-                    self._detached = self._detached or signature is not None
-                    signature = None
-                    schedules = dict(self._memory) if self._detached else {}
-                before = dict(schedules)
-                events: list[Event] = []
-                result = change(schedules, events)
-                changed = any(before.get(key) is not value for key, value in schedules.items()) or (
-                    len(before) != len(schedules))
-                if changed and (real_change or not self._detached):
-                    tx.doc = ScheduleDocument(schedules=list(schedules.values()), **self._extra)
-                    tx.save_unchanged()
-                for event in events:
-                    tx.publish(event)
-                self._adopt(schedules)
-            finally:
-                self._in_transaction = False
+            if tx.found:
+                self._detached = False
+                self._extra = dict(tx.doc.model_extra or {})
+                schedules = {schedule.id: schedule for schedule in tx.doc.schedules}
+            else:
+                self._detached = self._detached or signature is not None
+                signature = None
+                schedules = dict(self._memory) if self._detached else {}
+            before = dict(schedules)
+            events: list[Event] = []
+            result = change(schedules, events)
+            changed = any(before.get(key) is not value for key, value in schedules.items()) or (
+                len(before) != len(schedules))
+            if changed and (real_change or not self._detached):
+                tx.doc = ScheduleDocument(schedules=list(schedules.values()), **self._extra)
+                tx.save_unchanged()
+            for event in events:
+                tx.publish(event)
+            self._adopt(schedules)
         if tx.written is not None:
             signature, self._detached = _signature_of(tx.written), False
         self._signature = signature
@@ -300,7 +297,7 @@ class SchedulerService:
         if len(self._heap) > 2 * len(schedules) + 64:  # too many stale entries: start over
             self._rebuild_heap()
         if (entries or self._triggers_pending) and self._wake is not None:
-            self._wake.set()
+            call_in_loop(self._wake_loop, self._wake.set)
 
     def _rebuild_heap(self) -> None:
         self._heap = [(schedule.next_run_at.timestamp(), schedule.id) for schedule in self._memory.values()
@@ -316,7 +313,7 @@ class SchedulerService:
             self._loop_task.cancel()
         self.is_runner = True
         self._memory, self._heap = {}, []
-        self._wake = asyncio.Event()
+        self._wake, self._wake_loop = asyncio.Event(), asyncio.get_running_loop()
         self._transact(lambda schedules, events: self._reconcile(schedules, events, announce=False),
                        real_change=False)
         self._loop_task = asyncio.get_running_loop().create_task(self._timing_loop(), name="oboto-scheduler")
@@ -478,7 +475,7 @@ class SchedulerService:
         """Record how a scheduled run went; five failures in a row pause the schedule."""
         if event.schedule_id is None:
             return
-        if self._in_transaction:  # a task ended while this process was inside a schedules.json change
+        if in_transaction(self.paths.schedules):  # a task ended inside this thread's schedules.json change
             asyncio.get_running_loop().call_soon(self._task_finished, event)
             return
         record = self.tasks.get(event.task_id)

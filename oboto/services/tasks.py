@@ -39,6 +39,7 @@ from oboto.core.paths import WorkspacePaths
 from oboto.core.store import DocumentTransaction, document_transaction, load_document, save_document
 from oboto.services.conversations import ConversationManager
 from oboto.services.foreground import ForegroundActivity
+from oboto.services.runner import call_in_loop
 from oboto.services.task_log import TaskLogWriter, TaskOutput, read_output
 from oboto.services.task_models import ACTIVE_STATUSES, LOOP_ORIGIN, TASK_ID_PATTERN, TaskRecord
 
@@ -77,6 +78,8 @@ class TaskManager:
         self._queued_ids: set[str] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._stopping_reason: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The runner's event loop, where tasks run (spawn and cancel may be called from a worker thread)."""
         self.paths.tasks_dir.mkdir(parents=True, exist_ok=True)
         bus.subscribe(self._question_asked, QuestionAsked)
         bus.subscribe(self._question_wait_ended, QuestionWaitEnded)
@@ -166,8 +169,7 @@ class TaskManager:
         save_document(self.paths.task_record(record.id), record)
         self.bus.publish(TaskQueued(task_id=record.id, description=record.description, origin=record.origin))
         if self.is_runner:
-            self._enqueue(record.id)
-            self._pump()
+            call_in_loop(self._loop, lambda: self._start_soon(record.id))
         return record
 
     def cancel(self, task_id: str) -> TaskRecord:
@@ -185,7 +187,7 @@ class TaskManager:
         if record.status == "cancelled":
             self._ended(record)
         elif task_id in self._running:
-            self._running[task_id].cancel()
+            call_in_loop(self._loop, self._running[task_id].cancel)
         return record
 
     def output(self, task_id: str, *, tail: int | None = None, offset: int | None = None) -> TaskOutput:
@@ -207,7 +209,7 @@ class TaskManager:
     def start_runner(self) -> None:
         """Become the executor: recover after a dead runner, then run what is queued."""
         self.is_runner = True
-        self._stopping_reason = None
+        self._stopping_reason, self._loop = None, asyncio.get_running_loop()
         for record in self.list(ACTIVE_STATUSES):
             if record.status in ("running", "awaiting_answer") and record.id not in self._running:
                 who = f"process {record.runner_pid}" if record.runner_pid else "the process running it"
@@ -238,6 +240,10 @@ class TaskManager:
     @property
     def running_ids(self) -> list[str]:
         return list(self._running)
+
+    def _start_soon(self, task_id: str) -> None:
+        self._enqueue(task_id)
+        self._pump()
 
     def _enqueue(self, task_id: str) -> None:
         if task_id not in self._queued_ids and task_id not in self._running:
