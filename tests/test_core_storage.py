@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 from pathlib import Path
@@ -14,7 +13,7 @@ from oboto.core.atomic import append_line, atomic_write_json
 from oboto.core.bus import EventBus
 from oboto.core.events import FileQuarantined, WorkspaceWarning
 from oboto.core import store
-from oboto.core.locks import locked
+from oboto.core.locks import ProcessLock, locked
 from oboto.core.models import Document
 from oboto.core.store import document_transaction, load_document
 
@@ -98,17 +97,8 @@ def test_append_line_keeps_lines_whole(tmp_path: Path) -> None:
 
 
 def lock_is_free(path: Path) -> bool:
-    """Whether `<path>.lock` can be taken right now (the flock `document_transaction` holds)."""
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    finally:
-        os.close(fd)
+    """Whether nobody holds `<path>.lock` right now (the flock `document_transaction` takes)."""
+    return ProcessLock(path.with_name(path.name + ".lock")).holder_pid() is None
 
 
 def test_a_transaction_saves_the_change_and_publishes_after_the_lock_is_released(tmp_path: Path) -> None:

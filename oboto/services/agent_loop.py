@@ -182,7 +182,7 @@ class AgentLoopController:
         """Tick from now on (in this process)."""
         self.is_runner = True
         self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
-        self._ticker = asyncio.get_running_loop().create_task(self._tick_forever(), name="oboto-agent-loop")
+        self._ticker = self._loop.create_task(self._tick_forever(), name="oboto-agent-loop")
 
     async def stop_runner(self) -> None:
         """Stop ticking; a loop task already running is the TaskManager's to finish or interrupt."""
