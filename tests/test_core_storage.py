@@ -1,8 +1,7 @@
-"""Atomic writes, quarantine of corrupt documents, and the event log."""
+"""Atomic writes, quarantine of corrupt documents, the one read-modify-write (document_transaction), the event log."""
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -11,8 +10,8 @@ import pytest
 
 from oboto.core.atomic import append_line, atomic_write_json
 from oboto.core.bus import EventBus
-from oboto.core.events import FileQuarantined, WorkspaceWarning
 from oboto.core import store
+from oboto.core.events import FileQuarantined, WorkspaceWarning
 from oboto.core.locks import ProcessLock, locked
 from oboto.core.models import Document
 from oboto.core.store import document_transaction, load_document
