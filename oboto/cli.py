@@ -12,6 +12,7 @@ import sys
 from typing import Sequence
 
 from oboto import __version__
+from oboto.commands.common import add_mode_flag
 
 EXIT_USAGE = 2
 
@@ -26,6 +27,9 @@ COMMAND_MODULES = {
     "events": "oboto.commands.events",
     "daemon": "oboto.commands.daemon",
     "doctor": "oboto.commands.doctor",
+    "audit": "oboto.commands.audit",
+    "stop": "oboto.commands.stop",
+    "resume": "oboto.commands.resume",
 }
 
 
@@ -43,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"oboto {__version__}")
     parser.add_argument("--workspace", "-w", metavar="DIR", help="the project folder (default: the current folder)")
+    add_mode_flag(parser, dest="global_mode")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name in COMMAND_MODULES.items():
         module = importlib.import_module(module_name)

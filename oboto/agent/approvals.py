@@ -80,6 +80,8 @@ class CallControl:
     no_approver_hint: str = ""
     """Said when an ask cannot be put to anyone (no terminal): how the person can allow it."""
     granted: list[str] = field(default_factory=list)
+    unasked: list[str] = field(default_factory=list)
+    """Calls refused because nobody could be asked (so the CLI can tell the person how to allow them)."""
 
     def effective_policy(self) -> PermissionPolicy:
         texts = [*self.granted, *(self.grants.rules(self.scope) if self.grants and self.scope else [])]
@@ -114,6 +116,7 @@ async def gate_call(control: CallControl, request: ApprovalRequest,
         return GateResult(False, "deny", decision.reason, refusal=_refusal(request, f"refused ({decision.reason})"))
     request.why = decision.reason
     if control.approver is None:
+        control.unasked.append(request.summary())
         hint = f" {control.no_approver_hint}" if control.no_approver_hint else ""
         reason = f"needs approval ({decision.reason}) and nobody can be asked here"
         return GateResult(False, "ask→denied", reason, refusal=_refusal(request, f"not run: it {reason}.{hint}"))
@@ -122,7 +125,11 @@ async def gate_call(control: CallControl, request: ApprovalRequest,
             request.preview = preview()
         except Exception:  # the call itself will report what is wrong with it
             request.preview = None
-    answer = await control.approver.approve(request)
+    try:
+        answer = await control.approver.approve(request)
+    except Exception as error:  # e.g. the question was withdrawn: no decision is a refusal, never a crash
+        return GateResult(False, "ask→denied", f"no decision ({error})",
+                          refusal=_refusal(request, f"not run: no decision was given ({error})"))
     if answer.verdict == "deny":
         said = f": {answer.reason}" if answer.reason else ""
         return GateResult(False, "ask→denied", f"denied by {answer.by}{said}",

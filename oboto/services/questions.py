@@ -31,7 +31,13 @@ from oboto.core.models import utc_now
 from oboto.core.question_rules import MAX_QUESTION_CHARS
 from oboto.core.store import DocumentTransaction, document_transaction, load_document
 from oboto.services.conversations import ConversationManager
-from oboto.services.question_models import QUESTION_ID_PATTERN, Question, QuestionBook
+from oboto.services.question_models import (
+    QUESTION_ID_PATTERN,
+    ApprovalDetails,
+    Question,
+    QuestionBook,
+    parse_approval_answer,
+)
 from oboto.services.runner import call_in_loop
 
 # A waiting agent re-reads the file this often, so an answer reaches it even if a file-change event is missed.
@@ -78,17 +84,20 @@ class QuestionBroker:
 
     # ----- asking (in the runner, where background agents run) ---------------------------------
 
-    async def ask(self, question: str, *, task_id: str | None = None, origin: str = "agent") -> str:
+    async def ask(self, question: str, *, task_id: str | None = None, origin: str = "agent",
+                  approval: ApprovalDetails | None = None) -> str:
         """Persist and show `question`, wait for the person's answer and return it.
 
-        While it waits, a loop agent's loop is paused and an asking task is `awaiting_answer`.
+        While it waits, a loop agent's loop is paused and an asking task is `awaiting_answer`. With `approval`
+        it is a question of kind approval, answered with allow, always or deny.
         """
         text = question.strip() if isinstance(question, str) else ""
         if not text:
             raise QuestionError("a question cannot be empty")
         if len(text) > MAX_QUESTION_CHARS:
             raise QuestionError(f"a question may be at most {MAX_QUESTION_CHARS} characters; ask something shorter")
-        record = Question(question=text, asked_by_task=task_id, origin=origin)
+        record = Question(question=text, asked_by_task=task_id, origin=origin,
+                          kind="approval" if approval else "question", approval=approval)
         with self._transaction() as tx:
             tx.doc.questions.append(record)
             # Pause first, show second: subscribers run synchronously on publish, so the loop is paused (and the
@@ -164,6 +173,9 @@ class QuestionBroker:
                 raise QuestionError(f"question {question_id} was already answered ({_clip(question.answer or '', 80)})")
             if question.status == "cancelled":
                 raise QuestionError(f"question {question_id} was withdrawn: the agent that asked it was stopped")
+            if question.kind == "approval" and parse_approval_answer(answer) is None:
+                raise QuestionError(f"{question_id} asks for approval: answer allow, always or deny "
+                                    "(a reason may follow deny)")
             question.status, question.answer, question.answered_at = "answered", answer, utc_now()
             tx.publish(QuestionAnswered(question_id=question_id, answer=answer))
             if not any(other.is_open for other in tx.doc.questions):
@@ -224,6 +236,12 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _question_notice(question: Question) -> str:
+    if question.kind == "approval":
+        return (
+            f"Approval {question.id} from {question.asker} — it is waiting for your decision:\n\n"
+            f"{question.question}\n\n"
+            f"Answer with `oboto questions answer {question.id} allow|always|deny [REASON]` or in the oboto app (F2)."
+        )
     return (
         f"Question {question.id} from {question.asker} — it is waiting for your answer:\n\n"
         f"{question.question}\n\n"

@@ -9,22 +9,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from oboto.agent.approvals import Approver, CallControl
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.agent.tools.deps import ToolDeps
 from oboto.agent.turn import ChatModel, TurnObserver, TurnOutcome
+from oboto.core.audit import AuditLog
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings, load_settings
+from oboto.core.events import PermissionModeChanged
 from oboto.core.paths import WorkspacePaths
+from oboto.core.permissions import Mode, PermissionPolicy, check_mode
 from oboto.llm.client import LLMClient
 from oboto.llm.resolve import ModelChoice, resolve_model
 from oboto.services.agent_loop import AgentLoopController
 from oboto.services.conversations import ConversationManager
+from oboto.services.emergency import EmergencyStop
 from oboto.services.foreground import ForegroundActivity
+from oboto.services.grants import GrantStore
 from oboto.services.loop_briefing import LoopBriefing
 from oboto.services.memory import MemoryStore
 from oboto.services.questions import QuestionBroker
 from oboto.services.scheduler import SchedulerService
 from oboto.services.task_endings import TaskEndings
+from oboto.services.task_models import LOOP_ORIGIN
 from oboto.services.tasks import TaskManager
 
 
@@ -65,6 +72,13 @@ class Runtime:
         self.briefing = LoopBriefing(paths.root, settings.agent, self.foreground, self.conversations, self.scheduler,
                                      self.tasks, self.questions, self.memory)
         self.agent_loop = AgentLoopController(paths.agent_loop, settings.loop, bus, self.tasks, self.briefing)
+        self.emergency = EmergencyStop(paths.emergency_stop, bus, self.tasks, self.scheduler, self.agent_loop)
+        self.audit = AuditLog(paths.audit, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
+        self.grants = GrantStore(paths.grants, bus)
+        self.policy: PermissionPolicy = settings.permissions.policy()
+        """The workspace's permission mode and rules, as configured; background agents work under it."""
+        self.permission_mode: Mode = self.policy.mode
+        """The mode of this process's own conversations (`--mode`, or switched live in the TUI)."""
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | Path, *, bus: EventBus | None = None, **overrides: object) -> "Runtime":
@@ -89,11 +103,40 @@ class Runtime:
         return self._llm
 
     def tool_context(self, *, conversation: str | None = None, task_id: str | None = None, depth: int = 0,
-                     background: bool = False, read_only: bool = False, origin: str = "foreground") -> ToolContext:
-        return ToolContext(
+                     background: bool = False, read_only: bool = False, origin: str = "foreground",
+                     schedule_id: str | None = None) -> ToolContext:
+        """A context whose calls are checked and audited: the person's own mode and nobody to ask (the caller
+        sets an approver) in the foreground; the workspace's mode and approval questions in the background."""
+        ctx = ToolContext(
             paths=self.paths, settings=self.settings, deps=self.tool_deps, conversation=conversation,
             task_id=task_id, depth=depth, background=background, read_only=read_only, origin=origin,
+            schedule_id=schedule_id, audit=self.audit,
+            control=CallControl(self.policy.with_mode(self.permission_mode), grants=self.grants,
+                                scope=f"conversation:{conversation or 'chat'}"),
         )
+        if background:
+            ctx.control = self._background_control(ctx)
+        return ctx
+
+    def _background_control(self, ctx: ToolContext) -> CallControl:
+        from oboto.services.approvals import QuestionApprover
+
+        if ctx.schedule_id:
+            scope = f"schedule:{ctx.schedule_id}"
+        else:
+            scope = "loop" if ctx.origin == LOOP_ORIGIN else f"task:{ctx.task_id}"
+        if self.settings.permissions.background_ask == "question":
+            return CallControl(self.policy, approver=QuestionApprover(self.questions, ctx), grants=self.grants,
+                               scope=scope)
+        return CallControl(self.policy, grants=self.grants, scope=scope, no_approver_hint=(
+            'Background agents may not ask here (permissions.background_ask = "deny"); an allow rule under '
+            "[permissions] in .oboto/config.toml lets it run."))
+
+    def set_permission_mode(self, mode: str) -> Mode:
+        """Switch the mode of this process's own conversations (the TUI's live switch)."""
+        self.permission_mode = check_mode(mode)
+        self.bus.publish(PermissionModeChanged(mode=self.permission_mode))
+        return self.permission_mode
 
     @property
     def tool_deps(self) -> ToolDeps:
@@ -101,12 +144,21 @@ class Runtime:
         return ToolDeps(tasks=self.tasks, schedules=self.scheduler, memory=self.memory, questions=self.questions,
                         conversations=self.conversations)
 
-    async def chat(self, conversation: str, prompt: str, *, observer: TurnObserver | None = None) -> TurnOutcome:
-        """The person's own turn: marks the foreground busy (for every process) while it runs."""
+    async def chat(self, conversation: str, prompt: str, *, observer: TurnObserver | None = None,
+                   approver: Approver | None = None, no_approver_hint: str = "",
+                   unasked: list[str] | None = None) -> TurnOutcome:
+        """The person's own turn: marks the foreground busy (for every process) while it runs; asks go to
+        `approver` (the TUI's prompt, a terminal), or are refused with `no_approver_hint` when there is none
+        (and listed in `unasked`)."""
         from oboto.services.turns import run_conversation_turn
 
+        ctx = self.tool_context(conversation=conversation)
+        assert ctx.control is not None
+        ctx.control.approver, ctx.control.no_approver_hint = approver, no_approver_hint
+        if unasked is not None:
+            ctx.control.unasked = unasked
         with self.foreground.turn():
-            return await run_conversation_turn(self, conversation, prompt, observer=observer)
+            return await run_conversation_turn(self, conversation, prompt, observer=observer, ctx=ctx)
 
     # ----- the runner role (see services/runner.py) ---------------------------------------------
 

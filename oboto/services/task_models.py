@@ -59,6 +59,8 @@ class TaskRecord(Document):
     tool_calls: int = 0
     runner_pid: int | None = None
     cancel_requested: bool = False
+    cancel_reason: str | None = None
+    """Why it was cancelled, when someone said (e.g. `emergency stop`); recorded as its error."""
     question_id: str | None = None
     notice_posted: bool = False
     """Whether the parent conversation has been told that this task ended."""

@@ -59,7 +59,8 @@ class AgentHost(Protocol):
     def llm(self) -> ChatModel: ...
 
     def tool_context(self, *, conversation: str | None = None, task_id: str | None = None, depth: int = 0,
-                     background: bool = False, read_only: bool = False, origin: str = "foreground") -> ToolContext: ...
+                     background: bool = False, read_only: bool = False, origin: str = "foreground",
+                     schedule_id: str | None = None) -> ToolContext: ...
 
 
 class TaskManager:
@@ -172,16 +173,18 @@ class TaskManager:
             call_in_loop(self._loop, lambda: self._start_soon(record.id))
         return record
 
-    def cancel(self, task_id: str) -> TaskRecord:
-        """Stop a task: a queued one is cancelled at once, a running one's agent is cancelled by the runner."""
+    def cancel(self, task_id: str, *, reason: str | None = None) -> TaskRecord:
+        """Stop a task: a queued one is cancelled at once, a running one's agent is cancelled by the runner.
+        `reason` (e.g. `emergency stop`) becomes its recorded error."""
         with self._transaction(task_id) as tx:
             if tx.doc.finished:
                 return tx.doc
             if tx.doc.status == "queued":
-                tx.doc = tx.doc.model_copy(update={"status": "cancelled", "finished_at": utc_now(),
-                                                   "error": "cancelled before it started"})
+                why = f"cancelled before it started: {reason}" if reason else "cancelled before it started"
+                tx.doc = tx.doc.model_copy(update={"status": "cancelled", "finished_at": utc_now(), "error": why,
+                                                   "cancel_reason": reason})
             else:
-                tx.doc = tx.doc.model_copy(update={"cancel_requested": True})
+                tx.doc = tx.doc.model_copy(update={"cancel_requested": True, "cancel_reason": reason})
             tx.publish(TaskCancelRequested(task_id=task_id))
         record = tx.doc
         if record.status == "cancelled":
@@ -189,6 +192,15 @@ class TaskManager:
         elif task_id in self._running:
             call_in_loop(self._loop, self._running[task_id].cancel)
         return record
+
+    def cancel_all(self, *, reason: str | None = None) -> list[TaskRecord]:
+        """Cancel every queued and running task; returns what was asked to stop."""
+        return [self.cancel(record.id, reason=reason) for record in self.list(ACTIVE_STATUSES)]
+
+    def _cancelled_because(self, task_id: str) -> str:
+        record = self._load(task_id)
+        reason = record.cancel_reason if record is not None else None
+        return f"cancelled: {reason}" if reason else "cancelled on request"
 
     def output(self, task_id: str, *, tail: int | None = None, offset: int | None = None) -> TaskOutput:
         self.get(task_id)
@@ -271,7 +283,8 @@ class TaskManager:
         if self._running.get(task_id) is not task:
             return
         del self._running[task_id]
-        status, error = ("interrupted", self._stopping_reason) if self._stopping_reason else ("cancelled", "cancelled on request")
+        status, error = ("interrupted", self._stopping_reason) if self._stopping_reason else (
+            "cancelled", self._cancelled_because(task_id))
         if not task.cancelled():
             status, error = "failed", f"{type(task.exception()).__name__}: {task.exception()}"
         self._finish(task_id, status, error=error)
@@ -281,7 +294,7 @@ class TaskManager:
         log = TaskLogWriter(self.paths.task_log(record.id))
         ctx = self.agents.tool_context(
             conversation=record.conversation, task_id=record.id, depth=record.depth, background=True,
-            read_only=record.read_only, origin=record.origin,
+            read_only=record.read_only, origin=record.origin, schedule_id=record.schedule_id,
         )
         if record.guarded:
             ctx.busy_guard = self.foreground.is_busy
@@ -303,7 +316,7 @@ class TaskManager:
             if self._stopping_reason:
                 status, error = "interrupted", self._stopping_reason
             else:
-                status, error = "cancelled", "cancelled on request"
+                status, error = "cancelled", self._cancelled_because(record.id)
         except Exception as failure:  # a bug in a tool or the client must end this task, not the runner
             status, error = "failed", f"{type(failure).__name__}: {failure}"
         finally:

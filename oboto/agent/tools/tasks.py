@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolResult
 from oboto.agent.tools.deps import TASKS, TaskView
@@ -88,17 +88,37 @@ class ListBackgroundTasks(Tool):
         return ToolResult.success("\n".join(record.summary_line() for record in records))
 
 
+class CancelArgs(ToolArgs):
+    task_id: str | None = Field(None, pattern=r"^t-[0-9a-f]{8}$", description="The task to cancel, like t-1a2b3c4d.")
+    all: bool = Field(False, description="Cancel every queued and running task instead of one.")
+
+    @model_validator(mode="after")
+    def _one_or_all(self) -> "CancelArgs":
+        if self.all == (self.task_id is not None):
+            raise ValueError("give task_id, or all=true to cancel every task (not both)")
+        return self
+
+
 class CancelBackgroundTask(Tool):
-    """Cancel a queued or running task; its agent stops before its next step."""
+    """Cancel a queued or running task (or all of them); its agent stops before its next step."""
 
     name = "cancel_background_task"
-    description = "Cancel a queued or running background task; a running agent is stopped at once."
-    Args = TaskIdArgs
+    description = ("Cancel a queued or running background task, or every one with all=true; a running agent is "
+                   "stopped at once.")
+    Args = CancelArgs
     requires = (TASKS,)
     tier = "write"
 
-    async def run(self, args: TaskIdArgs, ctx: ToolContext) -> ToolResult:
-        record = ctx.use(TASKS).cancel(args.task_id)
+    async def run(self, args: CancelArgs, ctx: ToolContext) -> ToolResult:
+        tasks = ctx.use(TASKS)
+        if args.all:
+            records = tasks.cancel_all(reason=f"cancelled by {ctx.task_id or ctx.conversation or 'an agent'}")
+            if not records:
+                return ToolResult.success("No queued or running tasks to cancel.")
+            return ToolResult.success(f"Cancellation of {len(records)} task(s) requested: "
+                                      + ", ".join(record.id for record in records))
+        assert args.task_id is not None
+        record = tasks.cancel(args.task_id)
         if record.finished and record.status != "cancelled":
             return ToolResult.success(f"{record.id} had already ended ({record.status}).")
         return ToolResult.success(f"Cancellation of {record.id} requested; status {record.status}.")
