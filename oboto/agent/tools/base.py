@@ -19,6 +19,7 @@ from oboto.core.config import Settings
 from oboto.core.errors import RequestRefused
 from oboto.core.paths import WorkspacePaths
 from oboto.core.permissions import Tier
+from oboto.core.redact import Redactor
 
 S = TypeVar("S")
 
@@ -179,7 +180,7 @@ class ToolRegistry:
         started = time.perf_counter()
         call = _AuditedCall(name, ctx, started)
         try:
-            result = await self._execute(name, raw_arguments, ctx, call)
+            result = _redacted(await self._execute(name, raw_arguments, ctx, call), ctx.settings)
         except asyncio.CancelledError:
             call.write("cancelled", None)
             raise
@@ -218,6 +219,12 @@ class ToolRegistry:
             return ToolResult.error(str(error))
         except Exception as error:  # a tool failure is the model's to handle, never the app's crash
             return ToolResult.error(f"{name} failed: {type(error).__name__}: {error}")
+
+
+def _redacted(result: ToolResult, settings: Settings) -> ToolResult:
+    """The one point every tool result passes before it is audited, persisted, shown or sent to a model."""
+    redactor = Redactor.from_environment(extra_names=settings.security.redact_env)
+    return ToolResult(result.ok, redactor.text(result.content), redactor.data(result.data)) if redactor else result
 
 
 class _AuditedCall:
