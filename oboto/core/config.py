@@ -5,9 +5,9 @@ from __future__ import annotations
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from oboto.core.paths import WorkspacePaths, user_config_dir
@@ -41,11 +41,48 @@ class TaskSettings(BaseModel):
     max_depth: int = Field(2, ge=0, le=5, description="How deep tasks may spawn tasks.")
 
 
+def _no_limit_or_at_least(minimum: int) -> AfterValidator:
+    """0 turns a resource limit off; any other value must be at least `minimum`."""
+
+    def check(value: int) -> int:
+        if 0 < value < minimum:
+            raise ValueError(f"must be 0 (no limit) or at least {minimum}")
+        return value
+
+    return AfterValidator(check)
+
+
 class ShellSettings(BaseModel):
     enabled: bool = Field(True, description="Whether the foreground agent may run shell commands.")
     allow_background: bool = Field(False, description="Whether background agents may run shell commands.")
     timeout_seconds: float = Field(120.0, gt=0, le=3600, description="Default limit for one command.")
     max_output_bytes: int = Field(64_000, ge=1000, description="Output kept from one command (head and tail).")
+    sandbox: Literal["auto", "required", "off"] = Field(
+        "auto", description="auto: Landlock where the kernel has it, else say so and run with the other protections; "
+                            "required: refuse to run commands without it; off: no sandbox.")
+    network: bool = Field(True, description="Whether the foreground agent's commands may open TCP connections.")
+    background_network: bool = Field(False, description="Whether background agents' commands may open TCP connections.")
+    writable_paths: list[Annotated[str, Field(min_length=1, pattern=r"^[^\x00]*$")]] = Field(
+        default_factory=list,
+        description="Paths commands may write besides the workspace and their temporary folder (~ is expanded; "
+                    "relative paths are inside the workspace).")
+    pass_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list, description="Environment variables passed to commands besides the harmless defaults.")
+    memory_limit_mb: Annotated[int, Field(ge=0, le=1_048_576), _no_limit_or_at_least(64)] = Field(
+        2048, description="Address space of one command process, in MiB (0: no limit).")
+    cpu_limit_seconds: Annotated[int, Field(ge=0, le=604_800), _no_limit_or_at_least(1)] = Field(
+        600, description="CPU time of one command process, in seconds (0: no limit).")
+    file_size_limit_mb: Annotated[int, Field(ge=0, le=16_777_216), _no_limit_or_at_least(1)] = Field(
+        1024, description="Largest file a command may write, in MiB (0: no limit).")
+    process_limit: Annotated[int, Field(ge=0, le=1_000_000), _no_limit_or_at_least(16)] = Field(
+        512, description="Processes and threads a command may start on top of those its user runs (0: no limit).")
+
+
+class SecuritySettings(BaseModel):
+    redact_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list,
+        description="More environment variables whose values are secrets, besides those named like keys, tokens, "
+                    "secrets and passwords; their values are replaced by [redacted] in everything tools return.")
 
 
 class PermissionSettings(BaseModel):
@@ -128,6 +165,7 @@ class Settings(BaseSettings):
     permissions: PermissionSettings = Field(default_factory=PermissionSettings)
     events: EventLogSettings = Field(default_factory=EventLogSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @classmethod
     def settings_customise_sources(
