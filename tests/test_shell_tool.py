@@ -87,8 +87,10 @@ async def test_stdin_is_empty(ctx: ToolContext) -> None:
 async def test_api_keys_are_not_passed_to_commands(ctx: ToolContext, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXAMPLE_API_KEY", "sk-secret")
     monkeypatch.setenv("EXAMPLE_SETTING", "visible")
-    result = await run(ctx, {"command": 'echo "[$EXAMPLE_API_KEY][$EXAMPLE_SETTING]"'})
-    assert result.content == "[exit code 0]\n[][visible]\n"
+    monkeypatch.setenv("EXAMPLE_UNLISTED", "hidden")
+    ctx.settings.shell.pass_env = ["EXAMPLE_SETTING"]
+    result = await run(ctx, {"command": 'echo "[$EXAMPLE_API_KEY][$EXAMPLE_SETTING][$EXAMPLE_UNLISTED]"'})
+    assert result.content == "[exit code 0]\n[][visible][]\n"
 
 
 async def test_timeout_kills_the_whole_process_group(ctx: ToolContext) -> None:
@@ -108,10 +110,10 @@ async def test_default_timeout_comes_from_settings(ctx: ToolContext) -> None:
     assert result.content.startswith("[timed out after 0.3 s")
 
 
-async def test_background_processes_holding_the_output_are_stopped(ctx: ToolContext) -> None:
+async def test_background_processes_left_running_are_stopped(ctx: ToolContext) -> None:
     result = await run(ctx, {"command": "sleep 30 & echo $$", "timeout_seconds": 10})
     assert result.ok
-    assert "exit code 0; it left background processes holding its output, and they were stopped" in result.content
+    assert "exit code 0; it left background processes running, and they were stopped" in result.content
     assert running_pids_in_group(int(result.content.splitlines()[1])) == []
 
 
