@@ -11,7 +11,7 @@ from pathlib import Path
 
 from oboto.commands.common import EXIT_FAILED, EXIT_OK, add_json_flag, print_json
 
-HELP = "check the model, keys, workspace files and lock"
+HELP = "check the model, keys, workspace files, lock and how commands are contained"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +83,35 @@ def gather(args: Namespace) -> list[Check]:
     checks.append(_document_check("conversations", paths.conversation_index, ConversationIndex))
     holder = ProcessLock(paths.runner_lock).holder_pid()
     checks.append(Check("runner", True, "no process is running agents" if holder is None else f"process {holder} holds the runner lock"))
-    return checks
+    return checks + _protection_checks(settings, paths.root)
+
+
+def _protection_checks(settings, root: Path) -> list[Check]:
+    """How commands are contained, found by running one (`true`) exactly as run_command would."""
+    import asyncio
+
+    from oboto.agent.sandbox.launch import LauncherFailed
+    from oboto.agent.sandbox.policy import describe_environment, describe_limits, describe_sandbox, probe
+    from oboto.core.redact import looks_secret
+
+    try:
+        plan, report = asyncio.run(probe(settings, root))
+    except LauncherFailed as failure:
+        return [Check("sandbox", False, f"commands cannot run: {failure}")]
+    if report.refused:
+        return [Check("sandbox", False, f"commands cannot run: {report.refused}")]
+    sandbox_ok, sandbox = describe_sandbox(settings, plan, report)
+    secrets = sorted(name for name in os.environ if looks_secret(name) or name in settings.security.redact_env)
+    known = f"the values of {', '.join(secrets)} are" if secrets else "no secret is in the environment; any would be"
+    return [
+        Check("sandbox", sandbox_ok, sandbox, warning=report.unsandboxed),
+        Check("limits", True, describe_limits(settings.shell)),
+        Check("environment", True, describe_environment(settings.shell)),
+        Check("process tree", True, "each command runs under a child subreaper: every process it starts, also with "
+                                    "setsid, nohup or a double fork, ends with its call"),
+        Check("redaction", True, f"{known} replaced by [redacted] in tool results (names like *_KEY, *_TOKEN, "
+                                 "*_SECRET, *_PASSWORD, plus security.redact_env)"),
+    ]
 
 
 def _permissions_check(permissions) -> Check:
@@ -119,6 +147,6 @@ def run(args: Namespace) -> int:
         print_json([check.to_json() for check in checks])
     else:
         for check in checks:
-            mark = "ok " if check.ok else "FAIL"
+            mark = "FAIL" if not check.ok else "warn" if check.warning else "ok "
             print(f"{mark:4} {check.name:<14} {check.detail}")
     return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
