@@ -1,0 +1,51 @@
+"""What the attack tests share: the secrets, the real tool call, and looking for processes and files."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from oboto.agent.sandbox import policy
+from oboto.agent.tools.base import ToolContext, ToolRegistry, ToolResult
+
+SECRETS = {
+    "OPENAI_API_KEY": "sk-proj-attack-openai-5f2c9a71",
+    "GITHUB_TOKEN": "ghp_attackGithubToken8d41e0",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/attack/bPxRfiCYEXAMPLEKEY",
+}
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux's")
+needs_landlock = pytest.mark.skipif(policy.landlock_status()[0] is None,
+                                    reason=f"Landlock unavailable: {policy.landlock_status()[1]}")
+
+
+async def run_command(registry: ToolRegistry, ctx: ToolContext, command: str, **arguments: object) -> ToolResult:
+    return await registry.execute("run_command", {"command": command, "timeout_seconds": 20, **arguments}, ctx)
+
+
+def processes_running(*argv: str) -> list[int]:
+    """Live processes whose command line is exactly `argv` (zombies are dead, only not yet reaped)."""
+    wanted = ("\0".join(argv) + "\0").encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        if cmdline == wanted and stat[stat.rindex(b")") + 2 :][:1] != b"Z":
+            found.append(int(entry))
+    return found
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()]
+
+
+def secrets_found_in(text: str) -> list[str]:
+    return [name for name, value in SECRETS.items() if value in text]
