@@ -4,6 +4,10 @@ It stays outside the sandbox as the command's child subreaper: every descendant,
 nohup or double-forks, is re-parented to it, so it can end them all when the call ends — the shell exited,
 the timeout passed, oboto asked (SIGTERM) or oboto died. A launcher rather than preexec_fn, which is unsafe
 in oboto's threaded process; it is single-threaded, so forking here is safe.
+
+Every command pays for this module's start-up, so it imports only what it must: it reads the CommandSpec
+(oboto.agent.sandbox.spec) as a plain namespace and writes its CommandReport as plain JSON, and makes and
+removes its temporary folder with os alone (dataclasses, tempfile and shutil would double the start-up).
 """
 
 from __future__ import annotations
@@ -11,25 +15,26 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
+import stat
 import sys
-import tempfile
 import time
-from typing import NoReturn
+from types import SimpleNamespace
 
 from oboto.agent.sandbox import linux, tree
 from oboto.agent.sandbox.landlock import Ruleset
 from oboto.agent.sandbox.limits import apply_limits
-from oboto.agent.sandbox.spec import CommandReport, CommandSpec
 
 SHELL = "/bin/sh"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _POLL_SECONDS = 0.02
 
 
-def _exec_command(spec: CommandSpec, temp_dir: str, setup_fd: int) -> NoReturn:
-    """In the forked child: limits, hardening and Landlock, then exec the shell. Reports setup on `setup_fd`."""
+def _exec_command(spec: SimpleNamespace, temp_dir: str, setup_fd: int) -> None:
+    """In the forked child: limits, hardening and Landlock, then exec the shell (never returns).
+
+    What it got (the sandbox, or why the command cannot run) goes to `setup_fd`, which closes at exec.
+    """
 
     def tell(**fields: object) -> None:
         os.write(setup_fd, (json.dumps(fields) + "\n").encode())
@@ -74,15 +79,16 @@ def _exec_command(spec: CommandSpec, temp_dir: str, setup_fd: int) -> NoReturn:
 class _Supervisor:
     """Starts the command, waits for its end, then makes sure nothing it started is left."""
 
-    def __init__(self, spec: CommandSpec, temp_dir: str) -> None:
+    def __init__(self, spec: SimpleNamespace, temp_dir: str) -> None:
         self.spec = spec
         self.temp_dir = temp_dir
-        self.report = CommandReport()
+        self.report: dict[str, object] = {}
+        """The fields of a CommandReport this run has something to say about."""
         self.shell_pid = 0
         self.shell_status: int | None = None
         self.stop_requested = False
 
-    def run(self) -> CommandReport:
+    def run(self) -> dict[str, object]:
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
@@ -97,7 +103,7 @@ class _Supervisor:
             _exec_command(self.spec, self.temp_dir, setup_write)
         os.close(setup_write)
         self._read_setup(setup_read)
-        if self.report.refused is None:
+        if "refused" not in self.report:
             self._wait(wake_read)
         self._finish()
         return self.report
@@ -112,9 +118,7 @@ class _Supervisor:
             chunks.append(chunk)
         os.close(setup_read)
         for line in b"".join(chunks).splitlines():
-            fields = json.loads(line)
-            for name, value in fields.items():
-                setattr(self.report, name, value)
+            self.report.update(json.loads(line))
 
     def _on_reaped(self, pid: int, status: int) -> None:
         if pid == self.shell_pid:
@@ -135,16 +139,16 @@ class _Supervisor:
                 return
             remaining = deadline - time.monotonic()
             if self.stop_requested:
-                self.report.cancelled = True
+                self.report["cancelled"] = True
                 return
             if remaining <= 0:
-                self.report.timed_out = True
+                self.report["timed_out"] = True
                 return
             for fd, events in poller.poll(remaining * 1000):
                 if fd == wake_read:
                     _drain(wake_read)
                 elif events & (select.POLLERR | select.POLLHUP):
-                    self.report.cancelled = True
+                    self.report["cancelled"] = True
                     return
 
     def _finish(self) -> None:
@@ -154,11 +158,11 @@ class _Supervisor:
             while time.monotonic() < leftover_by and tree.has_children() and not self.stop_requested:
                 time.sleep(_POLL_SECONDS)
                 self._reap()
-            self.report.left_behind = tree.has_children()
+            self.report["left_behind"] = tree.has_children()
         if tree.has_children():
-            self.report.survivors = not tree.end_descendants(grace, self._on_reaped)
+            self.report["survivors"] = not tree.end_descendants(grace, self._on_reaped)
         if self.shell_status is not None:
-            self.report.exit_code = os.waitstatus_to_exitcode(self.shell_status)
+            self.report["exit_code"] = os.waitstatus_to_exitcode(self.shell_status)
 
 
 def _drain(fd: int) -> None:
@@ -169,39 +173,52 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _remove_tree(path: str) -> None:
-    """Remove the command's temporary folder, also what it made read-only."""
-
-    def make_writable_and_retry(function, failed_path, _error) -> None:  # type: ignore[no-untyped-def]
+def _make_temp_dir(parent: str) -> str:
+    while True:
+        path = os.path.join(parent, "oboto-cmd-" + os.urandom(6).hex())
         try:
-            os.chmod(os.path.dirname(failed_path), 0o700)
-            if os.path.isdir(failed_path) and not os.path.islink(failed_path):
-                os.chmod(failed_path, 0o700)
-            function(failed_path)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=make_writable_and_retry)
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
 
 
-def _supervise(spec: CommandSpec) -> CommandReport:
+def _remove_tree(path: str) -> None:
+    """Remove the command's temporary folder, also what it made read-only; never follows symlinks."""
+    for folder, subfolders, files in os.walk(path, topdown=False):
+        os.chmod(folder, stat.S_IRWXU)
+        for name in files:
+            os.unlink(os.path.join(folder, name))
+        for name in subfolders:
+            full = os.path.join(folder, name)
+            if os.path.islink(full):
+                os.unlink(full)
+            else:
+                os.rmdir(full)
+    os.rmdir(path)
+
+
+def _supervise(spec: SimpleNamespace) -> dict[str, object]:
     linux.set_undumpable()  # the command may not read this process's memory or /proc/<pid>/environ
     linux.set_child_subreaper()
-    temp_dir = tempfile.mkdtemp(prefix="oboto-cmd-", dir=spec.temp_parent)
+    temp_dir = _make_temp_dir(spec.temp_parent)
     try:
         return _Supervisor(spec, temp_dir).run()
     finally:
-        _remove_tree(temp_dir)
+        try:
+            _remove_tree(temp_dir)
+        except OSError:
+            pass  # left for the system's temp cleaning; the command's result matters more
 
 
 def main(argv: list[str]) -> int:
-    spec = CommandSpec.from_json(argv[1])
+    spec = SimpleNamespace(**json.loads(argv[1]))
     try:
         report = _supervise(spec)
     except Exception as error:  # said in the report: a traceback here would land in the command's output
-        report = CommandReport(refused=f"the command launcher failed: {type(error).__name__}: {error}")
+        report = {"refused": f"the command launcher failed: {type(error).__name__}: {error}"}
     try:
-        os.write(spec.status_fd, report.to_json().encode())
+        os.write(spec.status_fd, json.dumps(report).encode())
     except OSError:
         pass  # oboto is gone; everything the command started has ended all the same
     return 0

@@ -9,9 +9,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import stat
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 from oboto.agent.sandbox.linux import checked, libc, set_no_new_privs
 
@@ -78,13 +77,14 @@ def _syscall(number: int, *args: object) -> int:
 
 def abi_version() -> int:
     """The Landlock ABI the running kernel offers; LandlockUnavailable (with the reason) when it offers none."""
-    if platform.system() != "Linux":
-        raise LandlockUnavailable(f"Landlock is a Linux feature; this is {platform.system()}")
+    system, release = os.uname().sysname, os.uname().release
+    if system != "Linux":
+        raise LandlockUnavailable(f"Landlock is a Linux feature; this is {system}")
     try:
         return _syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
     except OSError as error:
         reasons = {
-            errno.ENOSYS: f"this kernel ({platform.release()}) has no Landlock (it needs Linux 5.13 or newer "
+            errno.ENOSYS: f"this kernel ({release}) has no Landlock (it needs Linux 5.13 or newer "
                           "built with CONFIG_SECURITY_LANDLOCK)",
             errno.EOPNOTSUPP: "Landlock is built into this kernel but turned off at boot (add landlock to the lsm= "
                               "kernel parameter)",
@@ -93,18 +93,21 @@ def abi_version() -> int:
         raise LandlockUnavailable(reasons.get(error.errno, f"the kernel refused Landlock: {error.strerror}")) from None
 
 
-@dataclass
 class Ruleset:
-    """What a restricted process may still do: read everywhere, write below `writable`, TCP only if allowed."""
+    """What a restricted process may still do: read everywhere, write below `writable`, TCP only if allowed.
 
-    abi: int
-    writable: list[str] = field(default_factory=list)
-    """Folders (or single files such as /dev/null) the process may create, change and delete in."""
-    readable: list[str] = field(default_factory=lambda: ["/"])
-    network: bool = True
-    """False: no TCP bind or connect at all (needs ABI 4; older kernels leave the network open)."""
-    scoped: bool = True
-    """Refuse signals and abstract unix sockets to processes outside the sandbox (needs ABI 6)."""
+    network=False refuses every TCP bind and connect (needs ABI 4; older kernels leave the network open).
+    scoped=True refuses signals and abstract unix sockets to processes outside the sandbox (needs ABI 6).
+    """
+
+    def __init__(self, abi: int, *, writable: Iterable[str] = (), readable: Iterable[str] = ("/",), network: bool = True,
+                 scoped: bool = True) -> None:
+        self.abi = abi
+        self.writable = list(writable)
+        """Folders (or single files such as /dev/null) the process may create, change and delete in."""
+        self.readable = list(readable)
+        self.network = network
+        self.scoped = scoped
 
     @property
     def restricts_network(self) -> bool:

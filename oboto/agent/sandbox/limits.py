@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import resource
 
+from oboto.agent.sandbox.tree import proc_entries
+
 CPU_KILL_MARGIN_SECONDS = 5
 """After the soft CPU limit the command gets SIGXCPU; this much later the kernel SIGKILLs it."""
 
@@ -12,14 +14,7 @@ CPU_KILL_MARGIN_SECONDS = 5
 def _tasks_of_user(uid: int) -> int:
     """Threads that count against RLIMIT_NPROC for `uid` right now (the kernel counts every task of the user)."""
     count = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status", "rb") as handle:
-                status = handle.read()
-        except OSError:
-            continue
+    for _pid, status in proc_entries("status"):
         fields = dict(line.split(b":", 1) for line in status.splitlines() if b":" in line)
         if int(fields[b"Uid"].split()[0]) == uid:
             count += int(fields[b"Threads"])

@@ -1,4 +1,7 @@
-"""What oboto asks the launcher to run, and what the launcher reports back: both plain JSON."""
+"""What oboto asks the launcher to run, and what the launcher reports back: both plain JSON.
+
+The launcher reads and writes these as plain JSON objects with the same field names, without this module.
+"""
 
 from __future__ import annotations
 
@@ -36,10 +39,6 @@ class CommandSpec:
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
-    @classmethod
-    def from_json(cls, text: str) -> "CommandSpec":
-        return cls(**json.loads(text))
-
 
 @dataclass
 class CommandReport:
@@ -59,9 +58,7 @@ class CommandReport:
     survivors: bool = False
     """Some descendant could not be ended (it ignored SIGKILL, e.g. stuck in the kernel)."""
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
     @classmethod
     def from_json(cls, text: str) -> "CommandReport":
+        """The launcher's report; fields it did not mention keep their defaults."""
         return cls(**json.loads(text))

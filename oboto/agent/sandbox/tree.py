@@ -5,29 +5,31 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 _POLL_SECONDS = 0.01
+
+
+def proc_entries(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, contents of /proc/<pid>/<name>) for every process; those that end while we look are skipped."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/{name}", "rb") as handle:
+                yield int(entry), handle.read()
+        except OSError:
+            continue
 
 
 def _parents() -> dict[int, int]:
     """pid → parent pid of every live (not zombie) process."""
     parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                line = handle.read()
-        except OSError:
-            continue  # it ended while we looked
+    for pid, line in proc_entries("stat"):
         # Fields after the parenthesised command name (which may itself hold spaces): state, ppid, ...
         state, ppid = line[line.rindex(b")") + 2 :].split()[:2]
         if state not in (b"Z", b"X"):
-            parents[int(entry)] = int(ppid)
+            parents[pid] = int(ppid)
     return parents
 
 
