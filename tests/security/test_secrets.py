@@ -11,6 +11,7 @@ import pytest
 
 from attack_helpers import SECRETS, files_under, linux_only, run_command, secrets_found_in
 from cli_helpers import oboto
+from oboto.agent.sandbox.environment import command_environment
 from oboto.agent.tools import file_tools
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.core.paths import WorkspacePaths
@@ -28,6 +29,15 @@ async def test_env_shows_no_secret(registry: ToolRegistry, ctx: ToolContext) -> 
     assert result.ok and "PATH=" in result.content
     assert secrets_found_in(result.content) == []
     assert not any(name in result.content for name in SECRETS)
+
+
+def test_the_environment_is_an_allowlist() -> None:
+    environ = {"PATH": "/usr/bin", "HOME": "/home/p", "LC_ALL": "C.UTF-8", "VIRTUAL_ENV": "/p/.venv",
+               "DISPLAY": ":0", "SSH_AUTH_SOCK": "/tmp/agent", "TMPDIR": "/var/tmp", **SECRETS}
+    assert command_environment(environ) == {"PATH": "/usr/bin", "HOME": "/home/p", "LC_ALL": "C.UTF-8",
+                                            "VIRTUAL_ENV": "/p/.venv"}
+    assert command_environment(environ, ["DISPLAY"])["DISPLAY"] == ":0"
+    assert command_environment({})["PATH"] == os.defpath
 
 
 async def test_the_parent_environ_cannot_be_read(registry: ToolRegistry, ctx: ToolContext) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-ALLOWED_VARIABLES = (
-    "PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL",
-    # The person's active Python or conda environment, so `python` and `pip` mean what they mean in their shell.
+BASIC_VARIABLES = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL")
+PYTHON_ENVIRONMENT_VARIABLES = (
     "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "CONDA_EXE", "CONDA_PYTHON_EXE",
     "CONDA_SHLVL", "PYENV_ROOT", "PYENV_VERSION",
 )
+"""The person's active Python or conda environment, so `python` and `pip` mean what they mean in their shell."""
+ALLOWED_VARIABLES = BASIC_VARIABLES + PYTHON_ENVIRONMENT_VARIABLES
 ALLOWED_PREFIXES = ("LC_",)
 
 

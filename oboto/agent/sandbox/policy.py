@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from oboto.agent.sandbox.environment import ALLOWED_PREFIXES, ALLOWED_VARIABLES, command_environment
+from oboto.agent.sandbox.environment import ALLOWED_PREFIXES, BASIC_VARIABLES, command_environment
 from oboto.agent.sandbox.landlock import LandlockUnavailable, abi_version
 from oboto.agent.sandbox.linux import set_undumpable
 from oboto.agent.sandbox.launch import run_in_launcher
@@ -125,7 +125,7 @@ def describe_limits(shell: ShellSettings) -> str:
 
 
 def describe_environment(shell: ShellSettings) -> str:
-    names = [*ALLOWED_VARIABLES[:9], *(prefix + "*" for prefix in ALLOWED_PREFIXES), "virtualenv/conda variables"]
+    names = [*BASIC_VARIABLES, *(prefix + "*" for prefix in ALLOWED_PREFIXES), "virtualenv/conda variables"]
     text = "allowlist only: " + ", ".join(names) + ", a private TMPDIR"
     if shell.pass_env:
         text += "; plus shell.pass_env: " + ", ".join(shell.pass_env)
