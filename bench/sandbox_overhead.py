@@ -10,11 +10,13 @@ from pathlib import Path
 
 from common import report, temp_workspace
 
+from oboto.agent.approvals import CallControl
 from oboto.agent.sandbox.policy import landlock_status
 from oboto.agent.tools import shell_tools
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.core.config import load_settings
 from oboto.core.paths import WorkspacePaths
+from oboto.core.permissions import PermissionPolicy
 
 REPO = Path(__file__).resolve().parent.parent
 WORKLOADS = {"true": ("true", 30), "ls -R": (f"ls -R {REPO}", 10)}
@@ -52,7 +54,7 @@ def main() -> None:
     for mode in ("auto", "off"):
         settings, _warnings = load_settings(paths)
         settings.shell.sandbox = mode
-        contexts[mode] = ToolContext(paths=paths, settings=settings)
+        contexts[mode] = ToolContext(paths=paths, settings=settings, control=CallControl(PermissionPolicy("full")))
     for label, (command, runs) in WORKLOADS.items():
         medians = asyncio.run(_measure(command, runs, contexts))
         report(f"run_command {label}, Landlock ABI {abi}", medians["auto"], "ms", medians["off"],

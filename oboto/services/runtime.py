@@ -142,7 +142,7 @@ class Runtime:
     def tool_deps(self) -> ToolDeps:
         """The services tools may use; each fits its Protocol in `agent.tools.deps` by shape alone."""
         return ToolDeps(tasks=self.tasks, schedules=self.scheduler, memory=self.memory, questions=self.questions,
-                        conversations=self.conversations)
+                        conversations=self.conversations, events=self.bus)
 
     async def chat(self, conversation: str, prompt: str, *, observer: TurnObserver | None = None,
                    approver: Approver | None = None, no_approver_hint: str = "",

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from oboto.agent.approvals import CallControl
 from oboto.agent.sandbox import policy
 from oboto.agent.tools.base import ToolContext, ToolRegistry, ToolResult
+from oboto.core.permissions import PermissionPolicy
 
 SECRETS = {
     "OPENAI_API_KEY": "sk-proj-attack-openai-5f2c9a71",
@@ -20,6 +22,15 @@ SECRETS = {
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux's")
 needs_landlock = pytest.mark.skipif(policy.landlock_status()[0] is None,
                                     reason=f"Landlock unavailable: {policy.landlock_status()[1]}")
+
+
+FULL_MODE = {"OBOTO_PERMISSIONS__MODE": "full"}
+"""For `oboto run`: these tests are about what a command can do once it runs, not about asking first."""
+
+
+def full_control() -> CallControl:
+    """Mode full, for the same reason as FULL_MODE."""
+    return CallControl(PermissionPolicy("full"))
 
 
 async def run_command(registry: ToolRegistry, ctx: ToolContext, command: str, **arguments: object) -> ToolResult:

@@ -11,11 +11,12 @@ import pytest
 from oboto.agent.sandbox import policy
 from oboto.agent.tools import shell_tools
 from oboto.agent.tools.base import ToolContext, ToolRegistry
+from oboto.agent.tools.deps import ToolDeps
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings
 from oboto.core.paths import WorkspacePaths
 
-from attack_helpers import SECRETS, processes_running
+from attack_helpers import SECRETS, full_control, processes_running
 
 
 
@@ -37,7 +38,7 @@ def events() -> list:
 def ctx(workspace: WorkspacePaths, settings: Settings, events: list) -> ToolContext:
     bus = EventBus(workspace.events)
     bus.subscribe(events.append)
-    return ToolContext(paths=workspace, settings=settings, bus=bus)
+    return ToolContext(paths=workspace, settings=settings, deps=ToolDeps(events=bus), control=full_control())
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from attack_helpers import linux_only, processes_running, run_command
+from attack_helpers import FULL_MODE, linux_only, processes_running, run_command
 from cli_helpers import oboto, oboto_process
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.core.paths import WorkspacePaths
@@ -63,7 +63,7 @@ def test_oboto_run_leaves_no_process_behind(workspace: WorkspacePaths, llm_env: 
         Reply(tool_calls=[ScriptedToolCall("run_command", {"command": "setsid sleep 987 & nohup sleep 988 &"})]),
         Reply(text="Started two sleepers."),
     )
-    result = oboto(workspace.root, "run", "start something in the background")
+    result = oboto(workspace.root, "run", "start something in the background", env=FULL_MODE)
     assert result.returncode == 0, result.stderr
     assert running_sleeps() == {}
 
@@ -74,7 +74,7 @@ def test_when_oboto_is_killed_its_commands_die_too(workspace: WorkspacePaths, ll
                                                            "timeout_seconds": 600})]),
         Reply(text="done"),
     )
-    process = oboto_process(workspace.root, "run", "wait a long time")
+    process = oboto_process(workspace.root, "run", "wait a long time", env=FULL_MODE)
     try:
         wait_until(lambda: set(running_sleeps()) == {"987", "988"}, timeout=60)
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attack_helpers import linux_only, needs_landlock, run_command
+from attack_helpers import full_control, linux_only, needs_landlock, run_command
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.core.config import Settings
 from oboto.core.events import WorkspaceWarning
@@ -85,7 +85,7 @@ async def test_background_agents_have_no_network(
     registry: ToolRegistry, workspace: WorkspacePaths, settings: Settings, listening_port: int
 ) -> None:
     settings.shell.allow_background = True
-    background = ToolContext(paths=workspace, settings=settings, background=True)
+    background = ToolContext(paths=workspace, settings=settings, background=True, control=full_control())
     result = await run_command(registry, background, connect_command(listening_port))
     assert "PermissionError: [Errno 13] Permission denied" in result.content
     assert "connected" not in result.content

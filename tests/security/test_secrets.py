@@ -9,7 +9,7 @@ import sys
 import orjson
 import pytest
 
-from attack_helpers import SECRETS, files_under, linux_only, run_command, secrets_found_in
+from attack_helpers import FULL_MODE, SECRETS, files_under, linux_only, run_command, secrets_found_in
 from cli_helpers import oboto
 from oboto.agent.sandbox.environment import command_environment
 from oboto.agent.tools import file_tools
@@ -114,7 +114,7 @@ def _assert_no_secret_anywhere(workspace: WorkspacePaths, llm_env: ScriptedLLM, 
 
 def test_oboto_run_leaks_no_secret_to_output_files_or_model(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:
     _scripted_attack(llm_env)
-    result = oboto(workspace.root, "run", "look at the environment", env=SECRETS)
+    result = oboto(workspace.root, "run", "look at the environment", env={**SECRETS, **FULL_MODE})
     assert result.returncode == 0, result.stderr
     parent, own, env = _tool_results_sent(llm_env)
     assert "Permission denied" in parent and "Permission denied" in own
@@ -124,7 +124,8 @@ def test_oboto_run_leaks_no_secret_to_output_files_or_model(workspace: Workspace
 
 def test_oboto_run_with_the_sandbox_off_still_leaks_no_secret(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:
     _scripted_attack(llm_env)
-    result = oboto(workspace.root, "run", "look at the environment", env={**SECRETS, "OBOTO_SHELL__SANDBOX": "off"})
+    unsandboxed = {**SECRETS, **FULL_MODE, "OBOTO_SHELL__SANDBOX": "off"}
+    result = oboto(workspace.root, "run", "look at the environment", env=unsandboxed)
     assert result.returncode == 0, result.stderr
     own = _tool_results_sent(llm_env)[1]
     # Unsandboxed, root may read oboto's environ; then redaction is what keeps the secrets out.

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+from oboto.core.events import Event
+
 S = TypeVar("S")
 
 
@@ -146,6 +148,13 @@ class Conversations(Protocol):
     def report_to_parent(self, child: str, summary: str, status: str, key_findings: list[str]) -> object: ...
 
 
+@runtime_checkable
+class Events(Protocol):
+    """The workspace's event bus, for a tool with something to tell the person (run_command: no sandbox here)."""
+
+    def publish(self, event: Event) -> None: ...
+
+
 @dataclass(frozen=True)
 class ToolDeps:
     """The services one context offers its tools; None where it has none (a bare context in a test, say)."""
@@ -155,6 +164,7 @@ class ToolDeps:
     memory: Memory | None = None
     questions: Questions | None = None
     conversations: Conversations | None = None
+    events: Events | None = None
 
 
 @dataclass(frozen=True)

@@ -126,10 +126,11 @@ class RunCommand(Tool):
 
     def _warn_once(self, ctx: ToolContext, message: str) -> None:
         """Say once per workspace session that commands run unsandboxed, and why."""
-        if self._warned or ctx.bus is None:
+        events = ctx.deps.events
+        if self._warned or events is None:
             return
         self._warned = True
-        ctx.bus.publish(WorkspaceWarning(message=message + "; they still get a clean environment, resource limits "
+        events.publish(WorkspaceWarning(message=message + "; they still get a clean environment, resource limits "
                                                            "and whole-tree cleanup"))
 
     @staticmethod
