@@ -1,4 +1,4 @@
-"""Secrets oboto knows (keys, tokens, passwords in its environment) replaced by `[redacted]` wherever text leaves a tool."""
+"""Secrets oboto knows (keys, tokens, passwords in its environment) replaced by `[redacted]` in what tools return."""
 
 from __future__ import annotations
 

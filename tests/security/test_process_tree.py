@@ -25,12 +25,15 @@ ESCAPES = {
 
 
 def running_sleeps() -> dict[str, list[int]]:
-    return {duration: pids for duration in ("987", "988", "989", "990") if (pids := processes_running("sleep", duration))}
+    durations = ("987", "988", "989", "990")
+    return {duration: pids for duration in durations if (pids := processes_running("sleep", duration))}
 
 
 @pytest.mark.parametrize("sandbox", ["auto", "off"])
 @pytest.mark.parametrize("escape", list(ESCAPES))
-async def test_no_descendant_survives_the_call(registry: ToolRegistry, ctx: ToolContext, escape: str, sandbox: str) -> None:
+async def test_no_descendant_survives_the_call(
+    registry: ToolRegistry, ctx: ToolContext, escape: str, sandbox: str
+) -> None:
     ctx.settings.shell.sandbox = sandbox
     result = await run_command(registry, ctx, f"{ESCAPES[escape]}\necho started")
     assert result.ok and "started" in result.content
@@ -45,7 +48,8 @@ async def test_all_escapes_at_once_end_on_timeout(registry: ToolRegistry, ctx: T
 
 
 async def test_all_escapes_end_when_the_call_is_cancelled(registry: ToolRegistry, ctx: ToolContext) -> None:
-    call = asyncio.create_task(run_command(registry, ctx, "\n".join([*ESCAPES.values(), "sleep 30"]), timeout_seconds=60))
+    command = "\n".join([*ESCAPES.values(), "sleep 30"])
+    call = asyncio.create_task(run_command(registry, ctx, command, timeout_seconds=60))
     await async_wait_until(lambda: len(running_sleeps()) == 4, timeout=10)
     call.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -54,7 +54,8 @@ def test_doctor_fails_when_a_required_sandbox_is_unavailable(
 def test_doctor_reports_configured_limits_and_variables(workspace: WorkspacePaths) -> None:
     workspace.config.write_text('[shell]\nmemory_limit_mb = 0\nprocess_limit = 64\npass_env = ["DISPLAY"]\n')
     reported = checks(workspace)
-    assert reported["limits"].detail == "address space unlimited, CPU 600 s, file size 1024 MiB, 64 processes per command"
+    assert reported["limits"].detail == (
+        "address space unlimited, CPU 600 s, file size 1024 MiB, 64 processes per command")
     assert reported["environment"].detail.endswith("; plus shell.pass_env: DISPLAY")
 
 

@@ -91,7 +91,9 @@ async def test_background_agents_have_no_network(
     assert "connected" not in result.content
 
 
-async def test_the_foreground_has_network_by_default(registry: ToolRegistry, ctx: ToolContext, listening_port: int) -> None:
+async def test_the_foreground_has_network_by_default(
+    registry: ToolRegistry, ctx: ToolContext, listening_port: int
+) -> None:
     result = await run_command(registry, ctx, connect_command(listening_port))
     assert result.content == "[exit code 0]\nconnected\n"
 

@@ -107,7 +107,8 @@ def _tool_results_sent(llm_env: ScriptedLLM) -> list[str]:
 
 def _assert_no_secret_anywhere(workspace: WorkspacePaths, llm_env: ScriptedLLM, result) -> None:
     assert secrets_found_in(result.stdout + result.stderr) == []
-    leaking = {str(path): secrets_found_in(path.read_text("utf-8", "replace")) for path in files_under(workspace.state_dir)}
+    leaking = {str(path): secrets_found_in(path.read_text("utf-8", "replace"))
+               for path in files_under(workspace.state_dir)}
     assert {path: names for path, names in leaking.items() if names} == {}
     assert secrets_found_in(orjson.dumps(llm_env.requests).decode()) == []
 

@@ -100,8 +100,8 @@ class Ruleset:
     scoped=True refuses signals and abstract unix sockets to processes outside the sandbox (needs ABI 6).
     """
 
-    def __init__(self, abi: int, *, writable: Iterable[str] = (), readable: Iterable[str] = ("/",), network: bool = True,
-                 scoped: bool = True) -> None:
+    def __init__(self, abi: int, *, writable: Iterable[str] = (), readable: Iterable[str] = ("/",),
+                 network: bool = True, scoped: bool = True) -> None:
         self.abi = abi
         self.writable = list(writable)
         """Folders (or single files such as /dev/null) the process may create, change and delete in."""

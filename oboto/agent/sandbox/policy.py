@@ -99,7 +99,7 @@ async def probe(settings: Settings, root: Path) -> tuple[SandboxPlan, CommandRep
 
 
 def describe_sandbox(settings: Settings, plan: SandboxPlan, report: CommandReport) -> tuple[bool, str]:
-    """(usable as configured, one line), e.g. `landlock ABI 7 (writes: workspace, temp; network: on foreground, …)`."""
+    """(usable as configured, one line), e.g. `landlock ABI 7 (writes: workspace, temp; network: …)`."""
     if plan.mode == "off":
         return True, 'off (shell.sandbox = "off"): commands may write anywhere the user can'
     if report.unsandboxed:
