@@ -22,7 +22,7 @@ from oboto.services.agent_loop import LOOP_ORIGIN
 from oboto.services.loop_models import LoopError, LoopState
 from oboto.services.runtime import Runtime
 from oboto.services.task_log import elapsed_text
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
 
 LOOP_EVENTS = (LoopStateChanged, LoopTicked, LoopTickSkipped)
 STATE_STYLES: dict[str, tuple[str, str]] = {
@@ -80,7 +80,7 @@ class IntervalInput(Input):
         self.post_message(self.Cancelled())
 
 
-class LoopPanel(LiveData, Vertical, can_focus=True):
+class LoopPanel(Vertical, can_focus=True):
     """The autonomous loop: `space` play/pause, `s` stop, `i` interval (also callable from the palette)."""
 
     DEFAULT_CSS = """
@@ -125,12 +125,17 @@ class LoopPanel(LiveData, Vertical, can_focus=True):
         # Only the countdown moves on its own; the timer runs while the loop plays.
         self._ticker = self.set_interval(1.0, self._show, pause=True)
         self._show()
+        follow(self, events=self._loop_event, files=self._files_changed)
 
     # ----- keeping current -----------------------------------------------------------------------
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
+    def _loop_event(self, event: Event) -> None:
         loop_run_ended = isinstance(event, TaskFinished) and event.origin == LOOP_ORIGIN
-        if isinstance(event, LOOP_EVENTS) or loop_run_ended or self.runtime.paths.agent_loop in changed:
+        if isinstance(event, LOOP_EVENTS) or loop_run_ended:
+            self.reload()
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        if self.runtime.paths.agent_loop in changed:
             self.reload()
 
     def reload(self) -> None:

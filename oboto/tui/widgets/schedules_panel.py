@@ -16,7 +16,7 @@ from oboto.core.events import Event, ScheduleChanged, ScheduleFired, ScheduleSki
 from oboto.core.models import utc_now
 from oboto.services.runtime import Runtime
 from oboto.services.schedule_models import Schedule, ScheduleError
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
 
 SCHEDULE_EVENTS = (ScheduleChanged, ScheduleFired, ScheduleSkipped)
 # A second `d` within this many seconds confirms a delete.
@@ -56,7 +56,7 @@ def schedule_lines(schedule: Schedule) -> Content:
     ])
 
 
-class SchedulesPanel(LiveData, OptionList):
+class SchedulesPanel(OptionList):
     """Recurring tasks; `n` new, `e`/Enter edit, `p` pause/resume, `t` trigger now, `d` delete."""
 
     DEFAULT_CSS = """
@@ -85,14 +85,19 @@ class SchedulesPanel(LiveData, OptionList):
 
     def on_mount(self) -> None:
         self.border_title = "Schedules"
+        follow(self, events=self._schedule_event, files=self._files_changed)
         self.reload()
 
     # ----- keeping current -----------------------------------------------------------------------
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
-        """Schedule events, a scheduled run ending (its result is recorded), or schedules.json changing."""
+    def _schedule_event(self, event: Event) -> None:
+        """Schedule events, or a scheduled run ending (its result is recorded)."""
         scheduled_run_ended = isinstance(event, TaskFinished) and event.schedule_id is not None
-        if isinstance(event, SCHEDULE_EVENTS) or scheduled_run_ended or self.runtime.paths.schedules in changed:
+        if isinstance(event, SCHEDULE_EVENTS) or scheduled_run_ended:
+            self.reload()
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        if self.runtime.paths.schedules in changed:
             self.reload()
 
     def reload(self) -> None:
