@@ -206,7 +206,8 @@ async def test_a_loop_question_is_announced_and_answered_with_f2_and_the_loop_re
         assert app.focused is modal.query_one("#answer", Input)
         assert "The agent loop" in str(modal.query_one("#asker").render())
         await pilot.press("enter")  # an empty answer is refused inline, the modal stays
-        assert "an answer cannot be empty" in str(modal.query_one("#question-error", Static).content)
+        error = modal.query_one("#question-error", Static)
+        await settle(pilot, lambda: "an answer cannot be empty" in str(error.content))
         assert isinstance(app.screen, QuestionModal)
 
         await type_text(pilot, "postgres")
@@ -310,9 +311,9 @@ async def test_the_palette_offers_every_action(workspace: WorkspacePaths, llm_en
         commands["Switch to conversation: drafts"]()
         await settle(pilot, lambda: app.screen.conversation == "drafts")
         commands["Loop: play"]()
-        assert app.runtime.agent_loop.status().state == "playing"
+        await settle(pilot, lambda: app.runtime.agent_loop.status().state == "playing")
         commands["Loop: stop"]()
-        assert app.runtime.agent_loop.status().state == "stopped"
+        await settle(pilot, lambda: app.runtime.agent_loop.status().state == "stopped")
 
 
 async def test_the_help_screen_lists_every_binding(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:

@@ -178,18 +178,19 @@ class TasksPanel(OptionList):
 
 
 def cancel_task(widget: Widget, runtime: Runtime, task_id: str) -> None:
-    """Cancel a task and say what happened (shared by the panel and the detail view)."""
-    notify = widget.notify
-    try:
+    """Cancel a task (its record is fsynced: in a thread) and say what happened; the panel and the detail view."""
+
+    def cancel() -> tuple[TaskRecord, bool]:
         before = runtime.tasks.get(task_id)
-        if before.finished:
-            notify(f"{task_id} already {before.status.replace('_', ' ')}.", timeout=3)
-            return
-        record = runtime.tasks.cancel(task_id)
-    except TaskError as error:
-        notify(str(error), title="Cannot cancel", severity="error")
-        return
-    if record.status == "cancelled":
-        notify(f"Cancelled {task_id} before it started.", timeout=3)
-    else:
-        notify(f"Cancelling {task_id}: its agent is being stopped.", timeout=3)
+        return (before, False) if before.finished else (runtime.tasks.cancel(task_id), True)
+
+    def said(outcome: tuple[TaskRecord, bool]) -> None:
+        record, asked = outcome
+        if not asked:
+            widget.notify(f"{task_id} already {record.status.replace('_', ' ')}.", timeout=3)
+        elif record.status == "cancelled":
+            widget.notify(f"Cancelled {task_id} before it started.", timeout=3)
+        else:
+            widget.notify(f"Cancelling {task_id}: its agent is being stopped.", timeout=3)
+
+    run_blocking(widget, cancel, said, what="Cannot cancel", group="task-cancel")
