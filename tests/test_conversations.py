@@ -6,7 +6,16 @@ import orjson
 import pytest
 
 from oboto.core.bus import EventBus
-from oboto.core.events import ChildReported, FileQuarantined
+from oboto.core.events import (
+    ChildReported,
+    Event,
+    FileQuarantined,
+    MessageAppended,
+    ReplyFinished,
+    ReplyRestarted,
+    ReplyStarted,
+    ReplyTextAppended,
+)
 from oboto.core.paths import WorkspacePaths
 from oboto.services.conversation_models import ConversationNameError, Message
 from oboto.services.conversations import ConversationError, ConversationManager
@@ -117,6 +126,47 @@ def test_streamed_reply_is_one_message_and_snapshots_collapse(manager: Conversat
     messages = manager.messages("chat")
     assert [(m.content, m.status) for m in messages] == [("Hello, world", "complete")]
     assert manager.list()[0].message_count == 1
+
+
+def test_a_stream_publishes_each_step_under_the_id_it_is_stored_as(manager: ConversationManager,
+                                                                    bus: EventBus) -> None:
+    events: list[Event] = []
+    bus.subscribe(events.append)
+    stream = manager.start_stream("chat", author="helper")
+    stream.feed("Hel")
+    stream.restart()
+    stream.feed("Hello")
+    stream.finish()
+    steps = [(type(event).__name__, getattr(event, "delta", getattr(event, "status", None))) for event in events]
+    assert steps == [("ReplyStarted", None), ("ReplyTextAppended", "Hel"), ("ReplyRestarted", None),
+                     ("ReplyTextAppended", "Hello"), ("MessageAppended", None), ("ReplyFinished", "complete")]
+    (stored,) = manager.messages("chat")
+    assert {event.message_id for event in events} == {stored.id}
+    assert isinstance(events[0], ReplyStarted) and events[0].author == "helper"
+
+
+def test_a_stream_cut_off_before_any_text_is_discarded_not_stored(manager: ConversationManager, bus: EventBus) -> None:
+    events: list[Event] = []
+    bus.subscribe(events.append)
+    stream = manager.start_stream("chat")
+    assert stream.interrupt() is None
+    assert manager.messages("chat") == []
+    assert [(type(event), getattr(event, "status", None)) for event in events] == [
+        (ReplyStarted, None), (ReplyFinished, "discarded"),
+    ]
+    assert not any(isinstance(event, (MessageAppended, ReplyTextAppended, ReplyRestarted)) for event in events)
+
+
+def test_a_tool_result_keeps_its_outcome_and_legacy_results_are_read_from_their_text(
+        manager: ConversationManager, workspace: WorkspacePaths) -> None:
+    manager.append("chat", Message(role="tool", tool_call_id="c1", name="read_file", ok=True,
+                                   content="Error: this is the file's own first line"))
+    legacy = [{"role": "tool", "tool_call_id": "c2", "name": "read_file", "content": "Error: no such file"},
+              {"role": "tool", "tool_call_id": "c3", "name": "read_file", "content": "text of a"}]
+    with open(workspace.conversation_file("chat"), "ab") as handle:
+        handle.write(b"".join(orjson.dumps(record) + b"\n" for record in legacy))
+    assert orjson.loads(workspace.conversation_file("chat").read_bytes().splitlines()[0])["ok"] is True
+    assert [(m.tool_call_id, m.ok) for m in manager.messages("chat")] == [("c1", True), ("c2", False), ("c3", True)]
 
 
 def test_stream_from_a_dead_process_reads_as_interrupted(manager: ConversationManager, workspace: WorkspacePaths) -> None:

@@ -11,7 +11,7 @@ import pytest
 from oboto.core.atomic import append_line, atomic_write_json
 from oboto.core.bus import EventBus
 from oboto.core import store
-from oboto.core.events import FileQuarantined, WorkspaceWarning
+from oboto.core.events import FileQuarantined, ReplyTextAppended, WorkspaceWarning
 from oboto.core.locks import ProcessLock, locked
 from oboto.core.models import Document
 from oboto.core.store import document_transaction, load_document
@@ -70,6 +70,17 @@ def test_event_log_appends_and_rotates(tmp_path: Path) -> None:
     last = orjson.loads(log.read_bytes().splitlines()[-1])
     assert last["type"] == "workspace:warning" and last["message"].startswith("warning 0399")
     assert all(path.stat().st_size <= 10_000 + 200 for path in tmp_path.glob("events.jsonl*"))
+
+
+def test_events_marked_not_logged_reach_subscribers_but_not_the_event_log(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    bus = EventBus(log)
+    received: list[str] = []
+    bus.subscribe(lambda event: received.append(event.kind))
+    bus.publish(ReplyTextAppended(conversation="chat", message_id="m1", delta="Hel"))
+    bus.publish(WorkspaceWarning(message="logged"))
+    assert received == ["conversation:reply-text", "workspace:warning"]
+    assert [orjson.loads(line)["type"] for line in log.read_bytes().splitlines()] == ["workspace:warning"]
 
 
 def test_subscriber_failure_does_not_break_publisher(tmp_path: Path) -> None:

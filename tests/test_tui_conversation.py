@@ -84,7 +84,7 @@ async def test_a_sent_message_streams_its_reply_into_the_view_and_is_stored(work
         assert [(m.role, m.content, m.status) for m in stored] == [
             ("user", "hi there", "complete"), ("assistant", final, "complete"),
         ]
-        # The live widgets were matched to the stored messages: each is on screen exactly once.
+        # Each stored message is on screen exactly once, under its stored id.
         assert sorted(_shown_ids(app)) == sorted(_visible_ids(stored))
 
 
@@ -108,8 +108,8 @@ async def test_a_tool_call_shows_as_a_collapsible_block_with_its_result(workspac
         assert sorted(_shown_ids(app)) == stored_ids
 
         # Drawn again from the store (switching back), the same blocks come back filled.
-        _view(app).show("chat")
-        await pilot.pause()
+        app.screen.post_message(SwitchConversation("chat"))
+        await settle(pilot, lambda: _view(app).shown == "chat" and found not in _view(app).query(ToolCallBlock))
         redrawn = list(_view(app).query(ToolCallBlock))
         assert [(block.state, block.result) for block in redrawn] == [("ok", found.result), ("error", missing.result)]
         assert sorted(_shown_ids(app)) == stored_ids

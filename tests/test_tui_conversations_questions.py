@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 from textual.command import CommandPalette
+from textual.system_commands import SystemCommandsProvider
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -17,7 +18,6 @@ from oboto.services.question_models import Question, QuestionBook
 from oboto.services.runtime import Runtime
 from oboto.testing import Reply, ScriptedLLM, ScriptedToolCall
 from oboto.tui.app import ObotoApp
-from oboto.tui.commands import ObotoCommands
 from oboto.tui.screens.conversation_dialogs import ConversationNameDialog, DeleteConversationDialog
 from oboto.tui.screens.help import HelpScreen
 from oboto.tui.screens.main import MainScreen
@@ -206,7 +206,8 @@ async def test_a_loop_question_is_announced_and_answered_with_f2_and_the_loop_re
         assert app.focused is modal.query_one("#answer", Input)
         assert "The agent loop" in str(modal.query_one("#asker").render())
         await pilot.press("enter")  # an empty answer is refused inline, the modal stays
-        assert "an answer cannot be empty" in str(modal.query_one("#question-error", Static).content)
+        error = modal.query_one("#question-error", Static)
+        await settle(pilot, lambda: "an answer cannot be empty" in str(error.content))
         assert isinstance(app.screen, QuestionModal)
 
         await type_text(pilot, "postgres")
@@ -287,7 +288,7 @@ async def test_a_theme_chosen_in_the_palette_is_applied_and_remembered(workspace
 async def test_the_palette_offers_every_action(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:
     Runtime.open(workspace.root).conversations.create("drafts")
     async with running_app(workspace, start_runner=False) as (app, pilot):
-        provider = ObotoCommands(app.screen)
+        provider = SystemCommandsProvider(app.screen)
         names = [hit.text async for hit in provider.discover()]
         expected = {
             "Quit", "Help: keys", "Toggle sidebar", "Answer question", "New conversation", "Rename conversation",
@@ -298,6 +299,10 @@ async def test_the_palette_offers_every_action(workspace: WorkspacePaths, llm_en
         }
         assert expected <= set(names)
         assert {f"Theme: {name}" for name in app.available_themes} <= set(names)
+        # Each action once: Textual's own "Quit", "Keys" and "Theme" are offered as oboto's entries above.
+        assert len(names) == len(set(names))
+        assert not {"Keys", "Theme"} & set(names)
+        assert "Screenshot" in names  # Textual's commands without an oboto counterpart stay
 
         commands = {hit.text: hit.command async for hit in provider.discover()}
         commands["Focus tasks"]()
@@ -306,9 +311,9 @@ async def test_the_palette_offers_every_action(workspace: WorkspacePaths, llm_en
         commands["Switch to conversation: drafts"]()
         await settle(pilot, lambda: app.screen.conversation == "drafts")
         commands["Loop: play"]()
-        assert app.runtime.agent_loop.status().state == "playing"
+        await settle(pilot, lambda: app.runtime.agent_loop.status().state == "playing")
         commands["Loop: stop"]()
-        assert app.runtime.agent_loop.status().state == "stopped"
+        await settle(pilot, lambda: app.runtime.agent_loop.status().state == "stopped")
 
 
 async def test_the_help_screen_lists_every_binding(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:

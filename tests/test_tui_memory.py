@@ -154,7 +154,7 @@ async def test_the_view_shows_what_agents_remember_while_it_is_open(workspace: W
 async def test_the_palette_and_the_help_offer_the_memory_view(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:
     async with running_app(workspace, size=(80, 24), start_runner=False) as (app, pilot):
         command = next(command for command in palette_commands(app, app.screen)
-                       if command.name == "Memory: search and manage")
+                       if command.title == "Memory: search and manage")
         command.callback()
         await settle(pilot, lambda: isinstance(app.screen, MemoryScreen))
         ids = {binding.id for section in help_sections(app.screen_stack, type(app)) for binding in section.bindings}

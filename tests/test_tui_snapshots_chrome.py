@@ -18,6 +18,7 @@ from oboto.services.question_models import Question, QuestionBook
 from oboto.services.runtime import Runtime
 from oboto.testing import ScriptedLLM
 from oboto.tui.app import ObotoApp, make_app
+from tui_helpers import main_screen_read, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
@@ -63,10 +64,13 @@ def test_question_modal_over_the_main_screen(snap_compare, workspace: WorkspaceP
     """
 
     async def run_before(pilot: Pilot) -> None:
+        await settle(pilot, lambda: main_screen_read(pilot.app))
+        # The arrival toast is checked by the Pilot tests; cleared (on the main screen, before the modal covers
+        # it) so the dialog is seen whole at 80×24.
+        pilot.app.clear_notifications()
+        steady(pilot)  # the main screen's input shows through the dimmed backdrop
         await pilot.press("f2")
         await pilot.pause()
-        # The arrival toast is checked by the Pilot tests; cleared so the dialog is seen whole at 80×24.
-        pilot.app.clear_notifications()
         steady(pilot)
 
     assert snap_compare(seeded_app(workspace, question=True), terminal_size=size, run_before=run_before)
@@ -85,6 +89,7 @@ def test_main_screen_in_a_theme(snap_compare, workspace: WorkspacePaths, llm_env
     """
 
     async def run_before(pilot: Pilot) -> None:
+        await settle(pilot, lambda: main_screen_read(pilot.app))
         pilot.app.theme = theme
         await pilot.pause()
         steady(pilot)

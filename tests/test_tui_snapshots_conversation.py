@@ -12,7 +12,7 @@ from oboto.tui.app import ObotoApp, make_app
 from oboto.tui.widgets.chat_input import ChatInput
 from oboto.tui.widgets.conversation import ConversationView
 from oboto.tui.widgets.message_widgets import AssistantMessage, ToolCallBlock
-from tui_helpers import settle
+from tui_helpers import main_screen_read, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
@@ -36,8 +36,8 @@ def quiet_app(workspace: WorkspacePaths) -> ObotoApp:
 async def send_and_wait(pilot: Pilot, text: str, reply: str) -> None:
     """Type `text`, press Enter, and wait until the turn is over and its final `reply` is drawn."""
     app = pilot.app
-    # run_before starts before the main screen has mounted and focused its input.
-    await settle(pilot, lambda: isinstance(app.focused, ChatInput))
+    # run_before starts before the main screen has mounted, focused its input and read what it shows.
+    await settle(pilot, lambda: isinstance(app.focused, ChatInput) and main_screen_read(app))
     app.focused.cursor_blink = False  # the screenshot must not depend on the blink phase
     app.sub_title = "project"  # the workspace is a temporary folder whose path changes every run
     await pilot.press(*text)
@@ -92,28 +92,29 @@ def test_a_reply_still_streaming_after_a_tool_call(snap_compare, workspace: Work
                                                    size: tuple[int, int]) -> None:
     """Mid-turn, as the person sees it while the model is still writing: the user message "Summarise the
     notes", the finished tool block "read_file path=notes.md ✓", and below it the reply streamed so far
-    ("The notes list two things: **write the tests** and") with no closing text yet. The turn is driven
-    through the view's live observer with fixed deltas, so the frame is the same on every run."""
-    from oboto.agent.tools.base import ToolResult
-    from oboto.llm.types import LLMResponse, ToolCallRequest
+    ("The notes list two things: **write the tests** and") with no closing text yet. The turn is written
+    through the conversation service with fixed deltas (as a turn's observer writes it), and the view draws
+    it from the events that publishes, so the frame is the same on every run."""
+    from oboto.llm.types import ToolCallRequest
+    from oboto.services.conversation_models import Message
 
     async def run_before(pilot: Pilot) -> None:
         app = pilot.app
-        await settle(pilot, lambda: isinstance(app.focused, ChatInput))
+        await settle(pilot, lambda: isinstance(app.focused, ChatInput) and main_screen_read(app))
         app.focused.cursor_blink = False
         app.sub_title = "project"
         view = app.screen.query_one(ConversationView)
-        view.add_user_message("Summarise the notes")
-        observer = view.reply_observer()
+        conversations = app.runtime.conversations
+        conversations.append("chat", Message(role="user", content="Summarise the notes"))
         call = ToolCallRequest(id="call-1", name="read_file", arguments='{"path": "notes.md"}')
-        observer.reply_started()
-        observer.reply_finished(LLMResponse(text="", tool_calls=[call]))
-        observer.tool_started(call)
-        observer.tool_finished(call, ToolResult(True, "1. write the tests\n2. ship it\n"), 3.0)
-        observer.reply_started()
+        conversations.start_stream("chat").finish([call.to_message()])
+        conversations.append("chat", Message(role="tool", tool_call_id=call.id, name=call.name,
+                                             content="1. write the tests\n2. ship it\n", ok=True))
+        stream = conversations.start_stream("chat")
         for delta in ("The notes list ", "two things: ", "**write the tests** ", "and"):
-            observer.text_delta(delta)
-        await settle(pilot, lambda: "and" in " ".join(m.source for m in view.query(AssistantMessage)))
+            stream.feed(delta)
+        await settle(pilot, lambda: "and" in " ".join(m.source for m in view.query(AssistantMessage))
+                     and view.query_one(ToolCallBlock).state == "ok")
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
@@ -128,7 +129,7 @@ def test_first_run_without_a_model(snap_compare, workspace: WorkspacePaths, size
 
     async def run_before(pilot: Pilot) -> None:
         app = pilot.app
-        await settle(pilot, lambda: isinstance(app.focused, ChatInput))
+        await settle(pilot, lambda: isinstance(app.focused, ChatInput) and main_screen_read(app))
         app.focused.cursor_blink = False
         app.sub_title = "project"
         await pilot.pause()

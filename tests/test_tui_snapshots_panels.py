@@ -15,6 +15,7 @@ from oboto.services.task_models import TaskRecord
 from oboto.tui.app import ObotoApp, make_app
 from oboto.tui.screens.schedule_form import ScheduleFormScreen
 from oboto.tui.screens.task_detail import TaskDetailScreen
+from tui_helpers import main_screen_read, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 TASK_ID = "t-0000abcd"
@@ -87,6 +88,7 @@ def test_schedule_form_with_a_validation_error(snap_compare, workspace: Workspac
 
     async def fill_in_badly(pilot: Pilot) -> None:
         pilot.app.sub_title = "project"  # the workspace is a temporary folder whose path changes every run
+        await settle(pilot, lambda: main_screen_read(pilot.app))  # the main screen shows behind the form
         await pilot.app.push_screen(ScheduleFormScreen(pilot.app.runtime))
         form = pilot.app.screen
         steady_cursors(pilot.app)

@@ -129,13 +129,14 @@ async def test_schedules_are_edited_paused_triggered_and_deleted_from_the_panel(
         assert "0/3 runs" in option_text(panel, schedule.id)
 
         await pilot.press("p")
-        assert scheduler.get(schedule.id).status == "paused"
+        await settle(pilot, lambda: scheduler.get(schedule.id).status == "paused")
         await settle(pilot, lambda: "paused on request" in option_text(panel, schedule.id))
         await pilot.press("p")
-        assert scheduler.get(schedule.id).status == "active"
+        await settle(pilot, lambda: scheduler.get(schedule.id).status == "active")
         await settle(pilot, lambda: "next " in option_text(panel, schedule.id))
 
         await pilot.press("t")
+        await settle(pilot, lambda: scheduler.get(schedule.id).run_count == 1)
         fired = scheduler.get(schedule.id)
         assert fired.run_count == 1 and fired.last_task_id is not None
         await settle(pilot, lambda: app.runtime.tasks.get(fired.last_task_id).status == "completed")
@@ -145,7 +146,7 @@ async def test_schedules_are_edited_paused_triggered_and_deleted_from_the_panel(
         await pilot.press("d")
         assert [item.id for item in scheduler.list()] == [schedule.id]  # the first press only asks
         await pilot.press("d")
-        assert scheduler.list() == []
+        await settle(pilot, lambda: scheduler.list() == [])
         await settle(pilot, lambda: "No schedules" in str(panel.get_option_at_index(0).prompt))
         assert panel.option_count == 1
 
@@ -159,7 +160,7 @@ async def test_the_loop_is_played_paused_stopped_and_retimed_from_its_panel(
         status = panel.query_one("#loop-status", Static)
         panel.focus()
         await pilot.press("space")
-        assert loop_file(workspace)["state"] == "playing"
+        await settle(pilot, lambda: loop_file(workspace)["state"] == "playing")
 
         # Playing ticks at once; the run's result is posted into chat as the background agent's.
         def loop_messages() -> list:
@@ -171,13 +172,13 @@ async def test_the_loop_is_played_paused_stopped_and_retimed_from_its_panel(
         await settle(pilot, lambda: text_of(status).startswith("▶ playing · every 3m\n1 run · next tick in "))
 
         await pilot.press("space")
-        assert loop_file(workspace)["state"] == "paused"
+        await settle(pilot, lambda: loop_file(workspace)["state"] == "paused")
         await settle(pilot, lambda: text_of(status).startswith("⏸ paused · every 3m"))
         assert text_of(status).endswith("\npaused by the person")
         await pilot.press("space")
-        assert loop_file(workspace)["state"] == "playing"
+        await settle(pilot, lambda: loop_file(workspace)["state"] == "playing")
         await pilot.press("s")
-        assert loop_file(workspace)["state"] == "stopped"
+        await settle(pilot, lambda: loop_file(workspace)["state"] == "stopped")
         await settle(pilot, lambda: text_of(status) == "■ stopped · every 3m\n1 run")
 
         await pilot.press("i")
@@ -185,9 +186,10 @@ async def test_the_loop_is_played_paused_stopped_and_retimed_from_its_panel(
         assert field.has_focus and field.value == "3m"
         await pilot.press("ctrl+u", "5", "enter")
         error = panel.query_one("#loop-interval-error", Static)
-        assert error.display and text_of(error) == "the interval must be at least 10 seconds, not 5"
+        await settle(pilot, lambda: error.display)
+        assert text_of(error) == "the interval must be at least 10 seconds, not 5"
         assert loop_file(workspace)["interval_seconds"] == 180
         await pilot.press("ctrl+u", "4", "5", "enter")
-        assert loop_file(workspace)["interval_seconds"] == 45
+        await settle(pilot, lambda: loop_file(workspace)["interval_seconds"] == 45 and not field.display)
         assert not field.display and not error.display and panel.has_focus
         await settle(pilot, lambda: text_of(status).startswith("■ stopped · every 45s"))

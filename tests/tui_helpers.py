@@ -21,8 +21,22 @@ async def running_app(workspace: WorkspacePaths, *, size: tuple[int, int] = (120
     async with app.run_test(size=size) as pilot:
         if start_runner:
             await async_wait_until(lambda: app.runner is not None and app.runner.is_runner, timeout=10)
+        await settle(pilot, lambda: main_screen_read(app))
         yield app, pilot
         await app.action_quit()
+
+
+def main_screen_read(app: ObotoApp) -> bool:
+    """The main screen shows what it read in threads: the conversation and the task list."""
+    from oboto.tui.screens.main import MainScreen
+    from oboto.tui.widgets.conversation import ConversationView
+    from oboto.tui.widgets.tasks_panel import TasksPanel
+
+    main = next((screen for screen in app.screen_stack if isinstance(screen, MainScreen)), None)
+    if main is None or not main.is_mounted:
+        return False
+    views, panels = main.query(ConversationView), main.query(TasksPanel)
+    return bool(views and panels) and views.first().shown is not None and panels.first().listed
 
 
 async def settle(pilot: Pilot, predicate, timeout: float = 10.0):

@@ -1,4 +1,5 @@
-"""The typed event bus: in-process subscribers plus an append-only, size-rotated `.oboto/events.jsonl`."""
+"""The typed event bus: in-process subscribers plus an append-only, size-rotated `.oboto/events.jsonl`
+(every event kind but those marked `logged = False`)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class EventBus:
                     self.publish(WorkspaceWarning(message=f"reacting to {event.kind} failed: {failure}"))
 
     def _write(self, event: Event) -> None:
-        if self.log_path is None:
+        if self.log_path is None or not event.logged:
             return
         line = orjson.dumps({**event.to_record(), "pid": os.getpid()})
         with self._write_lock:

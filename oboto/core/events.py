@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,8 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     kind: ClassVar[str] = "event"
+    logged: ClassVar[bool] = True
+    """False for events too frequent to log (streamed text): subscribers get them, events.jsonl does not."""
     at: datetime = Field(default_factory=utc_now)
 
     def to_record(self) -> dict[str, Any]:
@@ -76,6 +78,56 @@ class MessageAppended(Event):
     message_id: str
     role: str
     marker: str | None = None
+
+
+class ReplyStarted(Event):
+    """An assistant reply began streaming into a conversation; `message_id` is the id it is stored under."""
+
+    kind: ClassVar[str] = "conversation:reply-started"
+    logged: ClassVar[bool] = False
+    conversation: str
+    message_id: str
+    author: str | None = None
+
+
+class ReplyTextAppended(Event):
+    """The model streamed more text of a reply (in process only: the conversation file is the durable record)."""
+
+    kind: ClassVar[str] = "conversation:reply-text"
+    logged: ClassVar[bool] = False
+    conversation: str
+    message_id: str
+    delta: str
+
+
+class ReplyRestarted(Event):
+    """The model call behind a reply is being retried: the text streamed so far is void."""
+
+    kind: ClassVar[str] = "conversation:reply-restarted"
+    logged: ClassVar[bool] = False
+    conversation: str
+    message_id: str
+
+
+class ReplyRetryScheduled(Event):
+    """The model call behind a reply failed for a moment and is retried after `delay_seconds`."""
+
+    kind: ClassVar[str] = "conversation:reply-retry"
+    conversation: str
+    message_id: str
+    attempt: int
+    delay_seconds: float
+    reason: str
+
+
+class ReplyFinished(Event):
+    """A streamed reply ended: stored `complete` or `interrupted`, or `discarded` (cut off before any text)."""
+
+    kind: ClassVar[str] = "conversation:reply-finished"
+    logged: ClassVar[bool] = False
+    conversation: str
+    message_id: str
+    status: Literal["complete", "interrupted", "discarded"]
 
 
 class ChildReported(Event):

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from oboto.core.errors import RequestRefused
 from oboto.core.models import Document, Record, utc_now
@@ -55,6 +55,16 @@ class Message(Record):
     author: str | None = None
     pid: int | None = None
     """The process writing a streaming snapshot, so a reader can tell a live stream from a dead one."""
+    ok: bool | None = None
+    """Whether the tool succeeded (tool results only), as the tool said: the result's text does not tell."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_tool_success(cls, data: Any) -> Any:
+        """Tool results stored before `ok` was recorded: failed tools answered `Error: …` (ToolResult.error)."""
+        if isinstance(data, dict) and data.get("role") == "tool" and data.get("ok") is None:
+            return {**data, "ok": not str(data.get("content") or "").startswith("Error:")}
+        return data
 
 
 class ConversationInfo(Record):

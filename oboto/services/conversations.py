@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,11 @@ from oboto.core.events import (
     ConversationSwitched,
     FileQuarantined,
     MessageAppended,
+    ReplyFinished,
+    ReplyRestarted,
+    ReplyRetryScheduled,
+    ReplyStarted,
+    ReplyTextAppended,
 )
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
@@ -94,6 +100,8 @@ class ConversationManager:
         self.paths = paths
         self.bus = bus
         self._histories: dict[str, _LoadedHistory] = {}
+        # The TUI reads long conversations in a thread worker while its event loop may read them too.
+        self._histories_lock = threading.RLock()
         self._live_streams: set[str] = set()
         paths.conversations_dir.mkdir(parents=True, exist_ok=True)
         with self._index_transaction() as tx:
@@ -242,13 +250,14 @@ class ConversationManager:
     def messages(self, name: str) -> list[Message]:
         """The conversation's messages in order; a stream whose writer died is marked interrupted."""
         name = normalise_name(name)
-        history = self._refresh(name)
-        result = []
-        for message_id in history.order:
-            message = history.by_id[message_id]
-            if message.status == "streaming" and not self._stream_is_live(message):
-                message = self._mark_interrupted(name, message)
-            result.append(message)
+        with self._histories_lock:
+            history = self._refresh(name)
+            result = []
+            for message_id in history.order:
+                message = history.by_id[message_id]
+                if message.status == "streaming" and not self._stream_is_live(message):
+                    message = self._mark_interrupted(name, message)
+                result.append(message)
         return result
 
     def _stream_is_live(self, message: Message) -> bool:
@@ -262,6 +271,10 @@ class ConversationManager:
         return interrupted
 
     def _refresh(self, name: str) -> _LoadedHistory:
+        with self._histories_lock:
+            return self._refresh_locked(name)
+
+    def _refresh_locked(self, name: str) -> _LoadedHistory:
         path = self.paths.conversation_file(name)
         try:
             stat = path.stat()
@@ -387,7 +400,11 @@ def _ends_torn(path: Path) -> bool:
 
 
 class StreamingReply:
-    """A reply being streamed into a conversation, persisted as it grows so a crash keeps what was shown."""
+    """A reply being streamed into a conversation, persisted as it grows so a crash keeps what was shown.
+
+    Each step is also published (ReplyStarted, ReplyTextAppended, …, ReplyFinished, keyed by the message id),
+    so a view draws the reply live from the same id the store keeps it under.
+    """
 
     def __init__(self, manager: ConversationManager, conversation: str, *, author: str | None) -> None:
         self.manager = manager
@@ -397,6 +414,7 @@ class StreamingReply:
         self._last_flush = time.monotonic()
         self._persisted = False
         manager._live_streams.add(self.message.id)
+        manager.bus.publish(ReplyStarted(conversation=conversation, message_id=self.id, author=author))
 
     @property
     def id(self) -> str:
@@ -408,14 +426,21 @@ class StreamingReply:
 
     def feed(self, delta: str) -> None:
         self._parts.append(delta)
+        self.manager.bus.publish(ReplyTextAppended(conversation=self.conversation, message_id=self.id, delta=delta))
         if time.monotonic() - self._last_flush >= STREAM_FLUSH_SECONDS:
             self.flush()
 
     def restart(self) -> None:
         """The model call is being retried: what was streamed so far is discarded."""
         self._parts.clear()
+        self.manager.bus.publish(ReplyRestarted(conversation=self.conversation, message_id=self.id))
         if self._persisted:
             self.flush()
+
+    def retry_scheduled(self, attempt: int, delay_seconds: float, reason: str) -> None:
+        """The model call failed for a moment; say so (the reply itself is unchanged)."""
+        self.manager.bus.publish(ReplyRetryScheduled(conversation=self.conversation, message_id=self.id,
+                                                     attempt=attempt, delay_seconds=delay_seconds, reason=reason))
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
@@ -431,6 +456,8 @@ class StreamingReply:
         """Keep whatever was streamed, marked interrupted; nothing is written when nothing was said."""
         if not self.text and not self._persisted:
             self.manager._live_streams.discard(self.id)
+            self.manager.bus.publish(ReplyFinished(conversation=self.conversation, message_id=self.id,
+                                                   status="discarded"))
             return None
         final = self.message.model_copy(update={"content": self.text, "status": "interrupted", "pid": None})
         return self._close(final)
@@ -438,7 +465,8 @@ class StreamingReply:
     def _close(self, final: Message) -> Message:
         self.manager._write_record(self.conversation, final, new=not self._persisted)
         self.manager._live_streams.discard(self.id)
-        self.manager.bus.publish(
-            MessageAppended(conversation=self.conversation, message_id=final.id, role=final.role, marker=final.marker)
-        )
+        bus = self.manager.bus
+        bus.publish(MessageAppended(conversation=self.conversation, message_id=final.id, role=final.role,
+                                    marker=final.marker))
+        bus.publish(ReplyFinished(conversation=self.conversation, message_id=final.id, status=final.status))
         return final

@@ -1,15 +1,15 @@
 """The runner: the one process per workspace that executes tasks, fires schedules and ticks the loop.
 
 Whoever holds `.oboto/runner.lock` is the runner. Other processes write requests into the workspace;
-the runner sees them within a second through watchfiles and acts. When the runner dies its flock is
-released, and the next process that tries (the TUI keeps trying, a daemon waits) takes over.
+the runner sees them within a second through the process's one watcher (core/watch.py) and acts. When
+the runner dies its flock is released, and the next process that tries (the TUI keeps trying, a daemon
+waits) takes over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from oboto.core.events import RunnerChanged
@@ -63,12 +63,12 @@ class Runner:
         self.runtime.bus.publish(RunnerChanged(pid=os.getpid(), is_runner=True))
         self.runtime.activate_runner()
         self._active.set()
-        watcher = asyncio.create_task(self._watch(), name="oboto-runner-watch")
+        # Changes other processes make in `.oboto/` go to the service that owns the file.
+        stop_listening = self.runtime.watcher.subscribe(self.runtime.workspace_changed)
         try:
             await self._stop.wait()
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            stop_listening()
 
     async def _deactivate(self, reason: str) -> None:
         if not self._active.is_set():
@@ -79,15 +79,6 @@ class Runner:
 
     def stop(self) -> None:
         self._stop.set()
-
-    async def _watch(self) -> None:
-        """Route changes other processes make in `.oboto/` to the service that owns the file."""
-        from watchfiles import awatch
-
-        state_dir = self.runtime.paths.state_dir
-        async for changes in awatch(state_dir, stop_event=self._stop, debounce=50, step=25,
-                                    watch_filter=_interesting, recursive=True):
-            self.runtime.workspace_changed({Path(path) for _change, path in changes})
 
 
 def call_in_loop(loop: asyncio.AbstractEventLoop | None, callback: Callable[[], object]) -> None:
@@ -103,9 +94,3 @@ def call_in_loop(loop: asyncio.AbstractEventLoop | None, callback: Callable[[], 
         callback()
     else:
         loop.call_soon_threadsafe(callback)
-
-
-def _interesting(_change: object, path: str) -> bool:
-    """Documents only: not temp files of atomic writes, locks, logs or the event log."""
-    name = os.path.basename(path)
-    return name.endswith(".json") and not name.startswith(".") and ".corrupt-" not in name

@@ -19,6 +19,7 @@ from oboto.core.config import Settings, load_settings
 from oboto.core.events import PermissionModeChanged
 from oboto.core.paths import WorkspacePaths
 from oboto.core.permissions import Mode, PermissionPolicy, check_mode
+from oboto.core.watch import WorkspaceWatcher
 from oboto.llm.client import LLMClient
 from oboto.llm.resolve import ModelChoice, resolve_model
 from oboto.services.agent_loop import AgentLoopController
@@ -60,6 +61,8 @@ class Runtime:
         self.warnings = list(warnings or [])
         self.bus = bus or EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
         self.foreground = ForegroundActivity(paths.foreground_lock)
+        self.watcher = WorkspaceWatcher(paths.state_dir, ignored=(paths.events, paths.audit))
+        """The process's one watcher of `.oboto/`: the runner and the TUI listen to it."""
         self.tools = build_tool_registry()
         self._llm = llm
         bus = self.bus
@@ -178,7 +181,7 @@ class Runtime:
         await self.task_endings.stop_runner()
         self.questions.stop_runner()
 
-    def workspace_changed(self, changed: set[Path]) -> None:
+    def workspace_changed(self, changed: frozenset[Path]) -> None:
         """Another process wrote a request into `.oboto/`; hand it to the owning service."""
         paths = self.paths
         if any(path.parent == paths.tasks_dir for path in changed):

@@ -105,6 +105,8 @@ class PersistingObserver(TurnObserver):
         self.outer.reply_finished(response)
 
     def retrying(self, attempt: int, delay: float, error: LLMError) -> None:
+        if self.stream is not None:
+            self.stream.retry_scheduled(attempt, delay, error.message)
         self.outer.retrying(attempt, delay, error)
 
     def tool_started(self, call: ToolCallRequest) -> None:
@@ -113,7 +115,8 @@ class PersistingObserver(TurnObserver):
     def tool_finished(self, call: ToolCallRequest, result: ToolResult, duration_ms: float) -> None:
         self.conversations.append(
             self.conversation,
-            Message(role="tool", tool_call_id=call.id, name=call.name, content=result.content, author=self.author),
+            Message(role="tool", tool_call_id=call.id, name=call.name, content=result.content, ok=result.ok,
+                    author=self.author),
         )
         self.bus.publish(ToolCallFinished(conversation=self.conversation, task_id=self.ctx.task_id, tool=call.name,
                                           ok=result.ok, duration_ms=round(duration_ms, 2)))

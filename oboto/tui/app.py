@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
+from textual.screen import Screen
+from textual.signal import Signal
 
 from oboto.core.events import Event, FileQuarantined, RunnerChanged, WorkspaceWarning
 from oboto.services.runtime import Runtime
-from oboto.tui.commands import ObotoCommands
+from oboto.tui.commands import palette_commands
 from oboto.tui.messages import ServiceEvent, WorkspaceChanged
 from oboto.tui.themes import register_themes
+from oboto.tui.workers import BlockingCallDone
+
+# Textual's own palette entries that oboto offers in its own words: "Quit" stops the runner first, "Help: keys"
+# shows every binding, and each theme has a "Theme: <name>" entry that is remembered.
+REPLACED_SYSTEM_COMMANDS = frozenset({"Quit", "Keys", "Theme"})
 
 
 class ObotoApp(App[None]):
@@ -22,7 +30,6 @@ class ObotoApp(App[None]):
     # The default screen's own CSS_PATH is not loaded by Textual, so the app loads it.
     CSS_PATH = ["app.tcss", "screens/main.tcss"]
     TITLE = "oboto"
-    COMMANDS = App.COMMANDS | {ObotoCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1", "help", "Help", id="help"),
@@ -40,7 +47,11 @@ class ObotoApp(App[None]):
         self.start_runner = start_runner
         self.watch_files = watch_files
         self.runner = None
-        self._unsubscribe = None
+        self.service_events: Signal[Event] = Signal(self, "service-events")
+        """Every event the services publish, delivered on the UI thread; live widgets subscribe (tui/live.py)."""
+        self.workspace_files: Signal[frozenset[Path]] = Signal(self, "workspace-files")
+        """Every batch of files changed under `.oboto/` (often by another process)."""
+        self._stop_listening: list[Callable[[], None]] = []
 
     def get_default_screen(self):
         from oboto.tui.screens.main import MainScreen
@@ -50,15 +61,21 @@ class ObotoApp(App[None]):
     def on_mount(self) -> None:
         register_themes(self)
         self.sub_title = str(self.runtime.paths.root)
-        self._unsubscribe = self.runtime.bus.subscribe(self._forward)
+        self._stop_listening.append(self.runtime.bus.subscribe(self._forward))
         for message in self.runtime.warnings:
             self.notify(message, title="Settings", severity="warning", timeout=10)
         if self.start_runner:
             self.run_worker(self._hold_runner(), name="runner", group="runner", exit_on_error=False)
         if self.watch_files:
-            self.run_worker(self._watch_workspace(), name="watch", group="watch", exit_on_error=False)
+            # The process's one watcher: the runner listens to the same one (services/runner.py).
+            self._stop_listening.append(self.runtime.watcher.subscribe(self._files_changed))
         if self.runtime.model_choice.model:
             self.call_after_refresh(self._warm_up_model_client)
+
+    def on_unmount(self) -> None:
+        for stop in self._stop_listening:
+            stop()
+        self._stop_listening.clear()
 
     def _warm_up_model_client(self) -> None:
         """Load the model library (litellm, or the local model) in a thread after the first frame, so the
@@ -92,21 +109,20 @@ class ObotoApp(App[None]):
             self.notify(event.message, severity="warning", timeout=10)
         elif isinstance(event, RunnerChanged) and event.pid == os.getpid():
             self.runner_state = "runner" if event.is_runner else "stopped"
-        self.screen_dispatch(event, frozenset())
+        self.service_events.publish(event)
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        """Watcher listener: posted, so file changes and bus events reach the widgets in the order they came."""
+        self.post_message(WorkspaceChanged(changed))
+        self._refresh_runner_state()
 
     def on_workspace_changed(self, message: WorkspaceChanged) -> None:
-        self.screen_dispatch(None, message.changed)
+        self.workspace_files.publish(message.changed)
 
-    def screen_dispatch(self, event: Event | None, changed: frozenset[Path]) -> None:
-        """Tell every live widget on every screen (detail views too) what changed."""
-        from oboto.tui.live import LiveData
-
-        for screen in self.screen_stack:
-            if isinstance(screen, LiveData):
-                screen.workspace_event(event, changed)
-            for widget in screen.query("*"):
-                if isinstance(widget, LiveData):
-                    widget.workspace_event(event, changed)
+    def on_blocking_call_done(self, message: BlockingCallDone) -> None:
+        """Apply a blocking call's outcome on the queue of the widget that made it, if it is still mounted."""
+        if message.node.is_attached:
+            message.node.call_next(message.outcome)
 
     async def _hold_runner(self) -> None:
         """Be the runner when possible; otherwise work as a client and keep trying to take over."""
@@ -117,15 +133,6 @@ class ObotoApp(App[None]):
         if holder is not None:
             self.runner_state = f"client (process {holder} runs agents)"
         await self.runner.run()
-
-    async def _watch_workspace(self) -> None:
-        """Changes other processes make (task records, schedules, loop, questions, conversations)."""
-        from watchfiles import awatch
-
-        async for changes in awatch(self.runtime.paths.state_dir, debounce=100, step=50, recursive=True,
-                                    watch_filter=_interesting):
-            self.post_message(WorkspaceChanged(frozenset(Path(path) for _change, path in changes)))
-            self._refresh_runner_state()
 
     def _refresh_runner_state(self) -> None:
         if self.runner is not None and not self.runner.is_runner:
@@ -140,9 +147,14 @@ class ObotoApp(App[None]):
         if self.runner is not None:
             self.runner.stop()
             await self.workers.wait_for_complete([w for w in self.workers if w.group == "runner"])
-        if self._unsubscribe is not None:
-            self._unsubscribe()
         self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette: every action once (Textual's screenshot and maximize, then oboto's own)."""
+        for command in super().get_system_commands(screen):
+            if command.title not in REPLACED_SYSTEM_COMMANDS:
+                yield command
+        yield from palette_commands(self, screen)
 
     def action_help(self) -> None:
         from oboto.tui.screens.help import HelpScreen
@@ -171,14 +183,6 @@ class ObotoApp(App[None]):
         if isinstance(self.screen, QuestionModal):
             return
         self.push_screen(QuestionModal(self.runtime, open_questions[0].id))
-
-
-def _interesting(_change: object, path: str) -> bool:
-    name = os.path.basename(path)
-    if name.startswith(".") or ".corrupt-" in name or name.endswith((".lock", ".tmp")):
-        return False
-    # Task logs are followed by the task detail view itself; they change too often to broadcast.
-    return name.endswith((".json", ".jsonl")) and name != "events.jsonl"
 
 
 def make_app(workspace: str | os.PathLike[str] | None = None, *, runtime: Runtime | None = None,

@@ -39,11 +39,3 @@ class OpenTask(Message):
     def __init__(self, task_id: str) -> None:
         super().__init__()
         self.task_id = task_id
-
-
-class AnswerQuestion(Message):
-    """Open the answer modal for a blocking question (None: the oldest open one)."""
-
-    def __init__(self, question_id: str | None = None) -> None:
-        super().__init__()
-        self.question_id = question_id

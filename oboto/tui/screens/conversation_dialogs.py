@@ -1,12 +1,14 @@
 """Small dialogs for creating, renaming and deleting conversations, with the service's errors shown inline.
 
-Each dialog is handed the service call to make (`apply`); it stays open and shows the service's own
-message when the call is refused ("invalid conversation name …", "… already exists"), and closes with
-the call's result once it succeeds. So the rules live in one place, the ConversationManager.
+Each dialog is handed the service call to make (`apply`, run in a thread worker: it fsyncs); it stays open
+and shows the service's own message when the call is refused ("invalid conversation name …", "… already
+exists"), and closes with the call's result once it succeeds. So the rules live in one place, the
+ConversationManager.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 from textual import on
@@ -16,10 +18,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from oboto.core.errors import RequestRefused
 from oboto.services.conversation_models import ConversationNameError, normalise_name
-from oboto.services.conversations import ConversationError
+from oboto.tui.workers import run_blocking, running
 
-REFUSALS = (ConversationNameError, ConversationError)
+APPLY_GROUP = "conversation-dialog"
 
 
 class ConversationNameDialog(ModalScreen[str | None]):
@@ -67,11 +70,11 @@ class ConversationNameDialog(ModalScreen[str | None]):
     @on(Input.Submitted, "#name")
     def submit(self, event: Input.Submitted) -> None:
         event.stop()
-        try:
-            result = self.apply(event.value)
-        except REFUSALS as error:
-            self.show_error(str(error))
-            return
+        if not running(self, APPLY_GROUP):
+            run_blocking(self, partial(self.apply, event.value), self._applied, what=self.dialog_title,
+                         group=APPLY_GROUP, refused=lambda error: self.show_error(str(error)))
+
+    def _applied(self, result: str) -> None:
         self.dismiss(result)
 
     def action_cancel(self) -> None:
@@ -113,14 +116,17 @@ class DeleteConversationDialog(ModalScreen[bool]):
 
     @on(Button.Pressed, "#confirm")
     def action_confirm(self) -> None:
-        try:
-            self.apply()
-        except REFUSALS as error:
-            error_line = self.query_one("#dialog-error", Static)
-            error_line.update(str(error))
-            error_line.add_class("-shown")
-            return
+        if not running(self, APPLY_GROUP):
+            run_blocking(self, self.apply, self._applied, what=f"Deleting {self.conversation!r}", group=APPLY_GROUP,
+                         refused=self._refused)
+
+    def _applied(self, _nothing: None) -> None:
         self.dismiss(True)
+
+    def _refused(self, error: RequestRefused) -> None:
+        error_line = self.query_one("#dialog-error", Static)
+        error_line.update(str(error))
+        error_line.add_class("-shown")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

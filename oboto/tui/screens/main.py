@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from textual import on, work
@@ -14,7 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from oboto.core.events import ConversationDeleted, ConversationRenamed, Event
 from oboto.services.runtime import Runtime
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
 from oboto.tui.messages import OpenTask, SwitchConversation
 from oboto.tui.widgets.chat_input import ChatInput
 from oboto.tui.widgets.conversation import ConversationView
@@ -23,6 +24,7 @@ from oboto.tui.widgets.loop_panel import LoopPanel
 from oboto.tui.widgets.questions_panel import QuestionsPanel
 from oboto.tui.widgets.schedules_panel import SchedulesPanel
 from oboto.tui.widgets.tasks_panel import TasksPanel
+from oboto.tui.workers import run_blocking
 
 SETUP_MESSAGE = """\
 **No model is configured yet.** Quit (ctrl+q), choose one and start oboto again:
@@ -36,7 +38,7 @@ Any litellm model works, or set `model` in `.oboto/config.toml`. With no key at 
 `pip install 'oboto[local]'` adds a small model that runs here. `oboto doctor` checks the setup."""
 
 
-class MainScreen(LiveData, Screen[None]):
+class MainScreen(Screen[None]):
     CSS_PATH = "main.tcss"
     BINDINGS = [
         Binding("escape", "cancel_reply", "Cancel reply", id="cancel-reply"),
@@ -69,16 +71,20 @@ class MainScreen(LiveData, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        follow(self, events=self._follow_conversation, files=self._check_conversation_exists)
         self.query_one(ConversationView).show(self.conversation)
         self.query_one(ChatInput).focus()
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
-        """Follow the shown conversation when it is renamed or deleted (here or by another process)."""
+    def _follow_conversation(self, event: Event) -> None:
+        """Follow the shown conversation when it is renamed (it stays the active one) or deleted here."""
         if isinstance(event, ConversationRenamed) and event.old == self.conversation:
-            self.post_message(SwitchConversation(event.new))
+            self.conversation = event.new
         elif isinstance(event, ConversationDeleted) and event.name == self.conversation:
             self.post_message(SwitchConversation("chat"))
-        elif self.runtime.paths.conversation_index in changed and not self.runtime.conversations.exists(self.conversation):
+
+    def _check_conversation_exists(self, changed: frozenset[Path]) -> None:
+        """Another process may have deleted the shown conversation."""
+        if self.runtime.paths.conversation_index in changed and not self.runtime.conversations.exists(self.conversation):
             self.post_message(SwitchConversation("chat"))
 
     @property
@@ -98,17 +104,14 @@ class MainScreen(LiveData, Screen[None]):
             self.notify("The agent is still replying; Esc cancels the reply.", severity="warning")
             return
         self.query_one(ChatInput).clear()
+        # The person just acted: bring their message (and the reply to come) into view.
+        self.query_one(ConversationView).follow_bottom()
         self._reply(self.conversation, text)
 
     @work(group="reply", exclusive=True, exit_on_error=False)
     async def _reply(self, conversation: str, text: str) -> None:
-        view = self.query_one(ConversationView)
-        view.add_user_message(text)
-        observer = view.reply_observer()
-        try:
-            outcome = await self.runtime.chat(conversation, text, observer=observer)
-        finally:
-            view.turn_finished()
+        """The person's turn; the view draws it from the conversation's events as it is stored."""
+        outcome = await self.runtime.chat(conversation, text)
         if not outcome.ok:
             self.notify(outcome.error or outcome.status, title="The turn stopped", severity="error", timeout=10)
 
@@ -134,8 +137,12 @@ class MainScreen(LiveData, Screen[None]):
         if self.replying:
             self.notify("Wait for the reply to finish (or Esc) before switching.", severity="warning")
             return
-        self.conversation = self.runtime.conversations.switch(message.name)
-        self.query_one(ConversationView).show(self.conversation)
+        run_blocking(self, partial(self.runtime.conversations.switch, message.name), self._switched,
+                     what="Switching conversation", group="switch", exclusive=True)
+
+    def _switched(self, name: str) -> None:
+        self.conversation = name
+        self.query_one(ConversationView).show(name)
         self.query_one(ChatInput).focus()
 
     @on(OpenTask)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -25,7 +24,7 @@ from oboto.core.memory_rules import MAX_QUERY_CHARS, MEMORY_KINDS
 from oboto.core.models import utc_now
 from oboto.services.memory_models import MemoryRecord
 from oboto.services.runtime import Runtime
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
 from oboto.tui.widgets.schedules_panel import DELETE_CONFIRM_SECONDS
 
 MEMORY_EVENTS = (MemoryStored, MemoryForgotten, MemoryReembedded)
@@ -112,7 +111,7 @@ class MemoryList(OptionList):
     ]
 
 
-class MemoryScreen(LiveData, Screen[None]):
+class MemoryScreen(Screen[None]):
     """Search box and kind filter on top, the memories found, the highlighted one in full below; Esc goes back."""
 
     CSS_PATH = "memory.tcss"
@@ -147,11 +146,12 @@ class MemoryScreen(LiveData, Screen[None]):
         results.loading = True
         self._show_detail(None)
         self.query_one("#memory-query", Input).focus()
+        follow(self, events=self._memory_event)
         self.load()
 
     # ----- loading -------------------------------------------------------------------------------
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
+    def _memory_event(self, event: Event) -> None:
         """Memories stored, updated or deleted by anyone (agents, episodes, this screen) show up here."""
         if isinstance(event, MEMORY_EVENTS):
             self._load_later()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +15,9 @@ from oboto.services.question_models import Question
 from oboto.services.questions import QuestionError
 from oboto.services.runtime import Runtime
 from oboto.tui.widgets.questions_panel import asker
+from oboto.tui.workers import run_blocking, running
+
+ANSWER_GROUP = "question-answer"
 
 
 class QuestionModal(ModalScreen[None]):
@@ -65,20 +70,26 @@ class QuestionModal(ModalScreen[None]):
 
     @on(Input.Submitted, "#answer")
     def send(self, event: Input.Submitted) -> None:
+        """Send the answer (questions.json is fsynced: in a thread); a refusal shows under the input."""
         event.stop()
-        try:
-            self.runtime.questions.answer(self.question_id, event.value)
-        except QuestionError as error:
-            self.show_error(str(error))
+        if running(self, ANSWER_GROUP):
             return
-        answered = self.question_id
-        remaining = self.runtime.questions.open_questions()
+        questions, answered, text = self.runtime.questions, self.question_id, event.value
+
+        def answer() -> list[Question]:
+            questions.answer(answered, text)
+            return questions.open_questions()
+
+        run_blocking(self, answer, partial(self._answered, answered), what="Answer not sent", group=ANSWER_GROUP,
+                     refused=lambda error: self.show_error(str(error)))
+
+    def _answered(self, answered: str, remaining: list[Question]) -> None:
         if not remaining:
             self.app.notify(f"Answer to {answered} sent; the agent goes on.", timeout=4, markup=False)
             self.dismiss(None)
             return
         # More agents are waiting: offer the next question right here rather than making the person press F2 again.
-        event.input.clear()
+        self.query_one("#answer", Input).clear()
         self.show_question(remaining[0].id)
         status = self.query_one("#question-status", Static)
         status.update(f"✓ Answer to {answered} sent. Next question:")

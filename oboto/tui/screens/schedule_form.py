@@ -22,6 +22,9 @@ from oboto.services.schedule_models import (
     optional_text,
     validated_schedule,
 )
+from oboto.tui.workers import run_blocking, running
+
+SAVE_GROUP = "schedule-save"
 
 # Valid stand-ins for the other fields, so one field can be checked alone by the schedule model itself.
 _VALID_REST: dict[str, Any] = {"name": "-", "query": "-", "interval_seconds": MIN_INTERVAL_SECONDS}
@@ -197,6 +200,8 @@ class ScheduleFormScreen(ModalScreen[Schedule | None]):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
+        if running(self, SAVE_GROUP):
+            return  # the save on its way decides
         self.tried_save = True
         problems = {field: self._check(field) for field in FIELD_WIDGETS}
         first_bad = next((field for field, problem in problems.items() if problem), None)
@@ -209,15 +214,17 @@ class ScheduleFormScreen(ModalScreen[Schedule | None]):
             cron=self._text("cron") or None, max_runs=self._max_runs(),
             skip_if_running=self.query_one("#skip", Checkbox).value,
         )
-        scheduler = self.runtime.scheduler
-        try:
-            if self.schedule_id is None:
-                schedule = scheduler.create(name, query, **fields)
-            else:
-                schedule = scheduler.update(self.schedule_id, name=name, query=query, **fields)
-        except ScheduleError as error:
-            self._show("form", str(error))
-            return
+        scheduler, schedule_id = self.runtime.scheduler, self.schedule_id
+
+        def save() -> Schedule:
+            if schedule_id is None:
+                return scheduler.create(name, query, **fields)
+            return scheduler.update(schedule_id, name=name, query=query, **fields)
+
+        run_blocking(self, save, self._saved, what="Schedule not saved", group=SAVE_GROUP,
+                     refused=lambda error: self._show("form", str(error)))
+
+    def _saved(self, schedule: Schedule) -> None:
         self.dismiss(schedule)
 
     def _focus_field(self, field: str) -> None:

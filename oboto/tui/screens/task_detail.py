@@ -17,7 +17,7 @@ from oboto.services.runtime import Runtime
 from oboto.services.task_log import elapsed_text
 from oboto.services.task_models import TaskRecord
 from oboto.services.tasks import TaskError
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
 from oboto.tui.widgets.tasks_panel import TASK_EVENTS, cancel_task, status_content
 
 FOLLOW_SECONDS = 0.25
@@ -25,7 +25,7 @@ OUTCOME_LINES = 3
 LOG_MAX_LINES = 20_000
 
 
-class TaskSummary(LiveData, Static):
+class TaskSummary(Static):
     """The task's id, status, origin, elapsed time and outcome; re-read when its record changes."""
 
     class Changed(Message):
@@ -43,17 +43,23 @@ class TaskSummary(LiveData, Static):
     def on_mount(self) -> None:
         self.border_title = "Background task"
         self.show()
+        follow(self, events=self._task_event, files=self._files_changed)
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
-        task_id = self.record.id
-        named = isinstance(event, TASK_EVENTS) and event.task_id == task_id
-        if named or self.runtime.paths.task_record(task_id) in changed:
-            try:
-                self.record = self.runtime.tasks.get(task_id)
-            except TaskError:
-                return  # the record was removed; keep showing what was last known
-            self.show()
-            self.post_message(self.Changed(self.record))
+    def _task_event(self, event: Event) -> None:
+        if isinstance(event, TASK_EVENTS) and event.task_id == self.record.id:
+            self._reload()
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        if self.runtime.paths.task_record(self.record.id) in changed:
+            self._reload()
+
+    def _reload(self) -> None:
+        try:
+            self.record = self.runtime.tasks.get(self.record.id)
+        except TaskError:
+            return  # the record was removed; keep showing what was last known
+        self.show()
+        self.post_message(self.Changed(self.record))
 
     def show(self) -> None:
         """Render the record held (also called each follow step, so the elapsed time moves on)."""

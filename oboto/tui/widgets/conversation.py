@@ -1,32 +1,54 @@
-"""The conversation view: stored messages drawn lazily, the person's own turn drawn live, notices as they land."""
+"""The conversation view: stored messages drawn by id from one stream of conversation events.
+
+Every message is drawn from its stored record by the one `MessageRenderer`, whether it arrives live or is
+read when the conversation is shown again, so a reload shows exactly what was shown live. The only thing
+drawn from event data is a reply's text while it streams (ReplyTextAppended), and when the reply ends its
+widget is settled with the stored text. Events of this process come from the bus; other processes' writes
+come from the file watcher, and then the view reads the store and draws by id in the same way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 from textual import on
 from textual.containers import VerticalScroll
-from textual.widget import AwaitMount, Widget
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from oboto.core.events import ConversationRenamed, Event, MessageAppended
+from oboto.core.events import (
+    ConversationRenamed,
+    Event,
+    MessageAppended,
+    ReplyFinished,
+    ReplyRestarted,
+    ReplyRetryScheduled,
+    ReplyStarted,
+    ReplyTextAppended,
+)
 from oboto.services.conversation_models import Message
 from oboto.services.runtime import Runtime
-from oboto.tui.live import LiveData
-from oboto.tui.widgets.live_turn import LiveReply, LiveTurn, ViewObserver, pump_reply
+from oboto.tui.live import follow
 from oboto.tui.widgets.message_widgets import (
     AssistantMessage,
     EarlierMessages,
     Notice,
+    RetryLine,
     ToolCallBlock,
     UserMessage,
 )
+from oboto.tui.widgets.reply_stream import LiveReply, pump_reply
+from oboto.tui.workers import run_blocking
 
 BATCH_SIZE = 40
 """Messages mounted when a conversation is shown, and per "load earlier": enough to read, cheap to mount."""
 
 STREAM_GROUP = "reply-stream"
+LOAD_GROUP = "conversation-load"
+EARLIER_GROUP = "conversation-earlier"
+ReplyEvent = ReplyStarted | ReplyTextAppended | ReplyRestarted | ReplyRetryScheduled | ReplyFinished
 
 
 def batch_start(messages: Sequence[Message], end: int) -> int:
@@ -37,11 +59,6 @@ def batch_start(messages: Sequence[Message], end: int) -> int:
     return start
 
 
-def tool_result_ok(content: str) -> bool:
-    """Stored tool results do not record success; failed tools answer with `Error: …` (ToolResult.error)."""
-    return not content.startswith("Error:")
-
-
 class MessageRenderer:
     """Turns stored messages into widgets, filling each tool call's block with the result that follows it."""
 
@@ -49,16 +66,18 @@ class MessageRenderer:
         self.blocks: dict[str, ToolCallBlock] = {}
         self._waiting: list[ToolCallBlock] = []
 
-    def render(self, message: Message) -> list[Widget]:
-        """The widgets for one stored message (none for a tool result that fills its call's block)."""
+    def render(self, message: Message, *, with_text: bool = True) -> list[Widget]:
+        """The widgets for one stored message (none for a tool result that fills its call's block).
+
+        `with_text=False`: the reply's text is already on screen (it was streamed); only its tool blocks.
+        """
         if message.role == "tool":
             return self._tool_result(message)
-        if message.role == "user" or message.role == "assistant" or message.marker == "turn-stopped":
-            self._close_waiting()
+        self.close_before(message)
         if message.role == "user":
             return [UserMessage(message.content, message_id=message.id)]
         if message.role == "assistant":
-            return self.assistant(message)
+            return self.assistant(message, with_text=with_text)
         return [Notice(message.content, message.marker, message.author, message_id=message.id)]
 
     def assistant(self, message: Message, *, with_text: bool = True) -> list[Widget]:
@@ -80,11 +99,11 @@ class MessageRenderer:
         block = self.blocks.get(message.tool_call_id or "")
         if block is not None and block.result is None:
             block.message_id = message.id
-            block.set_result(message.content, tool_result_ok(message.content))
+            block.set_result(message.content, bool(message.ok))
             return []
         # Its call is not on screen (an earlier batch, or lost): show the result on its own.
         orphan = ToolCallBlock(message.tool_call_id, message.name or "tool", "", message_id=message.id)
-        orphan.set_result(message.content, tool_result_ok(message.content))
+        orphan.set_result(message.content, bool(message.ok))
         return [orphan]
 
     def close_before(self, message: Message) -> None:
@@ -98,57 +117,91 @@ class MessageRenderer:
         self._waiting.clear()
 
 
-class ConversationView(LiveData, VerticalScroll):
-    """One conversation: the last messages mounted (older ones on request), the running turn live."""
+class ConversationView(VerticalScroll):
+    """One conversation: the last messages mounted (older ones on request), kept current by conversation events."""
 
     def __init__(self, runtime: Runtime, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.runtime = runtime
         self.conversation: str | None = None
+        """The conversation shown, or being read to be shown."""
+        self._drawn = False
+        """Whether `conversation` is on screen yet; its events that come while it is being read wait in `_held`."""
+        self._held: list[Event] = []
         self._first_shown = 0
         """Index of the oldest mounted message; everything before it hides behind the "earlier" row."""
         self._seen = 0
-        """How many stored messages are accounted for (mounted, hidden behind the row, or deferred)."""
+        """How many stored messages are accounted for (mounted, or hidden behind the row)."""
         self._last_seen_id: str | None = None
+        self._seen_ids: set[str] = set()
+        """Ids of the stored messages accounted for: an event about one of them is late (the store is ahead)."""
         self._earlier: EarlierMessages | None = None
         self._renderer = MessageRenderer()
-        self._open_streams: dict[int, AssistantMessage] = {}
-        """Replies another writer is still streaming (by index), re-read as their snapshots grow."""
-        self._live: LiveTurn | None = None
+        self._streams: dict[str, LiveReply] = {}
+        """Replies streaming in this process, by message id, drawn from their events until they are stored."""
+        self._snapshots: dict[str, AssistantMessage] = {}
+        """Replies another process is streaming, by message id, redrawn as their stored snapshots grow."""
         self._sync_scheduled = False
         self._following = True
         """Whether the view sticks to the bottom as content grows: true while the person is at the bottom."""
 
+    def on_mount(self) -> None:
+        follow(self, events=self._conversation_event, files=self._files_changed)
+
+    @property
+    def shown(self) -> str | None:
+        """The conversation on screen (None while it is being read)."""
+        return self.conversation if self._drawn else None
+
     # ----- showing a conversation --------------------------------------------------------------
 
     def show(self, name: str) -> None:
-        """Draw conversation `name`: only its last batch of messages, however long it is."""
-        self._live = None
-        self.workers.cancel_group(self, STREAM_GROUP)
+        """Show conversation `name`: its last batch of messages, read in a thread (it may be long)."""
         self.conversation = name
-        messages = self.runtime.conversations.messages(name)
+        self._drawn = False
+        self._held.clear()
+        run_blocking(self, partial(self.runtime.conversations.messages, name), partial(self._draw, name),
+                     what="Showing the conversation", group=LOAD_GROUP, exclusive=True)
+
+    def _draw(self, name: str, messages: list[Message]) -> None:
+        if name != self.conversation:
+            return
+        self.workers.cancel_group(self, STREAM_GROUP)
+        self._streams.clear()
+        self._snapshots.clear()
         start = batch_start(messages, len(messages))
         self._first_shown = start
         self._mark_seen(messages)
+        self._seen_ids = {message.id for message in messages}
         self._renderer = MessageRenderer()
-        self._open_streams.clear()
         self._earlier = EarlierMessages(start) if start else None
         widgets: list[Widget] = [self._earlier] if self._earlier else []
-        widgets += self._render_range(messages, range(start, len(messages)))
+        widgets += self._render_messages(messages[start:])
         with self.app.batch_update():
             self.remove_children()
             if widgets:
                 self.mount_all(widgets)
+        self._drawn = True
         self.follow_bottom()
+        held, self._held = self._held, []
+        for event in held:
+            self._conversation_event(event)
+        self._schedule_sync()  # anything stored while the file was being read
 
     @on(EarlierMessages.Selected)
-    async def load_earlier(self) -> None:
+    def load_earlier(self) -> None:
+        """Read the conversation again (in a thread) to mount the batch before the oldest shown message."""
+        if self._earlier is not None and self.conversation is not None:
+            name = self.conversation
+            run_blocking(self, partial(self.runtime.conversations.messages, name),
+                         partial(self._mount_earlier, name), what="Loading earlier messages", group=EARLIER_GROUP,
+                         exclusive=True)
+
+    async def _mount_earlier(self, name: str, messages: list[Message]) -> None:
         """Mount the batch before the oldest shown message, keeping the person's place."""
-        self._sync()
         row = self._earlier
-        if row is None or self.conversation is None:
+        if row is None or name != self.conversation or not self._drawn or len(messages) < self._seen:
             return
-        messages = self.runtime.conversations.messages(self.conversation)
         end = self._first_shown
         start = batch_start(messages, end)
         renderer = MessageRenderer()
@@ -172,15 +225,14 @@ class ConversationView(LiveData, VerticalScroll):
         # is relative to the current offset, which a focus scroll may still be animating.
         self.scroll_to(y=widget.virtual_region_with_margin.y, animate=False)
 
-    def _render_range(self, messages: Sequence[Message], indexes: range | list[int]) -> list[Widget]:
+    def _render_messages(self, messages: Iterable[Message]) -> list[Widget]:
         widgets: list[Widget] = []
-        for index in indexes:
-            message = messages[index]
+        for message in messages:
             rendered = self._renderer.render(message)
             if message.role == "assistant" and message.status == "streaming" and rendered:
                 first = rendered[0]
                 if isinstance(first, AssistantMessage):
-                    self._open_streams[index] = first
+                    self._snapshots[message.id] = first
             widgets += rendered
         return widgets
 
@@ -188,18 +240,56 @@ class ConversationView(LiveData, VerticalScroll):
         self._seen = len(messages)
         self._last_seen_id = messages[-1].id if messages else None
 
-    # ----- keeping up with the store -------------------------------------------------------------
+    # ----- the conversation's events -------------------------------------------------------------
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
-        """New messages for the shown conversation: ours (bus events) or another process's (file changes)."""
-        name = self.conversation
-        if name is None:
+    def _conversation_event(self, event: Event) -> None:
+        """Messages stored (drawn from the store by id) and replies streaming (drawn from their events)."""
+        if isinstance(event, ConversationRenamed):
+            if event.old == self.conversation:
+                self.conversation = event.new
             return
-        if isinstance(event, MessageAppended) and event.conversation == name:
+        if not isinstance(event, MessageAppended | ReplyEvent) or event.conversation != self.conversation:
+            return
+        if not self._drawn:
+            self._held.append(event)
+        elif isinstance(event, MessageAppended):
             self._schedule_sync()
-        elif isinstance(event, ConversationRenamed) and event.old == name:
-            self.conversation = event.new
-        elif changed and any(_is_conversation_file(path, name) for path in changed):
+        else:
+            if self._sync_scheduled:
+                self._sync()  # what was stored before this reply event goes above it
+            self._reply_event(event)
+
+    def _reply_event(self, event: ReplyEvent) -> None:
+        if isinstance(event, ReplyStarted):
+            self._start_reply(event.message_id)
+            return
+        reply = self._streams.get(event.message_id)
+        if isinstance(event, ReplyTextAppended) and reply is not None:
+            reply.write(event.delta)
+        elif isinstance(event, ReplyRestarted) and reply is not None:
+            reply.restart()
+        elif isinstance(event, ReplyRetryScheduled):
+            # Above the reply being retried, whose text will come after the note.
+            above = reply.widget if reply is not None else self._snapshots.get(event.message_id)
+            if above is not None or event.message_id not in self._seen_ids:
+                self.mount(RetryLine(event.attempt, event.delay_seconds, event.reason), before=above)
+        elif isinstance(event, ReplyFinished) and reply is not None and event.status == "discarded":
+            del self._streams[event.message_id]
+            reply.discard()
+        elif isinstance(event, ReplyFinished):
+            self._sync()  # the stored reply settles its widget
+
+    def _start_reply(self, message_id: str) -> None:
+        if message_id in self._streams or message_id in self._seen_ids:
+            return  # already drawn from the store, which was read after the reply began (events come later)
+        widget = AssistantMessage(message_id=message_id)
+        reply = LiveReply(widget, self.mount(widget))
+        self._streams[message_id] = reply
+        self.run_worker(pump_reply(reply), group=STREAM_GROUP, exit_on_error=False)
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        name = self.conversation
+        if name is not None and self._drawn and any(_is_conversation_file(path, name) for path in changed):
             self._schedule_sync()
 
     def _schedule_sync(self) -> None:
@@ -209,98 +299,60 @@ class ConversationView(LiveData, VerticalScroll):
             self.call_later(self._sync)
 
     def _sync(self) -> None:
-        """Mount what was appended since the last look; while live, hold back what may be the turn's own."""
+        """Draw what was stored since the last look, in stored order, and settle replies that ended."""
         self._sync_scheduled = False
-        if self.conversation is None or not self.is_attached:
+        if self.conversation is None or not self._drawn or not self.is_attached:
             return
         messages = self.runtime.conversations.messages(self.conversation)
         if len(messages) < self._seen or (self._seen and messages[self._seen - 1].id != self._last_seen_id):
             self.show(self.conversation)  # the file was rewritten (repaired after damage): draw it afresh
             return
-        self._follow_open_streams(messages)
-        if len(messages) == self._seen:
-            return
-        new = range(self._seen, len(messages))
+        fresh = messages[self._seen:]
+        self._settle_earlier(messages[:self._seen])
         self._mark_seen(messages)
-        if self._live is not None:
-            # The turn's user message, replies and tool results are already on screen, drawn live.
-            self._live.deferred += [index for index in new if messages[index].role != "system"]
-            new = [index for index in new if messages[index].role == "system"]
-        widgets = self._render_range(messages, new)
+        self._seen_ids.update(message.id for message in fresh)
+        widgets: list[Widget] = []
+        for message in fresh:
+            if message.id in self._streams:
+                self._settle(message)
+            else:
+                widgets += self._render_messages([message])
         if widgets:
             self.mount_all(widgets)
 
-    def _follow_open_streams(self, messages: Sequence[Message]) -> None:
-        for index, widget in list(self._open_streams.items()):
-            message = messages[index]
+    def _settle_earlier(self, seen: Sequence[Message]) -> None:
+        """Settle the streaming replies first stored before this look (their newest snapshots are there)."""
+        pending = self._streams.keys() | self._snapshots.keys()
+        for message in reversed(seen):
+            if not pending:
+                break
+            if message.id in pending:
+                pending.discard(message.id)
+                self._settle(message)
+
+    def _settle(self, message: Message) -> None:
+        """A streaming reply's stored state: our own stream ends with the stored text; others' follow it."""
+        interrupted = message.status == "interrupted"
+        if (reply := self._streams.get(message.id)) is not None:
+            if message.status == "streaming":
+                return  # a snapshot of our own stream: its events are ahead of it
+            del self._streams[message.id]
+            reply.finish(message.content, interrupted=interrupted)
+            blocks = self._renderer.render(message, with_text=False)
+            if blocks:
+                self.mount_all(blocks, after=reply.widget)
+        elif (widget := self._snapshots.get(message.id)) is not None:
             if message.content != widget.source:
                 widget.update(message.content)
                 widget.set_class(not message.content, "-empty")
             if message.status == "streaming":
-                continue
-            del self._open_streams[index]
-            if message.status == "interrupted":
+                return
+            del self._snapshots[message.id]
+            if interrupted:
                 widget.mark_interrupted()
             blocks = self._renderer.assistant(message, with_text=False)
             if blocks:
                 self.mount_all(blocks, after=widget)
-
-    # ----- the person's own turn -----------------------------------------------------------------
-
-    def add_user_message(self, text: str) -> None:
-        """Show what the person just sent and start drawing their turn live."""
-        self._sync()
-        widget = UserMessage(text)
-        self._live = LiveTurn(user=widget)
-        self.mount(widget)
-        # The person just acted: bring their message (and the reply to come) into view.
-        self.follow_bottom()
-
-    def reply_observer(self) -> ViewObserver:
-        """Callbacks for the agent turn that draw it live in this view."""
-        if self._live is None:
-            self._sync()
-            self._live = LiveTurn()
-        return ViewObserver(self, self._live)
-
-    def turn_finished(self) -> None:
-        """The turn ended (done, failed or cancelled): match what was drawn live to what was stored."""
-        live = self._live
-        if live is None:
-            return
-        self._sync()
-        self._live = None
-        if self.conversation is None:
-            return
-        messages = self.runtime.conversations.messages(self.conversation)
-        unpaired = list(live.replies)
-        leftovers: list[int] = []
-        for index in live.deferred:
-            message = messages[index]
-            if (message.role == "user" and live.user is not None and live.user.message_id is None
-                    and message.content == live.user.source):
-                live.user.message_id = message.id
-            elif message.role == "assistant" and (reply := _take_reply(unpaired, message)) is not None:
-                reply.bind(message)
-            elif message.role == "tool" and (block := live.blocks.get(message.tool_call_id or "")) is not None:
-                block.message_id = message.id
-                if block.result is None:
-                    block.set_result(message.content, tool_result_ok(message.content))
-            else:
-                leftovers.append(index)  # written by someone else meanwhile
-        for reply in unpaired:
-            self._settle_unstored(reply)
-        for block in live.blocks.values():
-            block.mark_unfinished()
-        widgets = self._render_range(messages, leftovers)
-        if widgets:
-            self.mount_all(widgets)
-
-    def _settle_unstored(self, reply: LiveReply) -> None:
-        """A reply with no stored message: cut off before it said anything, or (rarely) stored unlike drawn."""
-        reply.finish(reply.text)  # an empty reply stays hidden, as any reply without text
-        if reply.text:
-            reply.widget.mark_interrupted()
 
     # ----- following the bottom (STYLE 6) --------------------------------------------------------
     # Not `anchor()`: in Textual 8.2.8 it pushes short content to the bottom of the view (textual#6652)
@@ -326,33 +378,11 @@ class ConversationView(LiveData, VerticalScroll):
         if self._following:
             self.scroll_end(animate=False)
 
-    # ----- ViewHost: what the live observer uses --------------------------------------------------
-
-    def is_live(self, turn: LiveTurn) -> bool:
-        """Whether `turn` is still the one being drawn (switching conversation abandons it)."""
-        return self._live is turn
-
-    def append_live(self, *widgets: Widget, before: Widget | None = None) -> AwaitMount:
-        """Mount widgets of the live turn at the end (or before `before`)."""
-        return self.mount_all(widgets, before=before)
-
-    def start_pump(self, reply: LiveReply) -> None:
-        """Stream `reply` into its Markdown widget in a worker."""
-        self.run_worker(pump_reply(reply), group=STREAM_GROUP, exit_on_error=False)
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == STREAM_GROUP and event.state == WorkerState.ERROR:
             error = event.worker.error
             self.notify(f"The reply could not be drawn ({type(error).__name__}: {error}); it is saved.",
                         severity="error", timeout=10)
-
-
-def _take_reply(unpaired: list[LiveReply], message: Message) -> LiveReply | None:
-    """The live reply that became `message`: the store keeps exactly the streamed text, so the text tells."""
-    for position, reply in enumerate(unpaired):
-        if message.author is None and reply.text == message.content:
-            return unpaired.pop(position)
-    return None
 
 
 def _is_conversation_file(path: Path, name: str) -> bool:

@@ -22,7 +22,7 @@ from oboto.core.events import (
 from oboto.services.conversation_models import MAIN_CONVERSATION
 from oboto.services.conversations import ConversationSummary
 from oboto.services.runtime import Runtime
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
 from oboto.tui.messages import SwitchConversation
 from oboto.tui.screens.conversation_dialogs import ConversationNameDialog, DeleteConversationDialog
 
@@ -30,7 +30,7 @@ CONVERSATION_EVENTS = (ConversationCreated, ConversationRenamed, ConversationDel
                        MessageAppended)
 
 
-class ConversationsPanel(LiveData, OptionList):
+class ConversationsPanel(OptionList):
     """Every conversation, `chat` first and its children below it, with message counts; ● marks the active one."""
 
     BINDINGS = [
@@ -55,10 +55,15 @@ class ConversationsPanel(LiveData, OptionList):
         """(name, message count, active) of each row as last drawn."""
 
     def on_mount(self) -> None:
+        follow(self, events=self._conversation_event, files=self._files_changed)
         self.reload()
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
-        if isinstance(event, CONVERSATION_EVENTS) or self.runtime.paths.conversation_index in changed:
+    def _conversation_event(self, event: Event) -> None:
+        if isinstance(event, CONVERSATION_EVENTS):
+            self.reload()
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        if self.runtime.paths.conversation_index in changed:
             self.reload()
 
     def reload(self) -> None:

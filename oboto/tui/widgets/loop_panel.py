@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,12 +21,14 @@ from oboto.core.durations import DurationError, format_duration, parse_duration
 from oboto.core.events import Event, LoopStateChanged, LoopTicked, LoopTickSkipped, TaskFinished
 from oboto.core.models import utc_now
 from oboto.services.agent_loop import LOOP_ORIGIN
-from oboto.services.loop_models import LoopError, LoopState
+from oboto.services.loop_models import LoopState
 from oboto.services.runtime import Runtime
 from oboto.services.task_log import elapsed_text
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
+from oboto.tui.workers import run_blocking
 
 LOOP_EVENTS = (LoopStateChanged, LoopTicked, LoopTickSkipped)
+CHANGE_GROUP = "loop-change"
 STATE_STYLES: dict[str, tuple[str, str]] = {
     "playing": ("▶", "$success"),
     "paused": ("⏸", "$warning"),
@@ -80,7 +84,7 @@ class IntervalInput(Input):
         self.post_message(self.Cancelled())
 
 
-class LoopPanel(LiveData, Vertical, can_focus=True):
+class LoopPanel(Vertical, can_focus=True):
     """The autonomous loop: `space` play/pause, `s` stop, `i` interval (also callable from the palette)."""
 
     DEFAULT_CSS = """
@@ -125,12 +129,17 @@ class LoopPanel(LiveData, Vertical, can_focus=True):
         # Only the countdown moves on its own; the timer runs while the loop plays.
         self._ticker = self.set_interval(1.0, self._show, pause=True)
         self._show()
+        follow(self, events=self._loop_event, files=self._files_changed)
 
     # ----- keeping current -----------------------------------------------------------------------
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
+    def _loop_event(self, event: Event) -> None:
         loop_run_ended = isinstance(event, TaskFinished) and event.origin == LOOP_ORIGIN
-        if isinstance(event, LOOP_EVENTS) or loop_run_ended or self.runtime.paths.agent_loop in changed:
+        if isinstance(event, LOOP_EVENTS) or loop_run_ended:
+            self.reload()
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        if self.runtime.paths.agent_loop in changed:
             self.reload()
 
     def reload(self) -> None:
@@ -161,21 +170,25 @@ class LoopPanel(LiveData, Vertical, can_focus=True):
     def action_loop_play(self) -> None:
         """Play a stopped loop (the first tick comes at once) or resume a paused one."""
         loop = self.runtime.agent_loop
-        resuming = loop.status().state == "paused"
-        state = loop.resume() if resuming else loop.play()
-        every = format_duration(state.interval_seconds)
-        self._changed(state, f"{'Resumed' if resuming else 'Playing'}: a run every {every}.")
+
+        def play() -> tuple[LoopState, str]:
+            resuming = loop.status().state == "paused"
+            state = loop.resume() if resuming else loop.play()
+            every = format_duration(state.interval_seconds)
+            return state, f"{'Resumed' if resuming else 'Playing'}: a run every {every}."
+
+        self._change(play)
 
     def action_loop_pause(self) -> None:
-        try:
-            state = self.runtime.agent_loop.pause()
-        except LoopError as error:
-            self.notify(str(error), title="Agent loop", severity="warning", timeout=5)
-            return
-        self._changed(state, "Paused; a run already working goes on.")
+        self._change(lambda: (self.runtime.agent_loop.pause(), "Paused; a run already working goes on."))
 
     def action_loop_stop(self) -> None:
-        self._changed(self.runtime.agent_loop.stop(), "Stopped; no more runs until you play it.")
+        self._change(lambda: (self.runtime.agent_loop.stop(), "Stopped; no more runs until you play it."))
+
+    def _change(self, change: Callable[[], tuple[LoopState, str]]) -> None:
+        """Change the loop's state (its file is fsynced: in a thread), then show it and say what happened."""
+        run_blocking(self, change, lambda outcome: self._changed(*outcome), what="Agent loop", group=CHANGE_GROUP,
+                     refused=lambda error: self.notify(str(error), title="Agent loop", severity="warning", timeout=5))
 
     def action_edit_interval(self) -> None:
         field = self.query_one(IntervalInput)
@@ -187,10 +200,14 @@ class LoopPanel(LiveData, Vertical, can_focus=True):
     def _set_interval(self, event: Input.Submitted) -> None:
         event.stop()
         try:
-            state = self.runtime.agent_loop.set_interval(interval_seconds(event.value.strip()))
-        except (LoopError, DurationError) as error:
+            seconds = interval_seconds(event.value.strip())
+        except DurationError as error:
             self._show_error(str(error))
             return
+        run_blocking(self, partial(self.runtime.agent_loop.set_interval, seconds), self._interval_set,
+                     what="Agent loop", group=CHANGE_GROUP, refused=lambda error: self._show_error(str(error)))
+
+    def _interval_set(self, state: LoopState) -> None:
         self._close_editor()
         self._changed(state, f"Interval set: a run every {format_duration(state.interval_seconds)}.")
 

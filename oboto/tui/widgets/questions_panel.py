@@ -10,7 +10,7 @@ from textual.widgets import Static
 from oboto.core.events import Event, MessageAppended, QuestionAnswered, QuestionAsked
 from oboto.services.question_models import Question
 from oboto.services.runtime import Runtime
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
 
 # The chat notices the QuestionBroker posts; "question-withdrawn" comes without a question event.
 QUESTION_MARKERS = {"question", "answer", "question-withdrawn"}
@@ -21,7 +21,7 @@ BANNER_PREVIEW_CHARS = 90
 NOTIFY_SECONDS = 120
 
 
-class QuestionsPanel(LiveData, Static):
+class QuestionsPanel(Static):
     """"⚠ N question(s) waiting" / "F2 to answer" around the oldest question; the app title carries the count too.
 
     The headline sits in the border so the 34-column sidebar keeps room for the question itself at 80×24.
@@ -55,12 +55,16 @@ class QuestionsPanel(LiveData, Static):
         self._announced: set[str] = set()
 
     def on_mount(self) -> None:
+        follow(self, events=self._question_event, files=self._files_changed)
         self.reload()
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
+    def _question_event(self, event: Event) -> None:
         if (isinstance(event, (QuestionAsked, QuestionAnswered))
-                or (isinstance(event, MessageAppended) and event.marker in QUESTION_MARKERS)
-                or self.runtime.paths.questions in changed):
+                or (isinstance(event, MessageAppended) and event.marker in QUESTION_MARKERS)):
+            self.reload()
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        if self.runtime.paths.questions in changed:
             self.reload()
 
     def reload(self) -> None:

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from oboto.core.errors import RequestRefused
 from oboto.core.events import Event, ScheduleChanged, ScheduleFired, ScheduleSkipped, TaskFinished
 from oboto.core.models import utc_now
 from oboto.services.runtime import Runtime
-from oboto.services.schedule_models import Schedule, ScheduleError
-from oboto.tui.live import LiveData
+from oboto.services.schedule_models import Schedule
+from oboto.services.scheduler import TriggerOutcome
+from oboto.tui.live import follow
+from oboto.tui.workers import run_blocking
 
 SCHEDULE_EVENTS = (ScheduleChanged, ScheduleFired, ScheduleSkipped)
+ACTION_GROUP = "schedule-action"
+T = TypeVar("T")
 # A second `d` within this many seconds confirms a delete.
 DELETE_CONFIRM_SECONDS = 5.0
 
@@ -56,7 +63,7 @@ def schedule_lines(schedule: Schedule) -> Content:
     ])
 
 
-class SchedulesPanel(LiveData, OptionList):
+class SchedulesPanel(OptionList):
     """Recurring tasks; `n` new, `e`/Enter edit, `p` pause/resume, `t` trigger now, `d` delete."""
 
     DEFAULT_CSS = """
@@ -85,14 +92,19 @@ class SchedulesPanel(LiveData, OptionList):
 
     def on_mount(self) -> None:
         self.border_title = "Schedules"
+        follow(self, events=self._schedule_event, files=self._files_changed)
         self.reload()
 
     # ----- keeping current -----------------------------------------------------------------------
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
-        """Schedule events, a scheduled run ending (its result is recorded), or schedules.json changing."""
+    def _schedule_event(self, event: Event) -> None:
+        """Schedule events, or a scheduled run ending (its result is recorded)."""
         scheduled_run_ended = isinstance(event, TaskFinished) and event.schedule_id is not None
-        if isinstance(event, SCHEDULE_EVENTS) or scheduled_run_ended or self.runtime.paths.schedules in changed:
+        if isinstance(event, SCHEDULE_EVENTS) or scheduled_run_ended:
+            self.reload()
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
+        if self.runtime.paths.schedules in changed:
             self.reload()
 
     def reload(self) -> None:
@@ -163,32 +175,42 @@ class SchedulesPanel(LiveData, OptionList):
     def action_toggle_pause(self) -> None:
         if (schedule := self._highlighted()) is None:
             return
-        try:
-            if schedule.status == "active":
-                updated = self.runtime.scheduler.pause(schedule.id)
-                self.notify(f"Paused {updated.name!r}.", timeout=3)
-            else:
-                updated = self.runtime.scheduler.resume(schedule.id)
+        scheduler = self.runtime.scheduler
+        if schedule.status == "active":
+            self._act(partial(scheduler.pause, schedule.id), "Schedule unchanged",
+                      lambda updated: self.notify(f"Paused {updated.name!r}.", timeout=3))
+        else:
+            def resumed(updated: Schedule) -> None:
                 self.notify(f"Resumed {updated.name!r}; next run {when_text(updated.next_run_at)}.", timeout=3)
-        except ScheduleError as error:
-            self.notify(str(error), title="Schedule unchanged", severity="error", timeout=8)
-        self.reload()
+
+            self._act(partial(scheduler.resume, schedule.id), "Schedule unchanged", resumed)
 
     def action_trigger_now(self) -> None:
         if (schedule := self._highlighted()) is None:
             return
-        try:
-            outcome = self.runtime.scheduler.trigger_now(schedule.id)
-        except ScheduleError as error:
-            self.notify(str(error), title="Not triggered", severity="error", timeout=8)
-            return
-        if outcome.task_id:
-            self.notify(f"{schedule.name!r} started as task {outcome.task_id}.", timeout=4)
-        elif outcome.skipped_reason:
-            self.notify(f"{schedule.name!r} skipped: {outcome.skipped_reason}", severity="warning", timeout=8)
-        else:
-            self.notify(f"Asked the runner to start {schedule.name!r} now.", timeout=4)
-        self.reload()
+
+        def triggered(outcome: TriggerOutcome) -> None:
+            if outcome.task_id:
+                self.notify(f"{schedule.name!r} started as task {outcome.task_id}.", timeout=4)
+            elif outcome.skipped_reason:
+                self.notify(f"{schedule.name!r} skipped: {outcome.skipped_reason}", severity="warning", timeout=8)
+            else:
+                self.notify(f"Asked the runner to start {schedule.name!r} now.", timeout=4)
+
+        self._act(partial(self.runtime.scheduler.trigger_now, schedule.id), "Not triggered", triggered)
+
+    def _act(self, action: Callable[[], T], refusal_title: str, done: Callable[[T], object]) -> None:
+        """Run a schedule action in a thread (schedules.json is fsynced), then `done` and a redraw."""
+
+        def finished(result: T) -> None:
+            done(result)
+            self.reload()
+
+        def refused(error: RequestRefused) -> None:
+            self.notify(str(error), title=refusal_title, severity="error", timeout=8)
+            self.reload()
+
+        run_blocking(self, action, finished, what=refusal_title, group=ACTION_GROUP, refused=refused)
 
     def action_delete_schedule(self) -> None:
         """The first `d` asks, a second `d` on the same schedule within a few seconds deletes it."""
@@ -200,10 +222,5 @@ class SchedulesPanel(LiveData, OptionList):
             self.notify(f"Press d again to delete {schedule.name!r}.", title="Delete schedule?",
                         severity="warning", timeout=DELETE_CONFIRM_SECONDS)
             return
-        try:
-            self.runtime.scheduler.delete(schedule.id)
-        except ScheduleError as error:
-            self.notify(str(error), title="Not deleted", severity="error", timeout=8)
-        else:
-            self.notify(f"Deleted {schedule.name!r}.", timeout=3)
-        self.reload()
+        self._act(partial(self.runtime.scheduler.delete, schedule.id), "Not deleted",
+                  lambda _deleted: self.notify(f"Deleted {schedule.name!r}.", timeout=3))

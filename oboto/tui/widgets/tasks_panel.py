@@ -17,8 +17,9 @@ from oboto.services.runtime import Runtime
 from oboto.services.task_log import elapsed_text
 from oboto.services.task_models import TaskRecord
 from oboto.services.tasks import TaskError
-from oboto.tui.live import LiveData
+from oboto.tui.live import follow
 from oboto.tui.messages import OpenTask
+from oboto.tui.workers import run_blocking
 
 TASK_EVENTS = (TaskQueued, TaskStarted, TaskStatusChanged, TaskFinished, TaskCancelRequested)
 # One glyph and theme colour per status, shared with the task detail view.
@@ -51,7 +52,7 @@ def task_line(record: TaskRecord) -> Content:
                             record.description.splitlines()[0])
 
 
-class TasksPanel(LiveData, OptionList):
+class TasksPanel(OptionList):
     """Background tasks, newest first; Enter opens one, `c` cancels it."""
 
     DEFAULT_CSS = """
@@ -74,20 +75,30 @@ class TasksPanel(LiveData, OptionList):
         self._records: dict[str, TaskRecord] = {}
         self._order: list[str] = []
         self._ticker: Timer | None = None
+        self.listed = False
+        """Whether the records were read (in a thread: there may be hundreds)."""
 
     def on_mount(self) -> None:
         # Only elapsed times move on their own; the timer runs while a task does.
         self._ticker = self.set_interval(1.0, self._tick, pause=True)
-        self._records = {record.id: record for record in self.runtime.tasks.list()}
+        self.set_options([Option(Content.styled("Reading tasks…", "$text-muted"), disabled=True)])
+        follow(self, events=self._task_event, files=self._files_changed)
+        run_blocking(self, self.runtime.tasks.list, self._listed, what="Listing background tasks", group="tasks-list")
+
+    def _listed(self, records: list[TaskRecord]) -> None:
+        # Records re-read since the list was taken (events meanwhile) are newer than the list's.
+        self._records = {record.id: record for record in records} | self._records
+        self.listed = True
         self._rebuild()
 
     # ----- keeping current -----------------------------------------------------------------------
 
-    def workspace_event(self, event: Event | None, changed: frozenset[Path]) -> None:
-        """Re-read only the records an event or a file change names."""
+    def _task_event(self, event: Event) -> None:
+        """Re-read only the record an event names."""
         if isinstance(event, TASK_EVENTS):
             self._reload({event.task_id})
-            return
+
+    def _files_changed(self, changed: frozenset[Path]) -> None:
         tasks_dir = self.runtime.paths.tasks_dir
         ids = {path.stem for path in changed if path.parent == tasks_dir and path.suffix == ".json"}
         if ids:
@@ -99,6 +110,8 @@ class TasksPanel(LiveData, OptionList):
                 self._records[task_id] = self.runtime.tasks.get(task_id)
             except TaskError:
                 self._records.pop(task_id, None)
+        if not self.listed:
+            return  # drawn once the list is read
         order = self._sorted_ids()
         if order != self._order:
             self._rebuild()
@@ -165,18 +178,19 @@ class TasksPanel(LiveData, OptionList):
 
 
 def cancel_task(widget: Widget, runtime: Runtime, task_id: str) -> None:
-    """Cancel a task and say what happened (shared by the panel and the detail view)."""
-    notify = widget.notify
-    try:
+    """Cancel a task (its record is fsynced: in a thread) and say what happened; the panel and the detail view."""
+
+    def cancel() -> tuple[TaskRecord, bool]:
         before = runtime.tasks.get(task_id)
-        if before.finished:
-            notify(f"{task_id} already {before.status.replace('_', ' ')}.", timeout=3)
-            return
-        record = runtime.tasks.cancel(task_id)
-    except TaskError as error:
-        notify(str(error), title="Cannot cancel", severity="error")
-        return
-    if record.status == "cancelled":
-        notify(f"Cancelled {task_id} before it started.", timeout=3)
-    else:
-        notify(f"Cancelling {task_id}: its agent is being stopped.", timeout=3)
+        return (before, False) if before.finished else (runtime.tasks.cancel(task_id), True)
+
+    def said(outcome: tuple[TaskRecord, bool]) -> None:
+        record, asked = outcome
+        if not asked:
+            widget.notify(f"{task_id} already {record.status.replace('_', ' ')}.", timeout=3)
+        elif record.status == "cancelled":
+            widget.notify(f"Cancelled {task_id} before it started.", timeout=3)
+        else:
+            widget.notify(f"Cancelling {task_id}: its agent is being stopped.", timeout=3)
+
+    run_blocking(widget, cancel, said, what="Cannot cancel", group="task-cancel")
