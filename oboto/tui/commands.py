@@ -33,6 +33,7 @@ def palette_commands(app: ObotoApp, screen: Screen[Any]) -> list[SystemCommand]:
         if screen is main:
             commands += _main_screen_commands(app, main)
         commands += _loop_commands(main, over_main=screen is main)
+        commands += _control_commands(app, main)
     commands += [
         SystemCommand(f"Theme: {name}", f"Switch to the {name} theme (remembered next time)",
                       partial(setattr, app, "theme", name))
@@ -95,3 +96,34 @@ def _loop_commands(main: MainScreen, *, over_main: bool) -> list[SystemCommand]:
         commands.append(SystemCommand("Loop: set interval", "Change the time between loop runs",
                                       loop.action_edit_interval))
     return commands
+
+
+def _control_commands(app: ObotoApp, main: MainScreen) -> list[SystemCommand]:
+    """Permission modes, the rules in force, and the emergency stop."""
+    from oboto.core.permissions import MODE_DESCRIPTIONS, MODES
+
+    current = app.runtime.permission_mode
+    commands = [
+        SystemCommand(f"Mode: {mode}", MODE_DESCRIPTIONS[mode] + (" (now)" if mode == current else "") + " — ctrl+t",
+                      partial(main.action_set_mode, mode))
+        for mode in MODES
+    ]
+    commands += [
+        SystemCommand("Permissions: show rules", "The mode and every allow, ask and deny rule in force",
+                      partial(_show_rules, app)),
+        SystemCommand("Emergency stop", "Cancel every task, pause every schedule and the loop (ctrl+s)",
+                      main.action_emergency_stop),
+        SystemCommand("Resume after emergency stop", "Resume exactly what the emergency stop paused",
+                      main.action_resume_after_stop),
+    ]
+    return commands
+
+
+def _show_rules(app: ObotoApp) -> None:
+    permissions = app.runtime.settings.permissions
+    lines = [f"mode {app.runtime.permission_mode} (background agents: {permissions.mode})"]
+    for kind in ("deny", "ask", "allow"):
+        rules = getattr(permissions, kind)
+        lines.append(f"{kind}: {', '.join(rules) if rules else '—'}")
+    lines.append(f"background asks: {'questions for you' if permissions.background_ask == 'question' else 'refused'}")
+    app.notify("\n".join(lines), title="Permissions", timeout=15, markup=False)

@@ -17,12 +17,14 @@ from oboto.core.events import ConversationDeleted, ConversationRenamed, Event
 from oboto.services.runtime import Runtime
 from oboto.tui.live import follow
 from oboto.tui.messages import OpenTask, SwitchConversation
+from oboto.tui.widgets.approval_prompt import ApprovalPrompt, ApprovalRequested, TuiApprover
 from oboto.tui.widgets.chat_input import ChatInput
 from oboto.tui.widgets.conversation import ConversationView
 from oboto.tui.widgets.conversations_panel import ConversationsPanel
 from oboto.tui.widgets.loop_panel import LoopPanel
 from oboto.tui.widgets.questions_panel import QuestionsPanel
 from oboto.tui.widgets.schedules_panel import SchedulesPanel
+from oboto.tui.widgets.status_line import StatusLine
 from oboto.tui.widgets.tasks_panel import TasksPanel
 from oboto.tui.workers import run_blocking
 
@@ -47,6 +49,8 @@ class MainScreen(Screen[None]):
         Binding("f4", "focus_panel('tasks')", "Tasks", id="focus-tasks", priority=True),
         Binding("f5", "focus_panel('schedules')", "Schedules", id="focus-schedules", priority=True),
         Binding("f6", "focus_panel('loop')", "Loop", id="focus-loop", priority=True),
+        Binding("ctrl+t", "cycle_mode", "Mode", id="cycle-mode", priority=True),
+        Binding("ctrl+s", "emergency_stop", "Stop all", id="emergency-stop", priority=True),
     ]
 
     def __init__(self, runtime: Runtime) -> None:
@@ -67,6 +71,7 @@ class MainScreen(Screen[None]):
                 if not self.runtime.model_choice.model:
                     yield Markdown(SETUP_MESSAGE, id="setup")
                 yield ConversationView(self.runtime, id="conversation")
+                yield StatusLine(self.runtime, id="status")
                 yield ChatInput(id="input")
         yield Footer()
 
@@ -111,7 +116,7 @@ class MainScreen(Screen[None]):
     @work(group="reply", exclusive=True, exit_on_error=False)
     async def _reply(self, conversation: str, text: str) -> None:
         """The person's turn; the view draws it from the conversation's events as it is stored."""
-        outcome = await self.runtime.chat(conversation, text)
+        outcome = await self.runtime.chat(conversation, text, approver=TuiApprover(self.post_message))
         if not outcome.ok:
             self.notify(outcome.error or outcome.status, title="The turn stopped", severity="error", timeout=10)
 
@@ -142,6 +147,7 @@ class MainScreen(Screen[None]):
 
     def _switched(self, name: str) -> None:
         self.conversation = name
+        self.query_one(StatusLine).show_conversation(name)
         self.query_one(ConversationView).show(name)
         self.query_one(ChatInput).focus()
 
@@ -150,3 +156,44 @@ class MainScreen(Screen[None]):
         from oboto.tui.screens.task_detail import TaskDetailScreen
 
         self.app.push_screen(TaskDetailScreen(self.runtime, message.task_id))
+
+    @on(ApprovalRequested)
+    def ask_for_approval(self, message: ApprovalRequested) -> None:
+        """A call of the running turn waits for the person: the prompt sits right above the input."""
+        self.query_one("#main").mount(ApprovalPrompt(message.request, message.future),
+                                      before=self.query_one(StatusLine))
+
+    def action_cycle_mode(self) -> None:
+        from oboto.core.permissions import MODE_DESCRIPTIONS, MODES
+
+        mode = MODES[(MODES.index(self.runtime.permission_mode) + 1) % len(MODES)]
+        self.runtime.set_permission_mode(mode)
+        self.notify(f"Mode {mode}: {MODE_DESCRIPTIONS[mode]}.", title="Permission mode", timeout=4, markup=False)
+
+    def action_emergency_stop(self) -> None:
+        from oboto.tui.screens.confirm import ConfirmDialog
+
+        def stopped(report) -> None:
+            self.notify(f"Emergency stop: {len(report.tasks)} task(s) cancelled, {len(report.schedules)} schedule(s) "
+                        f"paused{', the loop paused' if report.loop else ''}. `oboto resume` (or the palette) "
+                        "undoes it.", title="Stopped", severity="warning", timeout=10, markup=False)
+
+        def stop() -> None:
+            run_blocking(self, self.runtime.emergency.stop, stopped, what="Emergency stop", group="emergency")
+
+        self.app.push_screen(ConfirmDialog(
+            "Emergency stop?", "Every queued and running task is cancelled; every schedule and the agent loop are "
+            "paused (reason: emergency stop). Your own conversation is not affected.", "Stop everything", stop))
+
+    def action_resume_after_stop(self) -> None:
+        def resumed(report) -> None:
+            if report.already:
+                self.notify("No emergency stop is in force.", timeout=4)
+            else:
+                self.notify(f"Resumed {len(report.schedules)} schedule(s){' and the loop' if report.loop else ''}.",
+                            title="Resumed", timeout=6, markup=False)
+
+        run_blocking(self, self.runtime.emergency.resume, resumed, what="Resume", group="emergency")
+
+    def action_set_mode(self, mode: str) -> None:
+        self.runtime.set_permission_mode(mode)

@@ -24,12 +24,20 @@ class QuestionModal(ModalScreen[None]):
     """Shows who asked what; Enter sends the answer (errors inline), Esc leaves the question open."""
 
     CSS_PATH = "question_modal.tcss"
-    BINDINGS = [Binding("escape", "close", "Answer later", id="question-later")]
+    BINDINGS = [
+        Binding("escape", "close", "Answer later", id="question-later"),
+        Binding("y", "decide('allow')", "Allow", id="approval-question-allow", show=False),
+        Binding("a", "decide('always')", "Always", id="approval-question-always", show=False),
+        Binding("n", "decide('deny')", "Deny", id="approval-question-deny", show=False),
+        Binding("d", "deny_with_reason", "Deny with reason", id="approval-question-reason", show=False),
+    ]
 
     def __init__(self, runtime: Runtime, question_id: str) -> None:
         super().__init__()
         self.runtime = runtime
         self.question_id = question_id
+        self.approval = False
+        """Whether the shown question asks to allow a call (answered with y / a / n rather than typed)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -43,7 +51,6 @@ class QuestionModal(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.show_question(self.question_id)
-        self.query_one("#answer", Input).focus()
 
     def show_question(self, question_id: str) -> None:
         """Fill the dialog with `question_id`; if it cannot be read, say so where the question would be."""
@@ -56,7 +63,19 @@ class QuestionModal(ModalScreen[None]):
             self.query_one("#question", Static).update(str(error))
             return
         self.query_one("#asker", Label).update(self._heading(question))
-        self.query_one("#question", Static).update(question.question)
+        self.approval = question.kind == "approval"
+        answer = self.query_one("#answer", Input)
+        keys = self.query_one("#question-keys", Static)
+        if self.approval:
+            self.query_one("#question", Static).update(_approval_body(question))
+            answer.placeholder = "Why not? (Enter denies with this reason)"
+            keys.update("y allow · a always · n deny · d deny with a reason · Esc decide later")
+            self.set_focus(None)  # y/a/n are the answer: they must not be typed into the box
+        else:
+            self.query_one("#question", Static).update(question.question)
+            answer.placeholder = "Your answer"
+            keys.update("Enter send · Esc answer later")
+            answer.focus()
 
     def _heading(self, question: Question) -> str:
         waiting = len(self.runtime.questions.open_questions())
@@ -68,13 +87,27 @@ class QuestionModal(ModalScreen[None]):
         error.update(message)
         error.set_class(bool(message), "-shown")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("decide", "deny_with_reason"):
+            return self.approval and not self.query_one("#answer", Input).has_focus
+        return True
+
+    def action_decide(self, verdict: str) -> None:
+        self._send(verdict)
+
+    def action_deny_with_reason(self) -> None:
+        self.query_one("#answer", Input).focus()
+
     @on(Input.Submitted, "#answer")
     def send(self, event: Input.Submitted) -> None:
         """Send the answer (questions.json is fsynced: in a thread); a refusal shows under the input."""
         event.stop()
+        self._send(f"deny {event.value}".strip() if self.approval else event.value)
+
+    def _send(self, text: str) -> None:
         if running(self, ANSWER_GROUP):
             return
-        questions, answered, text = self.runtime.questions, self.question_id, event.value
+        questions, answered = self.runtime.questions, self.question_id
 
         def answer() -> list[Question]:
             questions.answer(answered, text)
@@ -97,3 +130,15 @@ class QuestionModal(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _approval_body(question: Question):
+    """The call, why it asks, and the diff it would apply (coloured), as one renderable."""
+    from rich.console import Group
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    parts: list = [Text(question.question)]
+    if question.approval and question.approval.preview:
+        parts.append(Syntax(question.approval.preview, "diff", theme="ansi_dark", word_wrap=True))
+    return Group(*parts)

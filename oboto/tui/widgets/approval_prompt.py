@@ -47,6 +47,24 @@ class TuiApprover:
 class ApprovalPrompt(Vertical, can_focus=True):
     """One pending approval; removes itself when answered or when the asking turn is cancelled."""
 
+    DEFAULT_CSS = """
+    ApprovalPrompt {
+        height: auto;
+        max-height: 60%;
+        margin: 0 1;
+        padding: 0 1;
+        border: heavy $warning;
+        background: $panel;
+        &:focus-within, &:focus { border: heavy $accent; }
+        .approval-title { text-style: bold; color: $text-warning; width: 1fr; }
+        .approval-summary { width: 1fr; }
+        .approval-preview { height: auto; max-height: 14; margin-top: 1; }
+        .approval-reason { display: none; }
+        .approval-reason.-shown { display: block; }
+        .approval-keys { color: $text-muted; }
+    }
+    """
+
     BINDINGS = [
         Binding("y", "answer('allow')", "Allow once", id="approval-allow"),
         Binding("a", "answer('always')", "Always", id="approval-always"),
@@ -69,15 +87,15 @@ class ApprovalPrompt(Vertical, can_focus=True):
                 lines = request.preview.splitlines()[:PREVIEW_LINES]
                 yield Static(Syntax("\n".join(lines), "diff", theme="ansi_dark", word_wrap=True))
         yield Input(placeholder="Why not? (Enter sends the denial, Esc goes back)", classes="approval-reason")
-        yield Static("y allow once · a always in this conversation · n deny · d deny with a reason",
+        yield Static("y allow · a always · n deny · d say why",
                      classes="approval-keys", markup=False)
 
     def on_mount(self) -> None:
-        self.future.add_done_callback(lambda _future: self._closed())
+        self.future.add_done_callback(lambda _future: self._settled())
         self.focus()
         self.scroll_visible()
 
-    def _closed(self) -> None:
+    def _settled(self) -> None:
         if self.is_attached:
             self.remove()
 
