@@ -190,3 +190,14 @@ async def test_long_arguments_are_cut_in_the_audit_log(workspace, settings) -> N
     await registry().execute("write_file", {"path": "cfg.txt", "content": "x" * 5000}, ctx)
     text = Path(workspace.audit).read_text()
     assert "x" * 400 not in text and "(5000 characters)" in text
+
+
+async def test_cancel_background_task_all_cancels_every_queued_task(runtime) -> None:
+    first = runtime.tasks.spawn("one", "q")
+    second = runtime.tasks.spawn("two", "q")
+    ctx = runtime.tool_context(conversation="chat")
+    result = await runtime.tools.execute("cancel_background_task", {"all": True}, ctx)
+    assert result.ok and first.id in result.content and second.id in result.content
+    assert {runtime.tasks.get(task.id).status for task in (first, second)} == {"cancelled"}
+    both = await runtime.tools.execute("cancel_background_task", {"all": True, "task_id": first.id}, ctx)
+    assert not both.ok and "not both" in both.content

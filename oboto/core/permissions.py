@@ -8,6 +8,7 @@ Deny beats ask beats allow, and rules are checked before the mode.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import shlex
 from dataclasses import dataclass
@@ -85,7 +86,9 @@ class Rule:
         return _path_spec(self.pattern).match_file(subject)
 
 
+@functools.lru_cache(maxsize=1024)
 def _path_spec(pattern: str) -> pathspec.PathSpec:
+    """Compiled once per pattern: the gate matches before every call."""
     return pathspec.PathSpec.from_lines("gitwildmatch", [pattern])
 
 
