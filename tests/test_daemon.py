@@ -58,6 +58,9 @@ def slow_or_fast(llm_env: ScriptedLLM) -> ScriptedLLM:
 def test_cli_requests_are_executed_by_the_daemon_within_a_second(workspace, slow_or_fast) -> None:
     daemon = start_daemon(workspace)
     try:
+        # A first task loads litellm in the daemon (seconds on a loaded machine); the waits below time the requests.
+        warm = oboto(workspace.root, "tasks", "spawn", "warm", "--query", "warm up").stdout.strip()
+        wait_until(lambda: task(workspace, warm)["status"] == "completed", timeout=120)
         quick = oboto(workspace.root, "tasks", "spawn", "quick", "--query", "quick job").stdout.strip()
         slow = oboto(workspace.root, "tasks", "spawn", "slow", "--query", "slow job").stdout.strip()
         wait_until(lambda: task(workspace, quick)["status"] == "completed", timeout=5)

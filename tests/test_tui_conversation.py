@@ -66,7 +66,7 @@ async def _reply_done(app, pilot) -> None:
 
 async def test_a_sent_message_streams_its_reply_into_the_view_and_is_stored(workspace, llm_env: ScriptedLLM) -> None:
     final = "Hello! Here is **bold** text."
-    llm_env.add(Reply(text=final, chunk_size=4, chunk_delay=0.05))
+    llm_env.add(Reply(text=final, chunk_size=4, chunk_delay=0.2))
     async with running_app(workspace, start_runner=False) as (app, pilot):
         await _send(pilot, "hi there")
         drawn: set[str] = set()
