@@ -139,7 +139,7 @@ async def test_escape_cancels_a_streaming_reply_and_keeps_it_marked_interrupted(
 
 
 async def test_the_input_stays_focused_and_usable_while_a_reply_streams(workspace, llm_env: ScriptedLLM) -> None:
-    llm_env.add(Reply(text=SLOW_TEXT, chunk_size=4, chunk_delay=0.03))
+    llm_env.add(Reply(text=SLOW_TEXT, chunk_size=4, chunk_delay=0.1))
     async with running_app(workspace, start_runner=False) as (app, pilot):
         chat_input = app.screen.query_one(ChatInput)
         await _send(pilot, "go")
