@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import orjson
 from textual.app import App, ComposeResult
+from textual.errors import NoWidget
 
 from oboto.core.paths import WorkspacePaths
 from oboto.services.conversation_models import Message
@@ -47,6 +48,13 @@ def _shown_ids(app) -> list[str]:
     """Ids of the stored messages on screen, in screen order (a reply that only called tools has no text to show)."""
     return [widget.message_id for widget in _view(app).children
             if widget.display and getattr(widget, "message_id", None)]
+
+
+def _on_screen(app, widget) -> bool:
+    try:
+        return app.screen.find_widget(widget).region.height > 0
+    except NoWidget:
+        return False
 
 
 def _visible_ids(messages: list[Message]) -> list[str]:
@@ -270,7 +278,8 @@ async def test_loading_the_last_earlier_batch_removes_the_row(workspace, llm_env
         app.screen.post_message(SwitchConversation("medium"))
         await settle(pilot, lambda: _view(app).query(EarlierMessages))
         _view(app).scroll_home(animate=False)
-        await pilot.pause()
+        # Click only once the row is really on screen (a loaded machine may still be laying out).
+        await settle(pilot, lambda: _view(app).scroll_y == 0 and _on_screen(app, _view(app).query_one(EarlierMessages)))
         await pilot.click(EarlierMessages)
         await settle(pilot, lambda: _shown_ids(app) == ids)
         assert not _view(app).query(EarlierMessages)
