@@ -130,6 +130,13 @@ class MemorySettings(BaseModel):
     embedding_api_base: str | None = Field(None, description="Base URL for `embedding_model`, when it needs one.")
 
 
+class CheckpointSettings(BaseModel):
+    enabled: bool = Field(True, description="Checkpoint the workspace's files around every turn, task and shell command.")
+    max_file_bytes: int = Field(
+        5_000_000, ge=1, description="Files larger than this are left out of checkpoints (and listed as skipped).")
+    retention_days: float = Field(30.0, gt=0, description="Checkpoints older than this are pruned.")
+
+
 _toml_files: ContextVar[tuple[Path, ...]] = ContextVar("oboto_toml_files", default=())
 
 
@@ -166,6 +173,7 @@ class Settings(BaseSettings):
     events: EventLogSettings = Field(default_factory=EventLogSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    checkpoints: CheckpointSettings = Field(default_factory=CheckpointSettings)
 
     @classmethod
     def settings_customise_sources(

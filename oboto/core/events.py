@@ -364,3 +364,16 @@ class PermissionModeChanged(Event):
 
     kind: ClassVar[str] = "control:mode"
     mode: str
+
+
+class ChangeRecorded(Event):
+    """A checkpointed change of the workspace's files was recorded (a turn, task, shell command, undo or redo)."""
+
+    kind: ClassVar[str] = "checkpoint:change"
+    change_id: str
+    change_kind: str
+    conversation: str | None = None
+    task_id: str | None = None
+    message_id: str | None = None
+    undoes: str | None = None
+    files: int

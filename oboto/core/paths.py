@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from oboto.core.atomic import atomic_write_bytes
+
 OBOTO_DIR_NAME = ".oboto"
 
 
@@ -103,6 +105,21 @@ class WorkspacePaths:
         return self.state_dir / "foreground.lock"
 
     @property
+    def checkpoints_dir(self) -> Path:
+        """The checkpoint store: a git directory of oboto's own (never the workspace's `.git`)."""
+        return self.state_dir / "checkpoints"
+
+    @property
+    def obotoignore(self) -> Path:
+        """Gitignore-style patterns of workspace files that checkpoints leave out."""
+        return self.root / ".obotoignore"
+
+    @property
+    def state_gitignore(self) -> Path:
+        """`*`, so the workspace's own repository never shows or commits `.oboto/`."""
+        return self.state_dir / ".gitignore"
+
+    @property
     def logs_dir(self) -> Path:
         """Diagnostic logs (litellm's own logging goes here, never to the terminal)."""
         return self.state_dir / "logs"
@@ -111,3 +128,5 @@ class WorkspacePaths:
         """Create the state folders; cheap and idempotent."""
         for folder in (self.state_dir, self.conversations_dir, self.tasks_dir, self.logs_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        if not self.state_gitignore.exists():
+            atomic_write_bytes(self.state_gitignore, b"*\n")
