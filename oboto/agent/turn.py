@@ -153,7 +153,7 @@ async def run_turn(
                     "Change the arguments, try another approach, or give your answer."
                 )
             else:
-                result = await registry.execute(call.name, call.arguments, ctx)
+                result = await registry.execute(call.name, call.arguments, ctx, call_id=call.id)
             tool_calls += 1
             observer.tool_finished(call, result, (time.perf_counter() - started) * 1000)
             messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result.content})

@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from oboto.agent.approvals import ApprovalRequest, CallControl, gate_call
+from oboto.agent.changes import ChangeScope, current_tool_call
 from oboto.agent.tools.deps import Requirement, ToolDeps
 from oboto.core.audit import AuditEntry, AuditLog, audit_arguments
 from oboto.core.config import Settings
@@ -69,6 +70,8 @@ class ToolContext:
     control: CallControl | None = None
     """The permission policy and who answers its asks; None: the workspace's settings, with nobody to ask."""
     audit: AuditLog | None = None
+    changes: ChangeScope | None = None
+    """The checkpointed change this turn runs inside; tools report the files they write into it."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -175,12 +178,13 @@ class ToolRegistry:
         return [tool.schema() for tool in self._tools.values()
                 if tool.unavailable_reason(ctx) is None and (policy is None or policy.offers(tool.tier))]
 
-    async def execute(self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext) -> ToolResult:
+    async def execute(self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext,
+                      *, call_id: str | None = None) -> ToolResult:
         """Validate, check permissions (asking when the policy says so), run, and write it all to the audit log."""
         started = time.perf_counter()
         call = _AuditedCall(name, ctx, started)
         try:
-            result = _redacted(await self._execute(name, raw_arguments, ctx, call), ctx.settings)
+            result = _redacted(await self._execute(name, raw_arguments, ctx, call, call_id), ctx.settings)
         except asyncio.CancelledError:
             call.write("cancelled", None)
             raise
@@ -188,7 +192,7 @@ class ToolRegistry:
         return result
 
     async def _execute(self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext,
-                       call: "_AuditedCall") -> ToolResult:
+                       call: "_AuditedCall", call_id: str | None) -> ToolResult:
         tool = self._tools.get(name)
         if tool is None:
             known = ", ".join(sorted(self._tools))
@@ -213,12 +217,21 @@ class ToolRegistry:
             return ToolResult.error(f"invalid arguments for {name}: {describe_validation_error(error)}")
         if not await call.permitted(tool, args, ctx):
             return ToolResult.error(call.refusal or "refused")
+        token = current_tool_call.set(call_id)
         try:
+            if tool.writes and ctx.changes is not None:
+                await ctx.changes.ready()
+            if tool.tier == "exec" and ctx.changes is not None:
+                # What a program changes only a checkpoint can see: each call gets its own, nested change.
+                async with ctx.changes.around_program(call_id, tool.name):
+                    return await tool.run(args, ctx)
             return await tool.run(args, ctx)
         except (ToolError, RequestRefused) as error:
             return ToolResult.error(str(error))
         except Exception as error:  # a tool failure is the model's to handle, never the app's crash
             return ToolResult.error(f"{name} failed: {type(error).__name__}: {error}")
+        finally:
+            current_tool_call.reset(token)
 
 
 def _redacted(result: ToolResult, settings: Settings) -> ToolResult:
