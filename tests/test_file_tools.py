@@ -183,7 +183,7 @@ async def test_empty_and_nul_paths_are_refused(ctx: ToolContext) -> None:
 async def test_write_creates_file_and_folders(ctx: ToolContext, root: Path) -> None:
     result = await call(ctx, "write_file", {"path": "pkg/sub/mod.py", "content": "print('hé')\n"})
     assert result.ok
-    assert result.content == "Created pkg/sub/mod.py (13 bytes)"
+    assert result.content == "Created pkg/sub/mod.py (1 line, 13 bytes)"
     assert (root / "pkg/sub/mod.py").read_text() == "print('hé')\n"
     assert (root / "pkg/sub/mod.py").stat().st_mode & 0o777 == 0o644
 
@@ -194,10 +194,32 @@ async def test_write_overwrites_and_keeps_the_mode(ctx: ToolContext, root: Path)
     script.chmod(0o755)
     result = await call(ctx, "write_file", {"path": "run.sh", "content": "echo new\n"})
     assert result.ok
-    assert result.content == "Overwrote run.sh (9 bytes; it had 9 bytes)"
+    assert result.content == "Overwrote run.sh (1 line, 9 bytes; it had 1 line, 9 bytes): +1 -1 lines"
     assert result.data and result.data["created"] is False
     assert script.read_text() == "echo new\n"
     assert script.stat().st_mode & 0o777 == 0o755
+
+
+async def test_write_says_how_many_lines_changed(ctx: ToolContext, root: Path) -> None:
+    (root / "notes.txt").write_text("one\ntwo\nthree\n")
+    result = await call(ctx, "write_file", {"path": "notes.txt", "content": "one\n2\nthree\nfour\n"})
+    assert result.content == "Overwrote notes.txt (4 lines, 17 bytes; it had 3 lines, 14 bytes): +2 -1 lines"
+    assert result.data and (result.data["added_lines"], result.data["deleted_lines"]) == (2, 1)
+    same = await call(ctx, "write_file", {"path": "notes.txt", "content": "one\n2\nthree\nfour\n"})
+    assert same.content.endswith(": the content is unchanged")
+    (root / "blob.bin").write_bytes(b"\x00\x01")
+    over_binary = await call(ctx, "write_file", {"path": "blob.bin", "content": "text\n"})
+    assert over_binary.content == "Overwrote blob.bin (1 line, 5 bytes; it had 2 bytes)"
+
+
+async def test_edit_result_shows_a_diff_capped_for_big_edits(ctx: ToolContext, root: Path) -> None:
+    (root / "big.py").write_text("".join(f"line {n}\n" for n in range(200)))
+    arguments = {"path": "big.py", "old_text": "line 1", "new_text": "LINE 1", "replace_all": True}
+    result = await call(ctx, "edit_file", arguments)
+    lines = result.content.splitlines()
+    assert lines[0] == "Edited big.py: 111 replacements, +111 -111 lines"
+    assert lines[1:3] == ["--- a/big.py", "+++ b/big.py"] and "-line 1" in lines and "+LINE 1" in lines
+    assert len(lines) == 62 and lines[-1].startswith("[… ") and "more diff lines" in lines[-1]
 
 
 async def test_write_without_create_dirs_refuses_missing_folder(ctx: ToolContext, root: Path) -> None:
@@ -225,7 +247,10 @@ async def test_edit_replaces_unique_text(ctx: ToolContext, root: Path) -> None:
     (root / "app.py").write_text("def f():\n    return 1\n")
     result = await call(ctx, "edit_file", {"path": "app.py", "old_text": "return 1", "new_text": "return 2"})
     assert result.ok
-    assert result.content == "Edited app.py: 1 replacement"
+    assert result.content == (
+        "Edited app.py: 1 replacement, +1 -1 lines\n"
+        "--- a/app.py\n+++ b/app.py\n@@ -1,2 +1,2 @@\n def f():\n-    return 1\n+    return 2"
+    )
     assert (root / "app.py").read_text() == "def f():\n    return 2\n"
 
 
@@ -248,7 +273,7 @@ async def test_edit_replace_all_reports_count(ctx: ToolContext, root: Path) -> N
     arguments = {"path": "app.py", "old_text": "x = 1", "new_text": "x = 2", "replace_all": True}
     result = await call(ctx, "edit_file", arguments)
     assert result.ok
-    assert result.content == "Edited app.py: 3 replacements"
+    assert result.content.splitlines()[0] == "Edited app.py: 3 replacements, +3 -3 lines"
     assert result.data and result.data["replacements"] == 3
     assert (root / "app.py").read_text() == "x = 2\nx = 2\nx = 2\n"
 

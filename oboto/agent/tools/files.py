@@ -11,7 +11,9 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from oboto.agent.changes import report_written
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from oboto.agent.tools.text_diff import line_changes, line_count, lines_word, short_diff
 from oboto.agent.tools.workspace_paths import (
     SKIPPED_DIRS,
     display_path,
@@ -54,6 +56,22 @@ def _require_regular_file(root: Path, path: Path) -> None:
         raise ToolError(f"{name} is a directory; use list_files to see what it holds")
     if not path.is_file():
         raise ToolError(f"{name} is not a regular file")
+
+
+def _read_text_if_small(path: Path) -> str | None:
+    """The UTF-8 text of a file small enough to compare with what replaces it; None for binary or big files."""
+    try:
+        if path.stat().st_size > MAX_WRITE_BYTES:
+            return None
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if _looks_binary(raw):
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _read_head(path: Path) -> bytes:
@@ -183,7 +201,9 @@ class WriteFile(Tool):
         return file_diff(display_path(root, path), old, args.content, created=not path.exists())
 
     async def run(self, args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
-        return await asyncio.to_thread(self._write, args, ctx.paths.root)
+        result = await asyncio.to_thread(self._write, args, ctx.paths.root)
+        report_written(ctx, result.data["path"])  # type: ignore[index]
+        return result
 
     def _write(self, args: WriteFileArgs, root: Path) -> ToolResult:
         data = args.content.encode("utf-8")
@@ -204,20 +224,27 @@ class WriteFile(Tool):
                 f"folder {display_path(root, parent)} does not exist; set create_dirs=true to create it"
             )
         old = path.stat() if existed else None
+        previous = _read_text_if_small(path) if old else None
         try:
             atomic_write_bytes(path, data)
         except (FileExistsError, NotADirectoryError) as error:
             raise ToolError(f"cannot write {name}: part of its folder path is a file ({error.strerror})") from error
         # The temp file behind an atomic write is created 0600; keep the old mode, or a usual one for new files.
         os.chmod(path, stat.S_IMODE(old.st_mode) if old else NEW_FILE_MODE)
+        lines = line_count(args.content)
         if old is None:
-            return ToolResult.success(f"Created {name} ({len(data)} bytes)", path=name, bytes=len(data), created=True)
-        return ToolResult.success(
-            f"Overwrote {name} ({len(data)} bytes; it had {old.st_size} bytes)",
-            path=name,
-            bytes=len(data),
-            created=False,
-        )
+            return ToolResult.success(f"Created {name} ({lines_word(lines)}, {len(data)} bytes)", path=name,
+                                      bytes=len(data), lines=lines, created=True)
+        before = f"it had {old.st_size} bytes"
+        changes = line_changes(previous, args.content) if previous is not None else None
+        if previous is not None:
+            before = f"it had {lines_word(line_count(previous))}, {old.st_size} bytes"
+        summary = f"Overwrote {name} ({lines_word(lines)}, {len(data)} bytes; {before})"
+        if changes is not None:
+            summary += f": +{changes[0]} -{changes[1]} lines" if changes != (0, 0) else ": the content is unchanged"
+        return ToolResult.success(summary, path=name, bytes=len(data), lines=lines, created=False,
+                                  added_lines=changes[0] if changes else None,
+                                  deleted_lines=changes[1] if changes else None)
 
 
 class EditFileArgs(ToolArgs):
@@ -261,7 +288,9 @@ class EditFile(Tool):
         return file_diff(display_path(root, path), text, new)
 
     async def run(self, args: EditFileArgs, ctx: ToolContext) -> ToolResult:
-        return await asyncio.to_thread(self._edit, args, ctx.paths.root)
+        result = await asyncio.to_thread(self._edit, args, ctx.paths.root)
+        report_written(ctx, result.data["path"])  # type: ignore[index]
+        return result
 
     def _edit(self, args: EditFileArgs, root: Path) -> ToolResult:
         path = resolve_in_workspace(root, args.path, must_exist=True)
@@ -299,7 +328,14 @@ class EditFile(Tool):
         os.chmod(path, stat.S_IMODE(old.st_mode))
         done = count if args.replace_all else 1
         noun = "replacement" if done == 1 else "replacements"
-        return ToolResult.success(f"Edited {name}: {done} {noun}", path=name, replacements=done)
+        changes = line_changes(text, replaced)
+        summary = f"Edited {name}: {done} {noun}"
+        if changes is not None:
+            summary += f", +{changes[0]} -{changes[1]} lines"
+        diff = short_diff(name, text, replaced)
+        return ToolResult.success(f"{summary}\n{diff}" if diff else summary, path=name, replacements=done, diff=diff,
+                                  added_lines=changes[0] if changes else None,
+                                  deleted_lines=changes[1] if changes else None)
 
 
 class ListFilesArgs(ToolArgs):
