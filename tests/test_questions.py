@@ -191,7 +191,8 @@ async def test_services_built_in_another_order_pause_and_resume_the_loop_the_sam
     paths, settings, bus = runtime.paths, runtime.settings, EventBus()
     conversations = ConversationManager(paths, bus)
     questions = QuestionBroker(paths.questions, bus, conversations)
-    tasks = TaskManager(paths, settings, bus, conversations, runtime.foreground, agents=runtime)
+    tasks = TaskManager(paths, settings, bus, conversations, runtime.foreground, agents=runtime,
+                        checkpoints=runtime.checkpoints)
     memory = MemoryStore(paths, settings, bus)
     scheduler = SchedulerService(paths, bus, tasks)
     briefing = LoopBriefing(paths.root, settings.agent, runtime.foreground, conversations, scheduler, tasks,

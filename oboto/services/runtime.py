@@ -23,6 +23,7 @@ from oboto.core.watch import WorkspaceWatcher
 from oboto.llm.client import LLMClient
 from oboto.llm.resolve import ModelChoice, resolve_model
 from oboto.services.agent_loop import AgentLoopController
+from oboto.services.checkpoints import CheckpointService
 from oboto.services.conversations import ConversationManager
 from oboto.services.emergency import EmergencyStop
 from oboto.services.foreground import ForegroundActivity
@@ -67,7 +68,9 @@ class Runtime:
         self._llm = llm
         bus = self.bus
         self.conversations = ConversationManager(paths, bus)
-        self.tasks = TaskManager(paths, settings, bus, self.conversations, self.foreground, agents=self)
+        self.checkpoints = CheckpointService(paths, settings.checkpoints, bus)
+        self.tasks = TaskManager(paths, settings, bus, self.conversations, self.foreground, agents=self,
+                                 checkpoints=self.checkpoints)
         self.memory = MemoryStore(paths, settings, bus)  # opens Chroma on first use, not here
         self.task_endings = TaskEndings(bus, self.tasks, self.conversations, self.memory)
         self.questions = QuestionBroker(paths.questions, bus, self.conversations)

@@ -102,11 +102,19 @@ def completion_notice(records: list[TaskRecord]) -> str:
     if len(records) == 1:
         record = records[0]
         head = f"Background task {record.id} {record.status} after {elapsed_text(record.elapsed_seconds)}: {record.description}"
-        return head + _outcome_text(record, RESULT_EXCERPT)
+        return head + _files_text(record) + _outcome_text(record, RESULT_EXCERPT)
     lines = [f"{len(records)} background tasks finished:"]
     for record in records:
-        lines.append(f"- {record.id} {record.status}: {record.description}{_outcome_text(record, 200, inline=True)}")
+        lines.append(f"- {record.id} {record.status}: {record.description}{_files_text(record)}"
+                     f"{_outcome_text(record, 200, inline=True)}")
     return "\n".join(lines)
+
+
+def _files_text(record: TaskRecord) -> str:
+    if not record.files_changed:
+        return ""
+    noun = "file" if record.files_changed == 1 else "files"
+    return f" (changed {record.files_changed} {noun}: oboto changes --task {record.id})"
 
 
 def loop_result_text(record: TaskRecord) -> str:

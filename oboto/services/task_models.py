@@ -62,6 +62,8 @@ class TaskRecord(Document):
     cancel_reason: str | None = None
     """Why it was cancelled, when someone said (e.g. `emergency stop`); recorded as its error."""
     question_id: str | None = None
+    files_changed: int = 0
+    """Workspace files its checkpointed change touched (`oboto changes --task ID` lists them)."""
     notice_posted: bool = False
     """Whether the parent conversation has been told that this task ended."""
 

@@ -37,6 +37,8 @@ from oboto.core.events import (
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.store import DocumentTransaction, document_transaction, load_document, save_document
+from oboto.services.change_models import ChangeAuthor
+from oboto.services.checkpoints import CheckpointService
 from oboto.services.conversations import ConversationManager
 from oboto.services.foreground import ForegroundActivity
 from oboto.services.runner import call_in_loop
@@ -67,13 +69,14 @@ class TaskManager:
     """The only writer of `.oboto/tasks/`."""
 
     def __init__(self, paths: WorkspacePaths, settings: Settings, bus: EventBus, conversations: ConversationManager,
-                 foreground: ForegroundActivity, agents: AgentHost) -> None:
+                 foreground: ForegroundActivity, agents: AgentHost, *, checkpoints: CheckpointService) -> None:
         self.paths = paths
         self.settings = settings
         self.bus = bus
         self.conversations = conversations
         self.foreground = foreground
         self.agents = agents
+        self.checkpoints = checkpoints
         self.is_runner = False
         self._queue: deque[str] = deque()
         self._queued_ids: set[str] = set()
@@ -303,11 +306,14 @@ class TaskManager:
         query = record.query if not record.context else f"{record.query}\n\nContext:\n{record.context}"
         messages = [{"role": "system", "content": system_prompt(ctx)}, {"role": "user", "content": query}]
         limits = TurnLimits(record.max_iterations, record.token_budget, self.settings.agent.repeat_limit)
-        status, result, error, outcome = "failed", None, None, None
+        status, result, error, outcome, change = "failed", None, None, None, None
+        author = ChangeAuthor.task(record.id, origin=record.origin, schedule_id=record.schedule_id)
         try:
-            async with asyncio.timeout(record.timeout_seconds) as deadline:
-                ctx.extra["deadline"] = deadline
-                outcome = await run_turn(self.agents.llm, self.agents.tools, ctx, messages, limits, log)
+            async with self.checkpoints.around(author) as change:
+                ctx.changes = change
+                async with asyncio.timeout(record.timeout_seconds) as deadline:
+                    ctx.extra["deadline"] = deadline
+                    outcome = await run_turn(self.agents.llm, self.agents.tools, ctx, messages, limits, log)
             status = "completed" if outcome.ok else "failed"
             result, error = outcome.final_text or None, outcome.error
         except TimeoutError:
@@ -327,6 +333,7 @@ class TaskManager:
         self._finish(
             record.id, status, error=error, result=result,
             iterations=outcome.iterations if outcome else 0, tool_calls=outcome.tool_calls if outcome else 0,
+            files_changed=len(change.recorded.files) if change and change.recorded else None,
             usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                    "cost_usd": usage.cost_usd} if usage else None,
         )

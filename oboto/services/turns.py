@@ -10,6 +10,7 @@ from oboto.agent.tools.base import ToolContext, ToolResult
 from oboto.agent.turn import TurnLimits, TurnObserver, TurnOutcome, run_turn
 from oboto.core.events import ToolCallFinished, TurnFinished, TurnStarted
 from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest
+from oboto.services.change_models import ChangeAuthor
 from oboto.services.conversation_models import Message
 from oboto.services.conversations import ConversationManager, StreamingReply
 
@@ -144,7 +145,7 @@ async def run_conversation_turn(
     limits = limits or TurnLimits(
         runtime.settings.agent.max_iterations, runtime.settings.agent.token_budget, runtime.settings.agent.repeat_limit
     )
-    conversations.append(conversation, Message(role="user", content=prompt))
+    request = conversations.append(conversation, Message(role="user", content=prompt))
     system = system_prompt(ctx)
     if memories := await runtime.memory.context_for_turn(prompt):
         system = f"{system}\n\n{memories}"
@@ -152,7 +153,9 @@ async def run_conversation_turn(
     persisting = PersistingObserver(runtime, conversation, ctx, observer)
     runtime.bus.publish(TurnStarted(conversation=conversation, task_id=ctx.task_id))
     try:
-        outcome = await run_turn(runtime.llm, runtime.tools, ctx, messages, limits, persisting)
+        async with runtime.checkpoints.around(ChangeAuthor.turn(conversation, request.id)) as change:
+            ctx.changes = change
+            outcome = await run_turn(runtime.llm, runtime.tools, ctx, messages, limits, persisting)
     except asyncio.CancelledError:
         persisting.close_open_reply()
         conversations.post_notice(conversation, "The reply was cancelled.", marker="turn-stopped")
