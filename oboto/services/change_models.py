@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from oboto.core.models import Document, Record, utc_now
+from oboto.core.models import FORMAT_VERSION, Record, utc_now
 
 ChangeKind = Literal["turn", "task", "exec", "undo", "redo"]
 FileStatus = Literal["added", "modified", "deleted", "renamed"]
@@ -58,22 +58,53 @@ class SkippedFile(Record):
     mtime_ns: int | None = None
 
 
-class Change(Document):
-    """A (before, after) pair of checkpoints and what changed between them."""
+class ChangeAuthor(Record):
+    """Who made a change, and the fields `oboto changes` filters on."""
 
-    id: str = Field(default_factory=new_change_id, pattern=CHANGE_ID_PATTERN)
     kind: ChangeKind
     who: str
-    """Who made it, in words: "chat turn", "task t-1a2b3c4d (schedule s-…)", "oboto undo of c-…"."""
+    """In words: "chat turn", "schedule s-… (task t-…)", "run_command in chat turn", "oboto undo of c-…"."""
     conversation: str | None = None
     task_id: str | None = None
     schedule_id: str | None = None
     origin: str | None = None
     message_id: str | None = None
     """The stored id of the person's message that started the turn."""
+    undoes: str | None = None
+
+    @classmethod
+    def turn(cls, conversation: str, message_id: str | None = None) -> "ChangeAuthor":
+        return cls(kind="turn", who=f"{conversation} turn", conversation=conversation, message_id=message_id)
+
+    @classmethod
+    def task(cls, task_id: str, *, origin: str, schedule_id: str | None = None) -> "ChangeAuthor":
+        if origin == "agent-loop":
+            who = f"agent-loop tick (task {task_id})"
+        elif schedule_id:
+            who = f"schedule {schedule_id} (task {task_id})"
+        else:
+            who = f"task {task_id}"
+        return cls(kind="task", who=who, task_id=task_id, origin=origin, schedule_id=schedule_id)
+
+    def program(self, tool: str) -> "ChangeAuthor":
+        """A shell command (or another program-running tool) inside this author's turn or task."""
+        return self.model_copy(update={"kind": "exec", "who": f"{tool} in {self.who}"})
+
+    @classmethod
+    def reverting(cls, target: "Change", by: str) -> "ChangeAuthor":
+        """An undo of `target` (a redo when `target` was itself an undo), filed with the same conversation or task."""
+        kind: ChangeKind = "redo" if target.kind == "undo" else "undo"
+        return cls(**{**target.model_dump(include=set(cls.model_fields)), "kind": kind,
+                      "who": f"{by} of {target.id} ({target.who})", "message_id": None, "undoes": target.id})
+
+
+class Change(ChangeAuthor):
+    """A (before, after) pair of checkpoints, who made it, and what changed between them."""
+
+    version: int = Field(default=FORMAT_VERSION, ge=1)
+    id: str = Field(default_factory=new_change_id, pattern=CHANGE_ID_PATTERN)
     parent: str | None = None
     """The turn or task change a shell command's change happened inside."""
-    undoes: str | None = None
     tool_call_ids: list[str] = Field(default_factory=list)
     started_at: datetime = Field(default_factory=utc_now)
     finished_at: datetime = Field(default_factory=utc_now)
@@ -104,41 +135,3 @@ class Change(Document):
         for file, dumped in zip(self.files, document["files"]):
             dumped["binary"] = file.binary
         return document
-
-
-class ChangeAuthor(Record):
-    """Who a change is being recorded for; becomes the change's `who` and filter fields."""
-
-    kind: ChangeKind
-    who: str
-    conversation: str | None = None
-    task_id: str | None = None
-    schedule_id: str | None = None
-    origin: str | None = None
-    message_id: str | None = None
-    undoes: str | None = None
-
-    @classmethod
-    def turn(cls, conversation: str, message_id: str | None = None) -> "ChangeAuthor":
-        return cls(kind="turn", who=f"{conversation} turn", conversation=conversation, message_id=message_id)
-
-    @classmethod
-    def task(cls, task_id: str, *, origin: str, schedule_id: str | None = None) -> "ChangeAuthor":
-        if origin == "agent-loop":
-            who = f"agent-loop tick (task {task_id})"
-        elif schedule_id:
-            who = f"schedule {schedule_id} (task {task_id})"
-        else:
-            who = f"task {task_id}"
-        return cls(kind="task", who=who, task_id=task_id, origin=origin, schedule_id=schedule_id)
-
-    def program(self, tool: str) -> "ChangeAuthor":
-        """A shell command (or another program-running tool) inside this author's turn or task."""
-        return self.model_copy(update={"kind": "exec", "who": f"{tool} in {self.who}"})
-
-    @classmethod
-    def reverting(cls, target: Change, by: str) -> "ChangeAuthor":
-        """An undo of `target` (a redo when `target` was itself an undo), filed with the same conversation or task."""
-        kind: ChangeKind = "redo" if target.kind == "undo" else "undo"
-        return cls(kind=kind, who=f"{by} of {target.id} ({target.who})", conversation=target.conversation,
-                   task_id=target.task_id, schedule_id=target.schedule_id, origin=target.origin, undoes=target.id)

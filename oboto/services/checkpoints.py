@@ -198,11 +198,8 @@ class CheckpointService:
             self.repo.drop(change.id)
             self._maybe_prune()
             return None
-        author = change.author
         record = Change(
-            id=change.id, kind=author.kind, who=author.who, conversation=author.conversation, task_id=author.task_id,
-            schedule_id=author.schedule_id, origin=author.origin, message_id=author.message_id,
-            parent=change.parent.id if change.parent else None, undoes=author.undoes,
+            **change.author.model_dump(), id=change.id, parent=change.parent.id if change.parent else None,
             tool_call_ids=change.tool_call_ids, started_at=change.started_at, finished_at=utc_now(),
             before=change.before, files=files, skipped=skipped,
         )
