@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -79,7 +80,9 @@ async def test_files_the_person_edits_during_a_turn_are_not_filed_under_it(runti
     root = runtime.paths.root
     checkpoints = runtime.checkpoints
     async with checkpoints.around(ChangeAuthor.task("t-00000001", origin="user")) as task_change:
+        await task_change.ready()
         async with checkpoints.around(ChangeAuthor.turn("chat")) as turn_change:
+            await turn_change.ready()
             (root / "b.txt").write_text("the turn's file\n")
             turn_change.wrote("b.txt", "call-b")
             (root / "mine.txt").write_text("the person's own edit\n")
@@ -379,3 +382,42 @@ async def test_old_changes_are_pruned_and_the_store_goes_on(runtime: Runtime, ll
     assert runtime.checkpoints.changes() == []
     new = await agent_turn(runtime, llm_env, call("write_file", path="b.txt", content="b\n"))
     assert [c.id for c in runtime.checkpoints.changes()] == [new.id]
+
+
+# ----- the tool side of the hook ----------------------------------------------------------------
+
+
+class RecordingScope:
+    """A stand-in for the open change: records what the registry asks of it."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.existed_when_ready: list[bool] = []
+        self.written: list[tuple[str, str | None]] = []
+        self.programs: list[tuple[str | None, str]] = []
+
+    async def ready(self) -> None:
+        self.existed_when_ready.append(self.target.exists())
+
+    def wrote(self, path: str, tool_call_id: str | None) -> None:
+        self.written.append((path, tool_call_id))
+
+    @contextlib.asynccontextmanager
+    async def around_program(self, tool_call_id: str | None, tool: str):
+        self.programs.append((tool_call_id, tool))
+        yield self
+
+
+async def test_writing_tools_wait_for_the_before_checkpoint_and_report_their_files(workspace, settings) -> None:
+    from oboto.agent.tools import file_tools, shell_tools
+    from oboto.agent.tools.base import ToolContext, ToolRegistry
+
+    scope = RecordingScope(workspace.root / "out.txt")
+    ctx = ToolContext(paths=workspace, settings=settings, changes=scope)
+    registry = ToolRegistry([*file_tools(), *shell_tools()])
+    assert (await registry.execute("write_file", {"path": "out.txt", "content": "x\n"}, ctx, call_id="call-1")).ok
+    assert (await registry.execute("read_file", {"path": "out.txt"}, ctx, call_id="call-2")).ok
+    assert (await registry.execute("run_command", {"command": "true"}, ctx, call_id="call-3")).ok
+    assert scope.existed_when_ready == [False, True], "asked before writing; reading tools never wait"
+    assert scope.written == [("out.txt", "call-1")]
+    assert scope.programs == [("call-3", "run_command")]

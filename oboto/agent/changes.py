@@ -20,6 +20,9 @@ current_tool_call: ContextVar[str | None] = ContextVar("oboto_current_tool_call"
 class ChangeScope(Protocol):
     """An open change of the workspace's files, checkpointed before it began."""
 
+    async def ready(self) -> None:
+        """Return once the before checkpoint is taken; a tool that writes waits for it (the model need not)."""
+
     def wrote(self, path: str, tool_call_id: str | None) -> None:
         """A tool changed `path` (relative to the workspace root, POSIX style)."""
 

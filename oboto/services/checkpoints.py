@@ -93,17 +93,25 @@ class OpenChange:
         self.paths: set[str] = set()
         self.tool_call_ids: list[str] = [tool_call_id] if tool_call_id else []
         self.recorded: Change | None = None
+        self.begun: asyncio.Future[None] | None = None
         self.lists_everything = author.kind == "exec"
         """Whether every file that changed in its window is its own: a shell command's change has no finer
         evidence than the checkpoints, and neither has a turn one of whose shell commands was not checkpointed."""
+
+    async def ready(self) -> None:
+        if self.begun is not None:
+            await asyncio.shield(self.begun)
 
     def wrote(self, path: str, tool_call_id: str | None) -> None:
         self.paths.add(path)
         if tool_call_id and tool_call_id not in self.tool_call_ids:
             self.tool_call_ids.append(tool_call_id)
 
-    def around_program(self, tool_call_id: str | None, tool: str):
-        return self.service.around(self.author.program(tool), parent=self, tool_call_id=tool_call_id)
+    @asynccontextmanager
+    async def around_program(self, tool_call_id: str | None, tool: str) -> AsyncIterator["OpenChange"]:
+        async with self.service.around(self.author.program(tool), parent=self, tool_call_id=tool_call_id) as child:
+            await child.ready()  # the command must not start before its own before checkpoint
+            yield child
 
     def absorb(self, child: Change) -> None:
         """A shell command inside this change finished: its files are this change's files too."""
@@ -133,12 +141,17 @@ class CheckpointService:
     @asynccontextmanager
     async def around(self, author: ChangeAuthor, *, parent: OpenChange | None = None,
                      tool_call_id: str | None = None) -> AsyncIterator[OpenChange]:
-        """Checkpoint before and after the body; the change (if any file changed) is recorded on the way out."""
+        """Checkpoint before and after the body; the change (if any file changed) is recorded on the way out.
+
+        The before checkpoint is taken while the body starts (a turn's first model call hides its cost);
+        tools that write wait for it through `OpenChange.ready()`.
+        """
         change = OpenChange(self, author, parent, tool_call_id)
+        change.begun = asyncio.ensure_future(self._step(self._begin, change, "before"))
         try:
-            await self._step(self._begin, change, "before")
             yield change
         finally:
+            await asyncio.wait([change.begun])
             await self._step(self._finish, change, "after")
             if parent is not None and change.before is None:
                 parent.lists_everything = True
@@ -185,9 +198,12 @@ class CheckpointService:
     def _record(self, change: OpenChange, *, within: set[str] | None = None) -> Change | None:
         """Take the after checkpoint and store the change; None (and nothing kept) when nothing changed."""
         assert change.before is not None and change.before_snapshot is not None
-        after = self.repo.snapshot()
         if within is None and not change.lists_everything:
             within = change.paths
+        if within is not None and not within:  # nothing of its own was written: no after checkpoint needed
+            self.repo.drop(change.id)
+            return None
+        after = self.repo.snapshot()
         leave_out = change.before_snapshot.skipped_paths | after.skipped_paths
         files = _file_changes(self.repo.diff(change.before, after.tree), within=within, leave_out=leave_out)
         skipped = _changed_skipped(change.before_snapshot, after, within)
