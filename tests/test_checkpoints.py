@@ -26,12 +26,12 @@ def shell(command: str) -> ScriptedToolCall:
     return call("run_command", command=command)
 
 
-async def agent_turn(runtime: Runtime, llm: ScriptedLLM, *calls: ScriptedToolCall, conversation: str = "chat") -> Change:
-    """One foreground turn making `calls` in order; returns the change it recorded."""
+async def agent_turn(runtime: Runtime, llm: ScriptedLLM, *calls: ScriptedToolCall) -> Change:
+    """One foreground turn of chat making `calls` in order; returns the change it recorded."""
     llm.add(*(Reply(tool_calls=[tool_call]) for tool_call in calls), Reply(text="done"))
-    outcome = await runtime.chat(conversation, "please do it")
+    outcome = await runtime.chat("chat", "please do it")
     assert outcome.ok, outcome.error
-    return [change for change in runtime.checkpoints.changes(conversation=conversation) if change.parent is None][-1]
+    return [change for change in runtime.checkpoints.changes(conversation="chat") if change.parent is None][-1]
 
 
 def summary(change: Change) -> list[tuple[str, str]]:
@@ -208,6 +208,8 @@ async def test_undo_of_an_undo_puts_the_change_back(runtime: Runtime, llm_env: S
     undo_first = runtime.checkpoints.undo()
     assert undo_first.target.id == first.id, "the next undo goes one change further back"
     assert (root / "a.txt").read_text() == "first\n"
+    with pytest.raises(NothingToUndo, match=f"{first.id} was already undone by {undo_first.change.id}"):
+        runtime.checkpoints.undo(first.id)
     redo = runtime.checkpoints.redo()
     assert redo.target.id == undo_first.change.id and redo.change.kind == "redo"
     assert (root / "a.txt").read_text() == "second\n"

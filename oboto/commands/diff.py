@@ -25,7 +25,6 @@ def run(args: Namespace) -> int:
     text = refused(lambda: checkpoints.diff(args.change_id, args.path, color=color))
     sys.stdout.write(text)
     if not text:
-        skipped = refused(lambda: checkpoints.get(args.change_id)).skipped
-        warn(f"{args.change_id} has no diff to show" + (f"; its files were not checkpointed: "
-                                                        f"{', '.join(file.path for file in skipped)}" if skipped else ""))
+        skipped = ", ".join(file.path for file in refused(lambda: checkpoints.get(args.change_id)).skipped)
+        warn(f"{args.change_id} has no diff to show" + (f"; its files were not checkpointed: {skipped}" if skipped else ""))
     return EXIT_OK

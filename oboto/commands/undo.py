@@ -47,7 +47,8 @@ def report(args: Namespace, action) -> int:
                     "not_restored": [file.model_dump(mode="json") for file in target.skipped]})
     elif result.restored:
         verb = "Redid" if target.kind == "undo" else "Undid"
-        print(f"{verb} {target.id} ({target.who}): restored {len(result.restored)} file(s): {', '.join(result.restored)}")
+        restored = ", ".join(result.restored)
+        print(f"{verb} {target.id} ({target.who}): restored {len(result.restored)} file(s): {restored}")
         if change is not None:
             print(f"This is change {change.id}; `oboto undo {change.id}` takes it back.")
     else:

@@ -38,7 +38,15 @@ from oboto.services.change_models import (
     SkippedFile,
     new_change_id,
 )
-from oboto.services.checkpoint_repo import CHANGE_REFS, OPEN_REFS, CheckpointRepo, DiffEntry, GitFailed, GitMissing, Snapshot
+from oboto.services.checkpoint_repo import (
+    CHANGE_REFS,
+    OPEN_REFS,
+    CheckpointRepo,
+    DiffEntry,
+    GitFailed,
+    GitMissing,
+    Snapshot,
+)
 from oboto.services.restore import changed_since, restore
 
 T = TypeVar("T")
@@ -175,8 +183,8 @@ class CheckpointService:
             self._unavailable = str(missing)
             self._outbox.append(WorkspaceWarning(message=f"{missing}; changes cannot be undone"))
         except Exception as failure:  # a checkpoint that fails must never fail the turn it surrounds
-            self._outbox.append(WorkspaceWarning(
-                message=f"could not checkpoint {when} the {change.author.who}: {failure}; its changes cannot be undone"))
+            self._outbox.append(WorkspaceWarning(message=f"could not checkpoint {when} the {change.author.who}: "
+                                                         f"{failure}; its changes cannot be undone"))
 
     def _begin(self, change: OpenChange) -> None:
         def begin() -> None:
@@ -353,7 +361,7 @@ class CheckpointService:
 
     def undo(self, change_id: str | None = None, *, conversation: str | None = None, task_id: str | None = None,
              force: bool = False, by: str = "oboto undo") -> UndoResult:
-        """Put every file `change_id` touched (default: the latest change of the conversation or task) back as it was."""
+        """Put every file a change touched back as it was (default: the latest change of the conversation or task)."""
         changes = self.changes()
         undone = self.undone_by(changes)
         if change_id is not None:
@@ -361,8 +369,8 @@ class CheckpointService:
         else:
             target = self._latest(changes, undone, ("turn", "task"), conversation, task_id, "undo")
         if target.id in undone:
-            raise ChangeError(f"{target.id} was already undone by {undone[target.id]} "
-                              f"(oboto undo {undone[target.id]} puts it back)")
+            raise NothingToUndo(f"{target.id} was already undone by {undone[target.id]} "
+                                f"(oboto undo {undone[target.id]} puts it back)")
         return self._revert(target, force=force, by=by)
 
     def redo(self, *, conversation: str | None = None, task_id: str | None = None, force: bool = False) -> UndoResult:
