@@ -18,6 +18,12 @@ from oboto.services.runtime import Runtime
 from oboto.testing import Reply, ScriptedLLM, ScriptedToolCall, async_wait_until
 
 
+@pytest.fixture(autouse=True)
+def full_permissions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mode full: these tests are about what commands change, not about asking first (test_control_gate)."""
+    monkeypatch.setenv("OBOTO_PERMISSIONS__MODE", "full")
+
+
 def call(tool: str, **arguments: object) -> ScriptedToolCall:
     return ScriptedToolCall(tool, arguments)
 
@@ -411,11 +417,13 @@ class RecordingScope:
 
 
 async def test_writing_tools_wait_for_the_before_checkpoint_and_report_their_files(workspace, settings) -> None:
+    from oboto.agent.approvals import CallControl
     from oboto.agent.tools import file_tools, shell_tools
     from oboto.agent.tools.base import ToolContext, ToolRegistry
+    from oboto.core.permissions import PermissionPolicy
 
     scope = RecordingScope(workspace.root / "out.txt")
-    ctx = ToolContext(paths=workspace, settings=settings, changes=scope)
+    ctx = ToolContext(paths=workspace, settings=settings, changes=scope, control=CallControl(PermissionPolicy("full")))
     registry = ToolRegistry([*file_tools(), *shell_tools()])
     assert (await registry.execute("write_file", {"path": "out.txt", "content": "x\n"}, ctx, call_id="call-1")).ok
     assert (await registry.execute("read_file", {"path": "out.txt"}, ctx, call_id="call-2")).ok
