@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from oboto.agent.tools.workspace_paths import file_diff
+
 MAX_DIFF_LINES = 60
 MAX_DIFF_CHARS = 4000
 MAX_COMPARED_CHARS = 512 * 1024
@@ -33,10 +35,10 @@ def line_changes(old: str, new: str) -> tuple[int, int] | None:
 
 
 def short_diff(name: str, old: str, new: str) -> str:
-    """A unified diff of the change with two lines of context, cut at MAX_DIFF_LINES / MAX_DIFF_CHARS."""
+    """The change as `git diff` shows it, cut at MAX_DIFF_LINES / MAX_DIFF_CHARS."""
     if len(old) > MAX_COMPARED_CHARS or len(new) > MAX_COMPARED_CHARS:
         return ""
-    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"a/{name}", f"b/{name}", n=2, lineterm=""))
+    lines = file_diff(name, old, new).splitlines()
     kept: list[str] = []
     size = 0
     for line in lines:
