@@ -99,6 +99,8 @@ async def run_turn(
     Cancellation propagates as CancelledError the moment it is requested: no further tool call starts.
     """
     observer = observer or TurnObserver()
+    if unavailable := await registry.prepare():
+        _tell_unavailable(messages, unavailable)
     usage = Usage()
     breaker = _RepeatBreaker(limits.repeat_limit)
     iterations = 0
@@ -157,6 +159,15 @@ async def run_turn(
             tool_calls += 1
             observer.tool_finished(call, result, (time.perf_counter() - started) * 1000)
             messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result.content})
+
+
+def _tell_unavailable(messages: list[dict[str, Any]], problems: list[str]) -> None:
+    """A tool source that failed (an MCP server that would not start) costs the turn its tools, nothing more."""
+    note = "Some tools are not available in this turn:\n" + "\n".join(f"- {problem}" for problem in problems)
+    if messages and messages[0].get("role") == "system":
+        messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{note}"}
+    else:
+        messages.insert(0, {"role": "system", "content": note})
 
 
 def _answer_unrun_calls(

@@ -7,9 +7,10 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from oboto.core.names import NAME_PATTERN, NAME_RULE
 from oboto.core.paths import WorkspacePaths, user_config_dir
 from oboto.core.permissions import DEFAULT_MODE, Mode, PermissionPolicy, RuleError, parse_rules
 
@@ -31,6 +32,10 @@ class AgentSettings(BaseModel):
         "You are oboto, a careful software agent working inside the person's project folder.",
         description="Who the agents are; shared by every agent in the workspace.",
     )
+    instructions_max_chars: int = Field(
+        20_000, ge=0, le=500_000,
+        description="Most characters of AGENTS.md (or CLAUDE.md) and ~/.config/oboto/AGENTS.md put into every "
+                    "agent's system prompt; the rest is cut with a note. 0 leaves them out.")
 
 
 class TaskSettings(BaseModel):
@@ -92,6 +97,9 @@ class PermissionSettings(BaseModel):
     deny: list[str] = Field(default_factory=list, description='Calls that are always refused, e.g. "read_file(.env)".')
     background_ask: Literal["question", "deny"] = Field(
         "question", description="What a background agent's ask becomes: a question for the person, or a refusal.")
+    profiles_may_loosen: bool = Field(
+        False, description="Whether an agent profile's permission_mode may be less strict than `mode` (by default "
+                           "the stricter of the two applies, so a profile from a shared repository cannot lift it).")
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -112,6 +120,55 @@ class PermissionSettings(BaseModel):
 
 class LoopSettings(BaseModel):
     interval_seconds: float = Field(180.0, ge=10, description="Default time between agent-loop ticks.")
+    agent: str | None = Field(None, pattern=NAME_PATTERN.pattern,
+                              description="The agent profile the loop runs as (its persona); the default agent when unset.")
+
+
+class McpServerSettings(BaseModel):
+    """One MCP server: a program spoken to over stdio (`command`) or a streamable-HTTP endpoint (`url`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = Field(None, min_length=1, description="The program to start (stdio transport).")
+    args: list[str] = Field(default_factory=list, description="Its arguments.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for it.")
+    cwd: str | None = Field(None, description="Its working folder (relative paths are inside the workspace).")
+    url: str | None = Field(None, pattern=r"^https?://", description="A streamable-HTTP endpoint, e.g. http://127.0.0.1:8000/mcp.")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers sent with every request to `url`.")
+    enabled: bool = Field(True, description="false keeps the server configured but never started.")
+    tools: list[str] | None = Field(None, description="Only these of its tools (names or globs); all when unset.")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> "McpServerSettings":
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either command (a program spoken to over stdio) or url (streamable HTTP), not both")
+        return self
+
+
+class McpSettings(BaseModel):
+    servers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="The MCP servers whose tools agents get, as [mcp.servers.NAME] tables "
+                                          "(each checked on its own, so one bad table leaves the others working).")
+    startup_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Longest wait for a server to start.")
+    call_timeout_seconds: float = Field(120.0, gt=0, le=3600, description="Longest wait for one MCP tool call.")
+    max_result_chars: int = Field(64_000, ge=1000, description="Characters of an MCP tool's result kept (head and tail).")
+
+    def parsed(self) -> tuple[dict[str, McpServerSettings], dict[str, str]]:
+        """The usable servers by name, and why each other one cannot be used (in plain words)."""
+        servers: dict[str, McpServerSettings] = {}
+        problems: dict[str, str] = {}
+        for name, table in self.servers.items():
+            if not NAME_PATTERN.fullmatch(name) or "__" in name:
+                problems[name] = f"the name {name!r} is not allowed: {NAME_RULE}, without '__'"
+                continue
+            try:
+                servers[name] = McpServerSettings.model_validate(table)
+            except ValidationError as error:
+                first = error.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                message = first["msg"].removeprefix("Value error, ")
+                problems[name] = f"{where}: {message}" if where else message
+        return servers, problems
 
 
 class EventLogSettings(BaseModel):
@@ -174,6 +231,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     checkpoints: CheckpointSettings = Field(default_factory=CheckpointSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @classmethod
     def settings_customise_sources(

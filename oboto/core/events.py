@@ -179,6 +179,9 @@ class TaskQueued(Event):
     task_id: str
     description: str
     origin: str
+    agent: str | None = None
+    follow_up: bool = False
+    """True when a finished task was queued again with a follow-up (`continue_task`)."""
 
 
 class TaskStarted(Event):
@@ -187,6 +190,39 @@ class TaskStarted(Event):
     kind: ClassVar[str] = "task:started"
     task_id: str
     read_only: bool = False
+
+
+class TaskProgress(Event):
+    """A background task's agent made a model call or a tool call: how far it has got."""
+
+    kind: ClassVar[str] = "task:progress"
+    task_id: str
+    model_calls: int
+    tool_calls: int
+    total_tokens: int
+    cost_usd: float = 0.0
+
+
+class TaskOutput(Event):
+    """A line was added to a background task's output log."""
+
+    kind: ClassVar[str] = "task:output"
+    task_id: str
+    line: str
+
+
+class AgentCallFinished(Event):
+    """A sub-agent called with `call_agent` answered (or failed) within its caller's turn."""
+
+    kind: ClassVar[str] = "agent:call-finished"
+    agent: str
+    status: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    caller_task_id: str | None = None
+    conversation: str | None = None
+    error: str | None = None
 
 
 class TaskStatusChanged(Event):
@@ -206,6 +242,7 @@ class TaskFinished(Event):
     error: str | None = None
     schedule_id: str | None = None
     origin: str = "user"
+    agent: str | None = None
 
 
 class TaskCancelRequested(Event):
@@ -249,6 +286,8 @@ class LoopStateChanged(Event):
     state: str
     interval_seconds: float
     reason: str | None = None
+    invocation_count: int = 0
+    open_questions: int = 0
 
 
 class LoopTicked(Event):
@@ -257,6 +296,7 @@ class LoopTicked(Event):
     kind: ClassVar[str] = "agent-loop:tick"
     invocation: int
     task_id: str
+    open_questions: int = 0
 
 
 class LoopTickSkipped(Event):
@@ -264,6 +304,15 @@ class LoopTickSkipped(Event):
 
     kind: ClassVar[str] = "agent-loop:skipped"
     reason: str
+    invocation_count: int = 0
+    open_questions: int = 0
+
+
+class LoopGoalsChanged(Event):
+    """The goals the agent loop works towards were set, added to or cleared."""
+
+    kind: ClassVar[str] = "agent-loop:goals"
+    goals: list[str]
 
 
 class QuestionAsked(Event):

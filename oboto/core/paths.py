@@ -11,6 +11,11 @@ from oboto.core.atomic import atomic_write_bytes
 OBOTO_DIR_NAME = ".oboto"
 
 
+def user_agents_dir() -> Path:
+    """The person's own agent profiles, shared by every workspace."""
+    return user_config_dir() / "agents"
+
+
 def user_config_dir() -> Path:
     """The user's oboto folder: `$OBOTO_CONFIG_DIR`, else `$XDG_CONFIG_HOME/oboto`, else `~/.config/oboto`."""
     explicit = os.environ.get("OBOTO_CONFIG_DIR")
@@ -59,6 +64,20 @@ class WorkspacePaths:
 
     def task_log(self, task_id: str) -> Path:
         return self.tasks_dir / f"{task_id}.log"
+
+    def task_history(self, task_id: str) -> Path:
+        """The messages of a task's agent, so `continue_task` can go on where it stopped."""
+        return self.tasks_dir / "history" / f"{task_id}.json"
+
+    @property
+    def agents_dir(self) -> Path:
+        """The workspace's own agent profiles (`<name>.md`), which win over the user's and the shipped ones."""
+        return self.state_dir / "agents"
+
+    @property
+    def agent_stats(self) -> Path:
+        """Per agent profile: runs, failures, the last run, tokens and cost."""
+        return self.state_dir / "agent-stats.json"
 
     @property
     def schedules(self) -> Path:

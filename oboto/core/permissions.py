@@ -49,6 +49,11 @@ class RuleError(ValueError):
     """A permission rule that cannot be understood; the message names it and says why."""
 
 
+def stricter_mode(first: Mode, second: Mode) -> Mode:
+    """The mode of the two that lets agents do less (read-only < ask < auto-edit < full)."""
+    return min(first, second, key=MODES.index)
+
+
 def is_mode(value: str) -> bool:
     return value in MODES
 

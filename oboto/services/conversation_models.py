@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -11,9 +10,9 @@ from pydantic import Field, model_validator
 
 from oboto.core.errors import RequestRefused
 from oboto.core.models import Document, Record, utc_now
+from oboto.core.names import NAME_PATTERN, NAME_RULE
 
 MAIN_CONVERSATION = "chat"
-NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 Role = Literal["system", "user", "assistant", "tool"]
 MessageStatus = Literal["complete", "streaming", "interrupted"]
@@ -29,7 +28,7 @@ def normalise_name(raw: str) -> str:
     if not NAME_PATTERN.fullmatch(name):
         shown = raw if isinstance(raw, str) else repr(raw)
         raise ConversationNameError(
-            f"invalid conversation name {shown!r}: use 1-64 characters of a-z, 0-9, '-' and '_'"
+            f"invalid conversation name {shown!r}: {NAME_RULE}"
         )
     return name
 
@@ -73,6 +72,8 @@ class ConversationInfo(Record):
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
     message_count: int = Field(0, ge=0)
+    agent: str | None = None
+    """The agent profile this conversation's turns run under; None: the default (`general`)."""
 
 
 class ConversationIndex(Document):

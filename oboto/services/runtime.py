@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from oboto.agent.approvals import Approver, CallControl
+from oboto.agent.profiles import AgentProfile, ProfileLibrary
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.agent.tools.deps import ToolDeps
 from oboto.agent.turn import ChatModel, TurnObserver, TurnOutcome
@@ -17,8 +18,8 @@ from oboto.core.audit import AuditLog
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings, load_settings
 from oboto.core.events import PermissionModeChanged
-from oboto.core.paths import WorkspacePaths
-from oboto.core.permissions import Mode, PermissionPolicy, check_mode
+from oboto.core.paths import WorkspacePaths, user_agents_dir
+from oboto.core.permissions import Mode, PermissionPolicy, check_mode, stricter_mode
 from oboto.core.watch import WorkspaceWatcher
 from oboto.llm.client import LLMClient
 from oboto.llm.resolve import ModelChoice, resolve_model
@@ -65,7 +66,10 @@ class Runtime:
         self.watcher = WorkspaceWatcher(paths.state_dir, ignored=(paths.events, paths.audit))
         """The process's one watcher of `.oboto/`: the runner and the TUI listen to it."""
         self.tools = build_tool_registry()
+        self.profiles = ProfileLibrary([paths.agents_dir, user_agents_dir()])
+        """The agent profiles: the workspace's, the person's, then the shipped ones."""
         self._llm = llm
+        self._model_clients: dict[str, ChatModel] = {}
         bus = self.bus
         self.conversations = ConversationManager(paths, bus)
         self.checkpoints = CheckpointService(paths, settings.checkpoints, bus)
@@ -108,17 +112,42 @@ class Runtime:
                 self._llm = LLMClient(resolved, log_path=self.paths.logs_dir / "litellm.log")
         return self._llm
 
+    def llm_for(self, model: str | None) -> ChatModel:
+        """The client of `model` (any litellm model string, or `local/…`); None: this process's own model."""
+        if model is None or model == self.model_choice.model:
+            return self.llm
+        if model not in self._model_clients:
+            if model.startswith("local/"):
+                from oboto.llm.local import LocalModelClient
+
+                self._model_clients[model] = LocalModelClient(model, self.settings.llm)
+            else:
+                resolved = self.settings.model_copy(update={"model": model})
+                self._model_clients[model] = LLMClient(resolved, log_path=self.paths.logs_dir / "litellm.log")
+        return self._model_clients[model]
+
+    def mode_under(self, mode: Mode, profile: AgentProfile | None) -> Mode:
+        """The permission mode an agent of `profile` works in where `mode` applies: the stricter of the two,
+        unless `permissions.profiles_may_loosen` (a profile from a shared repository must not lift the person's
+        own mode to `full` unasked)."""
+        if profile is None or profile.permission_mode is None:
+            return mode
+        if self.settings.permissions.profiles_may_loosen:
+            return profile.permission_mode
+        return stricter_mode(mode, profile.permission_mode)
+
     def tool_context(self, *, conversation: str | None = None, task_id: str | None = None, depth: int = 0,
                      background: bool = False, read_only: bool = False, origin: str = "foreground",
-                     schedule_id: str | None = None) -> ToolContext:
+                     schedule_id: str | None = None, profile: AgentProfile | None = None) -> ToolContext:
         """A context whose calls are checked and audited: the person's own mode and nobody to ask (the caller
-        sets an approver) in the foreground; the workspace's mode and approval questions in the background."""
+        sets an approver) in the foreground; the workspace's mode and approval questions in the background;
+        either made stricter by `profile`'s permission_mode, its tools limited to the profile's."""
         ctx = ToolContext(
             paths=self.paths, settings=self.settings, deps=self.tool_deps, conversation=conversation,
             task_id=task_id, depth=depth, background=background, read_only=read_only, origin=origin,
-            schedule_id=schedule_id, audit=self.audit,
-            control=CallControl(self.policy.with_mode(self.permission_mode), grants=self.grants,
-                                scope=f"conversation:{conversation or 'chat'}"),
+            schedule_id=schedule_id, audit=self.audit, profile=profile,
+            control=CallControl(self.policy.with_mode(self.mode_under(self.permission_mode, profile)),
+                                grants=self.grants, scope=f"conversation:{conversation or 'chat'}"),
         )
         if background:
             ctx.control = self._background_control(ctx)
@@ -131,10 +160,11 @@ class Runtime:
             scope = f"schedule:{ctx.schedule_id}"
         else:
             scope = "loop" if ctx.origin == LOOP_ORIGIN else f"task:{ctx.task_id}"
+        policy = self.policy.with_mode(self.mode_under(self.policy.mode, ctx.profile))
         if self.settings.permissions.background_ask == "question":
-            return CallControl(self.policy, approver=QuestionApprover(self.questions, ctx), grants=self.grants,
+            return CallControl(policy, approver=QuestionApprover(self.questions, ctx), grants=self.grants,
                                scope=scope)
-        return CallControl(self.policy, grants=self.grants, scope=scope, no_approver_hint=(
+        return CallControl(policy, grants=self.grants, scope=scope, no_approver_hint=(
             'Background agents may not ask here (permissions.background_ask = "deny"); an allow rule under '
             "[permissions] in .oboto/config.toml lets it run."))
 

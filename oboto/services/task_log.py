@@ -9,7 +9,11 @@ from pathlib import Path
 
 from oboto.agent.tools.base import ToolResult
 from oboto.agent.turn import TurnObserver
-from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest
+from oboto.core.bus import EventBus
+from oboto.core.events import TaskOutput as TaskOutputLine
+from oboto.core.events import TaskProgress
+from oboto.core.text import cut
+from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest, Usage
 
 MAX_READ_BYTES = 256_000
 TOOL_RESULT_PREVIEW = 400
@@ -64,6 +68,43 @@ class TaskLogWriter(TurnObserver):
         if len(preview) > TOOL_RESULT_PREVIEW:
             preview = preview[:TOOL_RESULT_PREVIEW] + " …"
         self.line(f"← {'ok' if result.ok else 'error'} ({duration_ms:.0f} ms)\n    {preview}")
+
+
+OUTPUT_EVENT_CHARS = 500
+
+
+class PublishingTaskLog(TaskLogWriter):
+    """The task's log, which also publishes each line (`task:output`) and how far the agent has got
+    (`task:progress`: model calls, tool calls, tokens so far)."""
+
+    def __init__(self, path: Path, bus: EventBus, task_id: str) -> None:
+        super().__init__(path)
+        self.bus = bus
+        self.task_id = task_id
+        self.usage = Usage()
+        self.model_calls = 0
+        self.tool_calls = 0
+
+    def line(self, text: str) -> None:
+        super().line(text)
+        self.bus.publish(TaskOutputLine(task_id=self.task_id, line=cut(text, OUTPUT_EVENT_CHARS)))
+
+    def reply_finished(self, response: LLMResponse) -> None:
+        super().reply_finished(response)
+        self.model_calls += 1
+        self.usage.add(response.usage)
+        if response.text.strip():
+            self.bus.publish(TaskOutputLine(task_id=self.task_id, line=cut(response.text, OUTPUT_EVENT_CHARS)))
+        self._progress()
+
+    def tool_finished(self, call: ToolCallRequest, result: ToolResult, duration_ms: float) -> None:
+        super().tool_finished(call, result, duration_ms)
+        self.tool_calls += 1
+        self._progress()
+
+    def _progress(self) -> None:
+        self.bus.publish(TaskProgress(task_id=self.task_id, model_calls=self.model_calls, tool_calls=self.tool_calls,
+                                      total_tokens=self.usage.total_tokens, cost_usd=self.usage.cost_usd))
 
 
 @dataclass

@@ -39,6 +39,14 @@ class TaskRecord(Document):
     status: TaskStatus = "queued"
     origin: TaskOrigin = "user"
     tags: list[str] = Field(default_factory=list)
+    agent: str | None = None
+    """The agent profile it runs as; None: the default agent."""
+    model: str | None = None
+    """The model it was asked to use; None: its profile's, else the workspace's."""
+    follow_ups: list[str] = Field(default_factory=list)
+    """Follow-up prompts given with `continue_task`; the last one is what its next run answers."""
+    runs: int = Field(0, ge=0)
+    """How many times its agent has run (more than once when it was continued)."""
     schedule_id: str | None = None
     parent_task_id: str | None = None
     depth: int = Field(1, ge=0)

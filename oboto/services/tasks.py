@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Iterable, Protocol
 
+from oboto.agent.profiles import AgentProfile, ProfileError, ProfileLibrary
 from oboto.agent.prompt import system_prompt
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.agent.turn import ChatModel, TurnLimits, run_turn
@@ -33,7 +34,9 @@ from oboto.core.events import (
     TaskQueued,
     TaskStarted,
     TaskStatusChanged,
+    WorkspaceWarning,
 )
+from oboto.core.locks import ProcessLock
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.store import DocumentTransaction, document_transaction, load_document, save_document
@@ -42,7 +45,8 @@ from oboto.services.checkpoints import CheckpointService
 from oboto.services.conversations import ConversationManager
 from oboto.services.foreground import ForegroundActivity
 from oboto.services.runner import call_in_loop
-from oboto.services.task_log import TaskLogWriter, TaskOutput, read_output
+from oboto.services.task_history import TaskHistory, continued_messages, settled
+from oboto.services.task_log import PublishingTaskLog, TaskOutput, read_output
 from oboto.services.task_models import ACTIVE_STATUSES, LOOP_ORIGIN, TASK_ID_PATTERN, TaskRecord
 
 GUARDED_ORIGINS = frozenset({"schedule", LOOP_ORIGIN})
@@ -53,16 +57,16 @@ class TaskError(RequestRefused):
 
 
 class AgentHost(Protocol):
-    """What a task's agent runs on (the Runtime provides it): tool contexts, the model and the tools."""
+    """What a task's agent runs on (the Runtime provides it): tool contexts, the models, profiles and tools."""
 
     tools: ToolRegistry
+    profiles: ProfileLibrary
 
-    @property
-    def llm(self) -> ChatModel: ...
+    def llm_for(self, model: str | None) -> ChatModel: ...
 
     def tool_context(self, *, conversation: str | None = None, task_id: str | None = None, depth: int = 0,
                      background: bool = False, read_only: bool = False, origin: str = "foreground",
-                     schedule_id: str | None = None) -> ToolContext: ...
+                     schedule_id: str | None = None, profile: AgentProfile | None = None) -> ToolContext: ...
 
 
 class TaskManager:
@@ -81,6 +85,8 @@ class TaskManager:
         self._queue: deque[str] = deque()
         self._queued_ids: set[str] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._running_agents: dict[str, str | None] = {}
+        """The profile each running task runs as, for the profiles' own `max_concurrent`."""
         self._stopping_reason: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         """The runner's event loop, where tasks run (spawn and cancel may be called from a worker thread)."""
@@ -121,6 +127,8 @@ class TaskManager:
         wanted = {status} if isinstance(status, str) else set(status) if status else None
         records = []
         for path in self.paths.tasks_dir.glob("t-*.json"):
+            if not re.fullmatch(TASK_ID_PATTERN, path.stem):
+                continue
             record = load_document(path, TaskRecord, self.bus)
             if record is not None and (wanted is None or record.status in wanted):
                 records.append(record)
@@ -145,14 +153,21 @@ class TaskManager:
         timeout_seconds: float | None = None,
         max_iterations: int | None = None,
         token_budget: int | None = None,
+        agent: str | None = None,
+        model: str | None = None,
     ) -> TaskRecord:
-        """Record a queued task and return it; the record is on disk before the id is returned."""
+        """Record a queued task and return it; the record is on disk before the id is returned.
+
+        `agent` names the profile it runs as (its limits apply unless given here); `model` overrides its model."""
         if depth > self.settings.tasks.max_depth:
             raise TaskError(
                 f"background tasks may only be nested {self.settings.tasks.max_depth} deep; do this work yourself"
             )
         if not description.strip() or not query.strip():
             raise TaskError("a task needs a description and a query")
+        if model is not None and not model.strip():
+            raise TaskError("the model is empty; leave it out to use the agent's or the workspace's model")
+        profile = self.agents.profiles.get(agent)
         limits = self.settings.tasks
         record = TaskRecord(
             description=description.strip()[:500],
@@ -166,15 +181,45 @@ class TaskManager:
             depth=depth,
             read_only=read_only,
             guarded=guarded or origin in GUARDED_ORIGINS,
-            timeout_seconds=timeout_seconds or limits.timeout_seconds,
-            max_iterations=max_iterations or limits.max_iterations,
-            token_budget=token_budget or limits.token_budget,
+            timeout_seconds=timeout_seconds or profile.timeout_seconds or limits.timeout_seconds,
+            max_iterations=max_iterations or profile.max_iterations or limits.max_iterations,
+            token_budget=token_budget or profile.token_budget or limits.token_budget,
+            agent=profile.name,
+            model=model.strip() if model else None,
         )
         save_document(self.paths.task_record(record.id), record)
-        self.bus.publish(TaskQueued(task_id=record.id, description=record.description, origin=record.origin))
+        self.bus.publish(TaskQueued(task_id=record.id, description=record.description, origin=record.origin,
+                                    agent=record.agent))
         if self.is_runner:
             call_in_loop(self._loop, lambda: self._start_soon(record.id))
         return record
+
+    def continue_task(self, task_id: str, prompt: str) -> TaskRecord:
+        """Queue a finished task again with a follow-up: its agent goes on with its own history and `prompt`."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise TaskError("a follow-up needs a prompt")
+        if not self.paths.task_history(task_id).is_file() and self.get(task_id).finished:
+            raise TaskError(f"{task_id} has no history to continue (it never ran, or ran before oboto kept task "
+                            "histories); spawn a new task instead")
+        with self._transaction(task_id) as tx:
+            record = tx.doc
+            if not record.finished:
+                raise TaskError(f"{task_id} is still {record.status}; wait for it to end (wait_for_task), "
+                                "then continue it")
+            tx.doc = record.model_copy(update={
+                "status": "queued", "follow_ups": [*record.follow_ups, prompt], "finished_at": None, "result": None,
+                "error": None, "cancel_requested": False, "cancel_reason": None, "notice_posted": False,
+                "runner_pid": None, "question_id": None,
+            })
+            tx.publish(TaskQueued(task_id=task_id, description=record.description, origin=record.origin,
+                                  agent=record.agent, follow_up=True))
+        if self.is_runner:
+            call_in_loop(self._loop, lambda: self._start_soon(task_id))
+        return tx.doc
+
+    def runner_active(self) -> bool:
+        """Whether some process (this one or another) is running tasks on this workspace."""
+        return self.is_runner or ProcessLock(self.paths.runner_lock).holder_pid() is not None
 
     def cancel(self, task_id: str, *, reason: str | None = None) -> TaskRecord:
         """Stop a task: a queued one is cancelled at once, a running one's agent is cancelled by the runner.
@@ -266,19 +311,36 @@ class TaskManager:
             self._queue.append(task_id)
 
     def _pump(self) -> None:
-        """Start queued tasks, oldest first, while there is a free slot."""
+        """Start queued tasks, oldest first, while there is a free slot (overall, and for the task's profile)."""
         if not self.is_runner:
             return
+        held_back: list[str] = []
         while self._queue and len(self._running) < self.settings.tasks.max_concurrent:
             task_id = self._queue.popleft()
-            self._queued_ids.discard(task_id)
             record = self._load(task_id)
             if record is None or record.status != "queued":
+                self._queued_ids.discard(task_id)
                 continue
-            record = self._update(task_id, status="running", started_at=utc_now(), runner_pid=os.getpid())
+            if self._profile_is_full(record.agent):
+                held_back.append(task_id)  # keeps its place; later tasks of other profiles may start
+                continue
+            self._queued_ids.discard(task_id)
+            record = self._update(task_id, status="running", started_at=utc_now(), runner_pid=os.getpid(),
+                                  runs=record.runs + 1)
             task = asyncio.get_running_loop().create_task(self._execute(record), name=task_id)
             task.add_done_callback(self._execution_ended)
             self._running[task_id] = task
+            self._running_agents[task_id] = record.agent
+        self._queue.extendleft(reversed(held_back))
+
+    def _profile_is_full(self, agent: str | None) -> bool:
+        try:
+            limit = self.agents.profiles.get(agent).max_concurrent
+        except ProfileError:
+            return False  # it starts, and fails saying the profile is gone
+        if limit is None:
+            return False
+        return sum(1 for running in self._running_agents.values() if running == agent) >= limit
 
     def _execution_ended(self, task: asyncio.Task[None]) -> None:
         """A task cancelled before its first step never reached its own handlers; record its end here."""
@@ -286,6 +348,7 @@ class TaskManager:
         if self._running.get(task_id) is not task:
             return
         del self._running[task_id]
+        self._running_agents.pop(task_id, None)
         status, error = ("interrupted", self._stopping_reason) if self._stopping_reason else (
             "cancelled", self._cancelled_because(task_id))
         if not task.cancelled():
@@ -294,28 +357,35 @@ class TaskManager:
         self._pump()
 
     async def _execute(self, record: TaskRecord) -> None:
-        log = TaskLogWriter(self.paths.task_log(record.id))
-        ctx = self.agents.tool_context(
-            conversation=record.conversation, task_id=record.id, depth=record.depth, background=True,
-            read_only=record.read_only, origin=record.origin, schedule_id=record.schedule_id,
-        )
-        if record.guarded:
-            ctx.busy_guard = self.foreground.is_busy
-        self.bus.publish(TaskStarted(task_id=record.id, read_only=ctx.is_read_only()))
-        log.line(f"▶ {record.description}")
-        query = record.query if not record.context else f"{record.query}\n\nContext:\n{record.context}"
-        messages = [{"role": "system", "content": system_prompt(ctx)}, {"role": "user", "content": query}]
-        limits = TurnLimits(record.max_iterations, record.token_budget, self.settings.agent.repeat_limit)
+        log = PublishingTaskLog(self.paths.task_log(record.id), self.bus, record.id)
         status, result, error, outcome, change = "failed", None, None, None, None
+        messages: list[dict[str, Any]] = []
         author = ChangeAuthor.task(record.id, origin=record.origin, schedule_id=record.schedule_id)
         try:
+            profile = self.agents.profiles.get(record.agent)
+            ctx = self.agents.tool_context(
+                conversation=record.conversation, task_id=record.id, depth=record.depth, background=True,
+                read_only=record.read_only, origin=record.origin, schedule_id=record.schedule_id, profile=profile,
+            )
+            if record.guarded:
+                ctx.busy_guard = self.foreground.is_busy
+            self.bus.publish(TaskStarted(task_id=record.id, read_only=ctx.is_read_only()))
+            if record.follow_ups:
+                log.line(f"▶ follow-up: {record.follow_ups[-1][:300]}")
+            else:
+                log.line(f"▶ {record.description}")
+            messages = self._messages(record, ctx)
+            limits = TurnLimits(record.max_iterations, record.token_budget, self.settings.agent.repeat_limit)
+            model = self.agents.llm_for(record.model or profile.model)
             async with self.checkpoints.around(author) as change:
                 ctx.changes = change
                 async with asyncio.timeout(record.timeout_seconds) as deadline:
                     ctx.extra["deadline"] = deadline
-                    outcome = await run_turn(self.agents.llm, self.agents.tools, ctx, messages, limits, log)
+                    outcome = await run_turn(model, self.agents.tools, ctx, messages, limits, log)
             status = "completed" if outcome.ok else "failed"
             result, error = outcome.final_text or None, outcome.error
+        except ProfileError as failure:
+            status, error = "failed", str(failure)
         except TimeoutError:
             status, error = "timed_out", f"stopped after the {record.timeout_seconds:g}s time limit"
         except asyncio.CancelledError:
@@ -328,16 +398,41 @@ class TaskManager:
         finally:
             log.line(f"■ {status}" + (f": {error}" if error else ""))
             log.close()
+            if messages:
+                self._keep_history(record.id, messages)
         self._running.pop(record.id, None)
+        self._running_agents.pop(record.id, None)
         usage = outcome.usage if outcome else None
         self._finish(
             record.id, status, error=error, result=result,
-            iterations=outcome.iterations if outcome else 0, tool_calls=outcome.tool_calls if outcome else 0,
+            iterations=record.iterations + outcome.iterations if outcome else None,
+            tool_calls=record.tool_calls + outcome.tool_calls if outcome else None,
             files_changed=len(change.recorded.files) if change and change.recorded else None,
-            usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-                   "cost_usd": usage.cost_usd} if usage else None,
+            usage={"prompt_tokens": record.usage.prompt_tokens + usage.prompt_tokens,
+                   "completion_tokens": record.usage.completion_tokens + usage.completion_tokens,
+                   "cost_usd": record.usage.cost_usd + usage.cost_usd} if usage else None,
         )
         self._pump()
+
+    def _messages(self, record: TaskRecord, ctx: ToolContext) -> list[dict[str, Any]]:
+        """The conversation the task's agent starts from: its query, or its own history and the follow-up."""
+        system = {"role": "system", "content": system_prompt(ctx)}
+        query = record.query if not record.context else f"{record.query}\n\nContext:\n{record.context}"
+        if not record.follow_ups:
+            return [system, {"role": "user", "content": query}]
+        history = load_document(self.paths.task_history(record.id), TaskHistory, self.bus)
+        earlier = history.messages if history is not None else [system, {"role": "user", "content": query}]
+        return continued_messages(system, earlier, record.follow_ups[-1])
+
+    def _keep_history(self, task_id: str, messages: list[dict[str, Any]]) -> None:
+        """What the agent saw and said, for `continue_task`; a full disk must not change how the task ended."""
+        try:
+            path = self.paths.task_history(task_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_document(path, TaskHistory(messages=settled(messages)))
+        except OSError as failure:
+            self.bus.publish(WorkspaceWarning(message=f"the history of {task_id} could not be saved ({failure}); "
+                                                      "it cannot be continued"))
 
     def _finish(self, task_id: str, status: str, *, error: str | None = None, result: str | None = None,
                 **extra: Any) -> None:
@@ -350,7 +445,7 @@ class TaskManager:
 
     def _ended(self, record: TaskRecord) -> None:
         self.bus.publish(TaskFinished(task_id=record.id, status=record.status, error=record.error,
-                                      schedule_id=record.schedule_id, origin=record.origin))
+                                      schedule_id=record.schedule_id, origin=record.origin, agent=record.agent))
 
     def set_status(self, task_id: str, status: str, **changes: Any) -> TaskRecord:
         """Move a running task to another non-final state (awaiting_answer and back)."""

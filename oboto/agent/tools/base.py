@@ -7,13 +7,14 @@ import functools
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Any, Callable, ClassVar, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from oboto.agent.approvals import ApprovalRequest, CallControl, gate_call
 from oboto.agent.changes import ChangeScope, current_tool_call
+from oboto.agent.profiles import AgentProfile
 from oboto.agent.tools.deps import Requirement, ToolDeps
 from oboto.core.audit import AuditEntry, AuditLog, audit_arguments
 from oboto.core.config import Settings
@@ -72,6 +73,8 @@ class ToolContext:
     audit: AuditLog | None = None
     changes: ChangeScope | None = None
     """The checkpointed change this turn runs inside; tools report the files they write into it."""
+    profile: AgentProfile | None = None
+    """The agent profile this agent runs as: its prompt, its tool allowlist and its limits (None: no profile)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -109,6 +112,8 @@ class Tool(ABC):
 
     def unavailable_reason(self, ctx: ToolContext) -> str | None:
         """Why this tool cannot be used in `ctx`, or None when it can."""
+        if ctx.profile is not None and not ctx.profile.allows(self.name):
+            return f"{self.name} is not available here: it is not one of the tools of the {ctx.profile.name} agent"
         for requirement in self.requires:
             if requirement.pick(ctx.deps) is None:
                 return f"{self.name} is not available here: this agent has no access to {requirement.title}"
@@ -123,6 +128,10 @@ class Tool(ABC):
 
     @abstractmethod
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult: ...
+
+    def parse_arguments(self, payload: dict[str, Any]) -> Any:
+        """The validated arguments (a ValidationError, or a ToolError, says what is wrong with them)."""
+        return self.Args.model_validate(payload)
 
     def subject(self, args: Any, ctx: ToolContext) -> tuple[str | None, list[str]]:
         """What permission rules match for this call (a command line, a workspace path) and other names of it."""
@@ -152,18 +161,46 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+class ToolSource(Protocol):
+    """Tools that come and go while the process runs (an MCP server's); loaded before each turn."""
+
+    async def load_tools(self) -> tuple[list[Tool], list[str]]:
+        """The tools available now, and in plain words what is not (a server that did not start, say)."""
+        ...
+
+
 class ToolRegistry:
     """The tools an agent may call; executing never raises into the app."""
 
     def __init__(self, tools: list[Tool] | None = None) -> None:
+        self._static: dict[str, Tool] = {}
         self._tools: dict[str, Tool] = {}
+        self._sources: list[ToolSource] = []
         for tool in tools or []:
             self.register(tool)
 
     def register(self, tool: Tool) -> None:
-        if tool.name in self._tools:
+        if tool.name in self._static:
             raise ValueError(f"tool {tool.name!r} registered twice")
-        self._tools[tool.name] = tool
+        self._static[tool.name] = tool
+        self._tools = {**self._tools, tool.name: tool}
+
+    def add_source(self, source: ToolSource) -> None:
+        self._sources.append(source)
+
+    async def prepare(self) -> list[str]:
+        """Load the tools of every source (starting what must start); returns what is unavailable and why."""
+        if not self._sources:
+            return []
+        tools = dict(self._static)
+        problems: list[str] = []
+        for source in self._sources:
+            loaded, missing = await source.load_tools()
+            problems += missing
+            for tool in loaded:
+                tools.setdefault(tool.name, tool)
+        self._tools = tools  # replaced whole: a turn reading it meanwhile sees the old set or the new one
+        return problems
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
@@ -173,7 +210,8 @@ class ToolRegistry:
         return list(self._tools)
 
     def schemas(self, ctx: ToolContext) -> list[dict[str, Any]]:
-        """Schemas of the tools usable in `ctx`: a read-only agent, or read-only mode, hides the others."""
+        """Schemas of the tools usable in `ctx`: a read-only agent, a profile's allowlist, or read-only mode
+        hides the others."""
         policy = ctx.control.policy if ctx.control else None
         return [tool.schema() for tool in self._tools.values()
                 if tool.unavailable_reason(ctx) is None and (policy is None or policy.offers(tool.tier))]
@@ -210,7 +248,9 @@ class ToolRegistry:
             if not isinstance(payload, dict):
                 return ToolResult.error(f"arguments for {name} must be a JSON object")
             call.arguments = payload
-            args = tool.Args.model_validate(payload)
+            args = tool.parse_arguments(payload)
+        except ToolError as error:
+            return ToolResult.error(f"invalid arguments for {name}: {error}")
         except orjson.JSONDecodeError as error:
             return ToolResult.error(f"arguments for {name} are not valid JSON ({error}); send a JSON object")
         except ValidationError as error:
