@@ -78,7 +78,7 @@ def test_a_background_agent_of_the_runtime_is_offered_every_tool_that_needs_a_se
     ctx = runtime.tool_context(conversation="chat", task_id="t-12345678", background=True)
     offered = {schema["function"]["name"] for schema in registry.schemas(ctx)}
     needing = {name for name in registry.names if (tool := registry.get(name)) and tool.requires}
-    assert len(needing) == 14 and needing <= offered
+    assert len(needing) == 17 and needing <= offered
 
 
 def test_a_bare_context_is_offered_only_the_tools_that_need_no_service(workspace, settings) -> None:

@@ -90,13 +90,16 @@ class BriefingInputs:
     memories: tuple[str, ...] = ()
     """The top memories recalled for the goals."""
     questions: tuple[QuestionEntry, ...] = ()
+    agent_name: str = ""
+    """The agent profile the loop runs as (`[loop] agent`), shown with its description above the persona."""
+    agent_description: str = ""
 
 
 def build_briefing(inputs: BriefingInputs) -> str:
     """The briefing as Markdown, sections in a fixed order."""
     sections = [
         _header(inputs),
-        _section("Persona", [inputs.persona.strip() or "(no persona configured)"]),
+        _persona(inputs),
         _current_state(inputs),
         _chat(inputs),
         _schedules(inputs),
@@ -140,6 +143,14 @@ def _header(inputs: BriefingInputs) -> str:
         f"- Time: {_timestamp(inputs.now)}",
         f"- Interval: every {_duration(inputs.interval_seconds)}",
     ])
+
+
+def _persona(inputs: BriefingInputs) -> str:
+    lines = []
+    if inputs.agent_name:
+        about = f" — {inputs.agent_description}" if inputs.agent_description else ""
+        lines += [f"- Agent: {inputs.agent_name}{about}", ""]
+    return _section("Persona", [*lines, inputs.persona.strip() or "(no persona configured)"])
 
 
 def _current_state(inputs: BriefingInputs) -> str:

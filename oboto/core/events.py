@@ -243,6 +243,12 @@ class TaskFinished(Event):
     schedule_id: str | None = None
     origin: str = "user"
     agent: str | None = None
+    ran: bool = False
+    """Whether its agent ran this time (False: cancelled while queued, or found interrupted after a crash)."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    """What this run cost (a continued task's earlier runs are not counted again)."""
 
 
 class TaskCancelRequested(Event):

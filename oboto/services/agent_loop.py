@@ -21,6 +21,7 @@ from oboto.agent.briefing import BriefingInputs, build_briefing
 from oboto.core.bus import EventBus
 from oboto.core.config import LoopSettings
 from oboto.core.events import (
+    LoopGoalsChanged,
     LoopStateChanged,
     LoopTicked,
     LoopTickSkipped,
@@ -83,7 +84,9 @@ class AgentLoopController:
             after = tx.doc
             if (after.state, after.interval_seconds) != before:
                 tx.publish(LoopStateChanged(state=after.state, interval_seconds=after.interval_seconds,
-                                            reason=reason or after.paused_reason))
+                                            reason=reason or after.paused_reason,
+                                            invocation_count=after.invocation_count,
+                                            open_questions=self._open_questions()))
         self._poke()
         return after
 
@@ -146,13 +149,23 @@ class AgentLoopController:
         return self._modify(change, reason="interval changed")
 
     def set_goals(self, goals: list[str]) -> LoopState:
-        """What the loop works towards; the briefing recalls memories for them."""
-        cleaned = [goal.strip() for goal in goals if goal.strip()]
+        """What the loop works towards; the briefing recalls memories for them. An empty list clears them."""
+        cleaned = list(dict.fromkeys(goal.strip() for goal in goals if goal.strip()))
+        return self._change_goals(lambda _current: cleaned)
 
-        def change(state: LoopState) -> None:
-            state.goals = cleaned
+    def add_goal(self, goal: str) -> LoopState:
+        """One more goal, after the others (a goal already set is not added twice)."""
+        if not goal.strip():
+            raise LoopError("the goal is empty")
+        return self._change_goals(lambda current: list(dict.fromkeys([*current, goal.strip()])))
 
-        return self._modify(change)
+    def _change_goals(self, change: Callable[[list[str]], list[str]]) -> LoopState:
+        with self._transaction() as tx:
+            goals = change(list(tx.doc.goals))
+            if goals != tx.doc.goals:
+                tx.doc.goals = goals
+                tx.publish(LoopGoalsChanged(goals=goals))
+        return tx.doc
 
     def _question_asked(self, event: QuestionAsked) -> None:
         """A loop agent asked a blocking question: stop ticking until it is answered (if playing)."""
@@ -237,21 +250,31 @@ class AgentLoopController:
             interval = state.interval_seconds
             running = self._running_loop_task()
             if running is not None:
-                tx.publish(LoopTickSkipped(reason=f"the previous loop run {running.id} is still {running.status}"))
+                tx.publish(LoopTickSkipped(reason=f"the previous loop run {running.id} is still {running.status}",
+                                           invocation_count=state.invocation_count,
+                                           open_questions=self._open_questions()))
             else:
                 invocation = state.invocation_count + 1
                 record = self.tasks.spawn(
                     f"Agent loop run #{invocation}", build_briefing(self.briefing.inputs(state, invocation, now)),
-                    origin=LOOP_ORIGIN, tags=[LOOP_TAG], conversation=MAIN_CONVERSATION,
+                    origin=LOOP_ORIGIN, tags=[LOOP_TAG], conversation=MAIN_CONVERSATION, agent=self.settings.agent,
                 )
                 state.invocation_count, state.last_tick_at, state.current_task_id = invocation, now, record.id
-                tx.publish(LoopTicked(invocation=invocation, task_id=record.id))
+                tx.publish(LoopTicked(invocation=invocation, task_id=record.id, open_questions=self._open_questions()))
             state.next_tick_at = now + timedelta(seconds=interval)
         return interval
 
     def briefing_inputs(self, invocation: int, now: datetime) -> BriefingInputs:
         """What the briefing of tick `invocation` at `now` would show (without ticking)."""
         return self.briefing.inputs(self.status(), invocation, now)
+
+    def next_briefing(self, now: datetime | None = None) -> str:
+        """The packet the next tick would send, as of `now` (for a person checking what the loop sees)."""
+        state = self.status()
+        return build_briefing(self.briefing.inputs(state, state.invocation_count + 1, now or utc_now()))
+
+    def _open_questions(self) -> int:
+        return self.briefing.open_question_count()
 
     def _running_loop_task(self) -> TaskRecord | None:
         """The loop's task that has not ended yet, if any (only one runs at a time)."""

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from oboto.agent.briefing import BriefingInputs, ChatEntry, QuestionEntry, ScheduleEntry, TaskEntry
+from oboto.agent.profiles import ProfileError, ProfileLibrary
 from oboto.core.config import AgentSettings
 from oboto.services.conversation_models import MAIN_CONVERSATION
 from oboto.services.conversations import ConversationManager
@@ -35,9 +36,13 @@ class LoopBriefing:
 
     def __init__(self, root: Path, settings: AgentSettings, foreground: ForegroundActivity,
                  conversations: ConversationManager, scheduler: SchedulerService, tasks: TaskManager,
-                 questions: QuestionBroker, memory: MemoryStore) -> None:
+                 questions: QuestionBroker, memory: MemoryStore, profiles: ProfileLibrary,
+                 loop_agent: str | None = None) -> None:
         self.root = root
         self.settings = settings
+        self.profiles = profiles
+        self.loop_agent = loop_agent
+        """The profile the loop runs as (`[loop] agent`); its name and description head the Persona section."""
         self.foreground = foreground
         self.conversations = conversations
         self.scheduler = scheduler
@@ -49,9 +54,20 @@ class LoopBriefing:
         """Open the memory store now (call it in a thread): ticks recall memories synchronously."""
         self.memory.warm_up()
 
+    def open_question_count(self) -> int:
+        return sum(1 for question in self.questions.list() if question.is_open)
+
+    def _agent(self) -> tuple[str, str]:
+        try:
+            profile = self.profiles.get(self.loop_agent)
+        except ProfileError as error:
+            return self.loop_agent or "", f"(this profile cannot be used: {error})"
+        return profile.name, profile.description
+
     def inputs(self, loop_state: LoopState, invocation: int, now: datetime) -> BriefingInputs:
         """The briefing of tick `invocation` at `now`, for a loop in `loop_state`."""
         idle = self.foreground.idle_seconds()
+        agent = self._agent()
         chat = tuple(
             ChatEntry(role=message.role, content=message.content, at=message.created_at, author=message.author,
                       marker=message.marker)
@@ -77,6 +93,8 @@ class LoopBriefing:
             now=now,
             interval_seconds=loop_state.interval_seconds,
             persona=self.settings.persona,
+            agent_name=agent[0],
+            agent_description=agent[1],
             workspace=str(self.root),
             foreground_busy=self.foreground.is_busy(),
             idle_seconds=idle if math.isfinite(idle) else None,

@@ -23,8 +23,10 @@ from oboto.core.permissions import Mode, PermissionPolicy, check_mode, stricter_
 from oboto.core.watch import WorkspaceWatcher
 from oboto.llm.client import LLMClient
 from oboto.llm.resolve import ModelChoice, resolve_model
+from oboto.services.agent_calls import AgentCalls
 from oboto.services.agent_loop import AgentLoopController
 from oboto.services.checkpoints import CheckpointService
+from oboto.services.agent_stats import AgentStats
 from oboto.services.conversations import ConversationManager
 from oboto.services.emergency import EmergencyStop
 from oboto.services.foreground import ForegroundActivity
@@ -40,6 +42,7 @@ from oboto.services.tasks import TaskManager
 
 def build_tool_registry() -> ToolRegistry:
     from oboto.agent.tools import file_tools, shell_tools
+    from oboto.agent.tools.agents import agent_tools
     from oboto.agent.tools.conversation import conversation_tools
     from oboto.agent.tools.loop import loop_tools
     from oboto.agent.tools.memory import memory_tools
@@ -47,7 +50,7 @@ def build_tool_registry() -> ToolRegistry:
     from oboto.agent.tools.tasks import task_tools
 
     return ToolRegistry([*file_tools(), *shell_tools(), *conversation_tools(), *task_tools(), *schedule_tools(),
-                         *loop_tools(), *memory_tools()])
+                         *loop_tools(), *memory_tools(), *agent_tools()])
 
 
 class Runtime:
@@ -80,11 +83,13 @@ class Runtime:
         self.questions = QuestionBroker(paths.questions, bus, self.conversations)
         self.scheduler = SchedulerService(paths, bus, self.tasks)
         self.briefing = LoopBriefing(paths.root, settings.agent, self.foreground, self.conversations, self.scheduler,
-                                     self.tasks, self.questions, self.memory)
+                                     self.tasks, self.questions, self.memory, self.profiles, settings.loop.agent)
         self.agent_loop = AgentLoopController(paths.agent_loop, settings.loop, bus, self.tasks, self.briefing)
         self.emergency = EmergencyStop(paths.emergency_stop, bus, self.tasks, self.scheduler, self.agent_loop)
         self.audit = AuditLog(paths.audit, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
         self.grants = GrantStore(paths.grants, bus)
+        self.agent_calls = AgentCalls(settings, bus, self)
+        self.agent_stats = AgentStats(paths, bus)
         self.policy: PermissionPolicy = settings.permissions.policy()
         """The workspace's permission mode and rules, as configured; background agents work under it."""
         self.permission_mode: Mode = self.policy.mode
@@ -178,7 +183,8 @@ class Runtime:
     def tool_deps(self) -> ToolDeps:
         """The services tools may use; each fits its Protocol in `agent.tools.deps` by shape alone."""
         return ToolDeps(tasks=self.tasks, schedules=self.scheduler, memory=self.memory, questions=self.questions,
-                        conversations=self.conversations, events=self.bus)
+                        conversations=self.conversations, events=self.bus, agents=self.agent_calls,
+                        loop=self.agent_loop)
 
     async def chat(self, conversation: str, prompt: str, *, observer: TurnObserver | None = None,
                    approver: Approver | None = None, no_approver_hint: str = "",

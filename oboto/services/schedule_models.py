@@ -142,6 +142,8 @@ class Schedule(Record):
     last_result: str | None = None
     consecutive_failures: int = Field(0, ge=0)
     tags: list[str] = Field(default_factory=list)
+    agent: str | None = None
+    """The agent profile each run uses; None: the default agent."""
     trigger_requested_at: datetime | None = None
     """Set by a process that is not the runner to ask the runner for one run now (`trigger_now`)."""
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, TypeVar
 
 from oboto.core.bus import EventBus
+from oboto.core.errors import RequestRefused
 from oboto.core.events import Event, ScheduleChanged, ScheduleFired, ScheduleSkipped, TaskFinished, WorkspaceWarning
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
@@ -56,7 +57,7 @@ MAX_SLEEP_SECONDS = 60.0
 RETRY_SECONDS = 5.0
 RESULT_CHARS = 200
 EDITABLE_FIELDS = frozenset({"name", "description", "query", "interval_seconds", "cron", "max_runs",
-                             "skip_if_running", "tags"})
+                             "skip_if_running", "tags", "agent"})
 Signature = tuple[int, int, int]
 
 
@@ -121,12 +122,14 @@ class SchedulerService:
 
     def create(self, name: str, query: str, *, description: str | None = None, interval_seconds: float | None = None,
                cron: str | None = None, max_runs: int | None = None, skip_if_running: bool = True,
-               tags: Iterable[str] = ()) -> Schedule:
-        """Add a schedule; its first run is one interval (or the next cron time) from now."""
+               tags: Iterable[str] = (), agent: str | None = None) -> Schedule:
+        """Add a schedule; its first run is one interval (or the next cron time) from now. `agent` names the
+        profile its runs use."""
         now = utc_now()
         schedule = validated_schedule(dict(
             name=name, query=query, description=optional_text(description), interval_seconds=interval_seconds,
             cron=cron, max_runs=max_runs, skip_if_running=skip_if_running, tags=check_tags(tags), created_at=now,
+            agent=self.tasks.check_agent(agent),
         ))
 
         def change(schedules: dict[str, Schedule], events: list[Event]) -> Schedule:
@@ -150,6 +153,8 @@ class SchedulerService:
             )
         if "tags" in fields:
             fields["tags"] = check_tags(fields["tags"])
+        if "agent" in fields:
+            fields["agent"] = self.tasks.check_agent(fields["agent"])
 
         def change(schedules: dict[str, Schedule], events: list[Event]) -> Schedule:
             current = _require(schedules, schedule_id)
@@ -434,7 +439,7 @@ class SchedulerService:
         if reason is None:
             try:
                 task = self._spawn(schedule, manual=manual)
-            except TaskError as error:
+            except RequestRefused as error:  # too deep, or its agent profile is gone
                 reason = f"the task could not be started: {error}"
         if task is None:
             events.append(ScheduleSkipped(schedule_id=schedule.id, reason=reason or "not started"))
@@ -469,6 +474,7 @@ class SchedulerService:
         return self.tasks.spawn(
             f"{schedule.name} (schedule {schedule.id})", schedule.query, context=context, conversation="chat",
             origin="schedule", tags=["schedule", schedule.id, *schedule.tags], schedule_id=schedule.id,
+            agent=schedule.agent,
         )
 
     def _task_finished(self, event: TaskFinished) -> None:

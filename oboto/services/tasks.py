@@ -40,6 +40,7 @@ from oboto.core.locks import ProcessLock
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.store import DocumentTransaction, document_transaction, load_document, save_document
+from oboto.llm.types import Usage
 from oboto.services.change_models import ChangeAuthor
 from oboto.services.checkpoints import CheckpointService
 from oboto.services.conversations import ConversationManager
@@ -216,6 +217,10 @@ class TaskManager:
         if self.is_runner:
             call_in_loop(self._loop, lambda: self._start_soon(task_id))
         return tx.doc
+
+    def check_agent(self, agent: str | None) -> str | None:
+        """`agent` once it is known to name a profile (None: the default agent); ProfileError otherwise."""
+        return self.agents.profiles.catalog().check(agent)
 
     def runner_active(self) -> bool:
         """Whether some process (this one or another) is running tasks on this workspace."""
@@ -404,7 +409,7 @@ class TaskManager:
         self._running_agents.pop(record.id, None)
         usage = outcome.usage if outcome else None
         self._finish(
-            record.id, status, error=error, result=result,
+            record.id, status, error=error, result=result, run_usage=usage or Usage(),
             iterations=record.iterations + outcome.iterations if outcome else None,
             tool_calls=record.tool_calls + outcome.tool_calls if outcome else None,
             files_changed=len(change.recorded.files) if change and change.recorded else None,
@@ -435,17 +440,21 @@ class TaskManager:
                                                       "it cannot be continued"))
 
     def _finish(self, task_id: str, status: str, *, error: str | None = None, result: str | None = None,
-                **extra: Any) -> None:
+                run_usage: Usage | None = None, **extra: Any) -> None:
+        """Record how the task ended; `run_usage` is what this run of its agent spent (None: it did not run)."""
         changes: dict[str, Any] = {"status": status, "finished_at": utc_now(), "error": error, "notice_posted": False}
         if result is not None:
             changes["result"] = result
         changes.update({key: value for key, value in extra.items() if value is not None})
         record = self._update(task_id, **changes)
-        self._ended(record)
+        self._ended(record, run_usage)
 
-    def _ended(self, record: TaskRecord) -> None:
+    def _ended(self, record: TaskRecord, run_usage: Usage | None = None) -> None:
+        usage = run_usage or Usage()
         self.bus.publish(TaskFinished(task_id=record.id, status=record.status, error=record.error,
-                                      schedule_id=record.schedule_id, origin=record.origin, agent=record.agent))
+                                      schedule_id=record.schedule_id, origin=record.origin, agent=record.agent,
+                                      ran=run_usage is not None, prompt_tokens=usage.prompt_tokens,
+                                      completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd))
 
     def set_status(self, task_id: str, status: str, **changes: Any) -> TaskRecord:
         """Move a running task to another non-final state (awaiting_answer and back)."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 from oboto.core.events import Event
+
+if TYPE_CHECKING:
+    from oboto.agent.tools.base import ToolContext
 
 S = TypeVar("S")
 
@@ -55,6 +58,10 @@ class ScheduleView(Protocol):
     @property
     def id(self) -> str: ...
     @property
+    def status(self) -> str: ...
+    @property
+    def tags(self) -> Sequence[str]: ...
+    @property
     def paused_reason(self) -> str | None: ...
     @property
     def last_result(self) -> str | None: ...
@@ -92,6 +99,20 @@ class ConversationView(Protocol):
     def parent(self) -> str | None: ...
 
 
+class AgentAnswerView(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class LoopView(Protocol):
+    @property
+    def goals(self) -> Sequence[str]: ...
+
+
 # ----- the services, as far as tools use them -------------------------------------------------
 
 
@@ -101,7 +122,9 @@ class Tasks(Protocol):
 
     def spawn(self, description: str, query: str, *, context: str | None = None, conversation: str = "chat",
               origin: str = "user", parent_task_id: str | None = None, depth: int = 1, read_only: bool = False,
-              guarded: bool = False) -> TaskView: ...
+              guarded: bool = False, agent: str | None = None, model: str | None = None) -> TaskView: ...
+    def continue_task(self, task_id: str, prompt: str) -> TaskView: ...
+    def runner_active(self) -> bool: ...
     def get(self, task_id: str) -> TaskView: ...
     def list(self, status: str | None = None) -> Sequence[TaskView]: ...
     def cancel(self, task_id: str, *, reason: str | None = None) -> TaskView: ...
@@ -115,7 +138,8 @@ class Schedules(Protocol):
     """Recurring tasks (the SchedulerService)."""
 
     def create(self, name: str, query: str, *, description: str | None = None, interval_seconds: float | None = None,
-               cron: str | None = None, max_runs: int | None = None, skip_if_running: bool = True) -> ScheduleView: ...
+               cron: str | None = None, max_runs: int | None = None, skip_if_running: bool = True,
+               tags: Sequence[str] = (), agent: str | None = None) -> ScheduleView: ...
     def list(self) -> Sequence[ScheduleView]: ...
     def pause(self, schedule_id: str) -> ScheduleView: ...
     def resume(self, schedule_id: str) -> ScheduleView: ...
@@ -149,6 +173,22 @@ class Conversations(Protocol):
 
 
 @runtime_checkable
+class Agents(Protocol):
+    """Sub-agents that answer within the caller's turn (`call_agent`)."""
+
+    async def call(self, agent: str, prompt: str, *, caller: "ToolContext",
+                   timeout_seconds: float | None = None) -> AgentAnswerView: ...
+
+
+@runtime_checkable
+class Loop(Protocol):
+    """The autonomous agent loop (the AgentLoopController), as far as its goals go."""
+
+    def set_goals(self, goals: list[str]) -> LoopView: ...
+    def add_goal(self, goal: str) -> LoopView: ...
+
+
+@runtime_checkable
 class Events(Protocol):
     """The workspace's event bus, for a tool with something to tell the person (run_command: no sandbox here)."""
 
@@ -165,6 +205,8 @@ class ToolDeps:
     questions: Questions | None = None
     conversations: Conversations | None = None
     events: Events | None = None
+    agents: Agents | None = None
+    loop: Loop | None = None
 
 
 @dataclass(frozen=True)
@@ -180,3 +222,5 @@ SCHEDULES = Requirement[Schedules]("recurring tasks", lambda deps: deps.schedule
 MEMORY = Requirement[Memory]("workspace memory", lambda deps: deps.memory)
 QUESTIONS = Requirement[Questions]("questions to the person", lambda deps: deps.questions)
 CONVERSATIONS = Requirement[Conversations]("conversations", lambda deps: deps.conversations)
+AGENTS = Requirement[Agents]("sub-agents", lambda deps: deps.agents)
+LOOP = Requirement[Loop]("the agent loop", lambda deps: deps.loop)

@@ -1,4 +1,5 @@
-"""Agent-loop tools: a background agent asks the person a blocking question and waits for the answer."""
+"""Agent-loop tools: a background agent asks the person a blocking question and waits for the answer; any agent
+sets the goals the loop works towards."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Iterator
 from pydantic import Field
 
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolResult
-from oboto.agent.tools.deps import QUESTIONS
+from oboto.agent.tools.deps import LOOP, QUESTIONS
 from oboto.core.question_rules import MAX_QUESTION_CHARS
 
 
@@ -59,5 +60,40 @@ class AskBlockingQuestion(Tool):
         return ToolResult.success(answer)
 
 
+MAX_GOALS = 20
+MAX_GOAL_CHARS = 500
+
+
+class GoalsArgs(ToolArgs):
+    goals: list[str] = Field(max_length=MAX_GOALS, description="The goals, most important first (an empty list clears them).")
+    append: bool = Field(False, description="Add these to the current goals instead of replacing them.")
+
+
+class SetLoopGoals(Tool):
+    """Set (or add to) the goals the autonomous agent loop works towards."""
+
+    name = "set_loop_goals"
+    description = ("Set the goals the autonomous agent loop works towards (shown in its briefing, which also recalls "
+                   "the memories that fit them); append=true adds to the current goals, an empty list clears them.")
+    Args = GoalsArgs
+    requires = (LOOP,)
+    tier = "write"
+
+    async def run(self, args: GoalsArgs, ctx: ToolContext) -> ToolResult:
+        goals = [goal.strip()[:MAX_GOAL_CHARS] for goal in args.goals if goal.strip()]
+        loop = ctx.use(LOOP)
+        if args.append:
+            state = None
+            for goal in goals:
+                state = loop.add_goal(goal)
+            if state is None:
+                return ToolResult.error("give at least one goal to add")
+        else:
+            state = loop.set_goals(goals)
+        if not state.goals:
+            return ToolResult.success("The agent loop has no goals now.")
+        return ToolResult.success("The agent loop's goals:\n" + "\n".join(f"- {goal}" for goal in state.goals))
+
+
 def loop_tools() -> list[Tool]:
-    return [AskBlockingQuestion()]
+    return [AskBlockingQuestion(), SetLoopGoals()]

@@ -7,10 +7,20 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolResult
-from oboto.agent.tools.deps import TASKS, TaskView
+from oboto.agent.tools.deps import TASKS, Tasks, TaskView
+from oboto.core.names import NAME_PATTERN
 
 TaskId = Field(pattern=r"^t-[0-9a-f]{8}$", description="The task id, like t-1a2b3c4d.")
 StatusFilter = Literal["queued", "running", "awaiting_answer", "completed", "failed", "cancelled", "timed_out", "interrupted"]
+ACTIVE = ("queued", "running", "awaiting_answer")
+AgentName = Field(None, pattern=NAME_PATTERN.pattern,
+                  description="The agent profile to run as (e.g. explore, reviewer); the default agent when left out.")
+NO_RUNNER_NOTE = (" No runner is active on this workspace, so it waits in the queue until the terminal UI or "
+                  "`oboto daemon` runs (or `oboto run` finishes it).")
+
+
+def _queued_note(tasks: Tasks) -> str:
+    return "" if tasks.runner_active() else NO_RUNNER_NOTE
 
 
 def _describe(record: TaskView) -> str:
@@ -28,6 +38,9 @@ class SpawnArgs(ToolArgs):
     description: str = Field(min_length=1, max_length=500, description="A short title for the task.")
     query: str = Field(min_length=1, max_length=50_000, description="Complete instructions for the background agent.")
     context: str | None = Field(None, max_length=50_000, description="Background the agent needs (it does not see this conversation).")
+    agent: str | None = AgentName
+    model: str | None = Field(None, min_length=1, max_length=200,
+                              description="A litellm model string for this task; the agent's or the workspace's when left out.")
 
 
 class SpawnBackgroundTask(Tool):
@@ -44,12 +57,14 @@ class SpawnBackgroundTask(Tool):
     writes = False  # a read-only agent's tasks are read-only too (see `read_only=` below)
 
     async def run(self, args: SpawnArgs, ctx: ToolContext) -> ToolResult:
-        record = ctx.use(TASKS).spawn(
+        tasks = ctx.use(TASKS)
+        record = tasks.spawn(
             args.description, args.query, context=args.context, conversation=ctx.conversation or "chat",
             origin="agent", parent_task_id=ctx.task_id, depth=ctx.depth + 1, read_only=ctx.read_only,
-            guarded=ctx.busy_guard is not None,
+            guarded=ctx.busy_guard is not None, agent=args.agent, model=args.model,
         )
-        return ToolResult.success(f"Spawned {record.id} ({record.description}); status {record.status}.", task_id=record.id)
+        return ToolResult.success(f"Spawned {record.id} ({record.description}); status {record.status}."
+                                  + _queued_note(tasks), task_id=record.id)
 
 
 class TaskIdArgs(ToolArgs):
@@ -69,7 +84,8 @@ class CheckTaskStatus(Tool):
 
 
 class ListArgs(ToolArgs):
-    status: StatusFilter | None = Field(None, description="Only tasks in this state.")
+    status: StatusFilter | Literal["all", "active"] | None = Field(
+        None, description="Only tasks in this state; active: queued, running or awaiting an answer; all (the default): every task.")
     limit: int = Field(30, ge=1, le=200, description="At most this many, newest first.")
 
 
@@ -82,7 +98,8 @@ class ListBackgroundTasks(Tool):
     requires = (TASKS,)
 
     async def run(self, args: ListArgs, ctx: ToolContext) -> ToolResult:
-        records = ctx.use(TASKS).list(args.status)[::-1][: args.limit]
+        wanted = None if args.status in (None, "all") else ACTIVE if args.status == "active" else args.status
+        records = ctx.use(TASKS).list(wanted)[::-1][: args.limit]
         if not records:
             return ToolResult.success("No background tasks" + (f" with status {args.status}." if args.status else "."))
         return ToolResult.success("\n".join(record.summary_line() for record in records))
@@ -146,7 +163,7 @@ class GetTaskOutput(Tool):
 
 class WaitArgs(ToolArgs):
     task_id: str = TaskId
-    timeout_seconds: float = Field(60, gt=0, le=600, description="Longest wait; the current status is returned then.")
+    timeout_seconds: float = Field(300, gt=0, le=3600, description="Longest wait; the current status is returned then.")
 
 
 class WaitForTask(Tool):
@@ -163,6 +180,29 @@ class WaitForTask(Tool):
         return ToolResult.success(prefix + _describe(record))
 
 
+class ContinueArgs(ToolArgs):
+    task_id: str = TaskId
+    prompt: str = Field(min_length=1, max_length=50_000,
+                        description="The follow-up: what the task's agent should do next, with its earlier work in view.")
+
+
+class ContinueTask(Tool):
+    """Give a finished task a follow-up; its agent goes on with its own history."""
+
+    name = "continue_task"
+    description = ("Continue a finished background task with a follow-up prompt: the same task (same id) runs again, "
+                   "its agent seeing everything it did before. Use wait_for_task for the new result.")
+    Args = ContinueArgs
+    requires = (TASKS,)
+    tier = "write"
+
+    async def run(self, args: ContinueArgs, ctx: ToolContext) -> ToolResult:
+        tasks = ctx.use(TASKS)
+        record = tasks.continue_task(args.task_id, args.prompt)
+        return ToolResult.success(f"Continuing {record.id} ({record.description}); status {record.status}."
+                                  + _queued_note(tasks), task_id=record.id)
+
+
 def task_tools() -> list[Tool]:
     return [SpawnBackgroundTask(), CheckTaskStatus(), ListBackgroundTasks(), CancelBackgroundTask(),
-            GetTaskOutput(), WaitForTask()]
+            GetTaskOutput(), WaitForTask(), ContinueTask()]
