@@ -34,6 +34,8 @@ COMMAND_MODULES = {
     "audit": "oboto.commands.audit",
     "stop": "oboto.commands.stop",
     "resume": "oboto.commands.resume",
+    "agents": "oboto.commands.agents",
+    "mcp": "oboto.commands.mcp",
 }
 
 

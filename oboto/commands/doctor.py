@@ -11,7 +11,7 @@ from pathlib import Path
 
 from oboto.commands.common import EXIT_FAILED, EXIT_OK, add_json_flag, print_json
 
-HELP = "check the model, keys, workspace files, lock and how commands are contained"
+HELP = "check the model, keys, workspace files, lock, agent profiles, MCP servers and how commands are contained"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +83,53 @@ def gather(args: Namespace) -> list[Check]:
     checks.append(_document_check("conversations", paths.conversation_index, ConversationIndex))
     holder = ProcessLock(paths.runner_lock).holder_pid()
     checks.append(Check("runner", True, "no process is running agents" if holder is None else f"process {holder} holds the runner lock"))
+    checks += _agent_checks(paths, settings)
+    checks += _mcp_checks(paths, settings)
     return checks + _protection_checks(settings, paths.root)
+
+
+def _agent_checks(paths, settings) -> list[Check]:
+    """The agent profiles that load, each one that does not (with why), and the loop's profile."""
+    from oboto.agent.profiles import ProfileError, ProfileLibrary
+    from oboto.core.paths import user_agents_dir
+
+    catalog = ProfileLibrary([paths.agents_dir, user_agents_dir()]).catalog()
+    checks = [Check("agents", not catalog.problems,
+                    "; ".join(catalog.problems) or f"profiles: {', '.join(sorted(catalog.profiles))}")]
+    if settings.loop.agent:
+        try:
+            catalog.get(settings.loop.agent)
+            checks.append(Check("loop agent", True, f"the agent loop runs as {settings.loop.agent}"))
+        except ProfileError as error:
+            checks.append(Check("loop agent", False, f"[loop] agent: {error}"))
+    return checks
+
+
+def _mcp_checks(paths, settings) -> list[Check]:
+    """Each MCP server, started the way agents would start it, with what is wrong in plain words."""
+    import asyncio
+
+    from oboto.services.mcp import McpHub
+
+    hub = McpHub(settings.mcp, paths)
+
+    async def look():
+        try:
+            return await hub.statuses(start=True)
+        finally:
+            await hub.aclose()
+
+    checks = []
+    for status in asyncio.run(look()):
+        if status.state == "disabled":
+            checks.append(Check(f"mcp {status.name}", True, "disabled (enabled = false)"))
+        elif status.state == "ready":
+            left_out = f"; left out: {'; '.join(status.skipped_tools)}" if status.skipped_tools else ""
+            checks.append(Check(f"mcp {status.name}", True, f"{status.transport}, {len(status.tools)} tools: "
+                                f"{', '.join(status.tools)}{left_out}", warning=bool(status.skipped_tools)))
+        else:
+            checks.append(Check(f"mcp {status.name}", False, f"{status.error or status.state}; its tools are left out"))
+    return checks
 
 
 def _protection_checks(settings, root: Path) -> list[Check]:

@@ -32,6 +32,7 @@ from oboto.services.emergency import EmergencyStop
 from oboto.services.foreground import ForegroundActivity
 from oboto.services.grants import GrantStore
 from oboto.services.loop_briefing import LoopBriefing
+from oboto.services.mcp import McpHub
 from oboto.services.memory import MemoryStore
 from oboto.services.questions import QuestionBroker
 from oboto.services.scheduler import SchedulerService
@@ -69,6 +70,9 @@ class Runtime:
         self.watcher = WorkspaceWatcher(paths.state_dir, ignored=(paths.events, paths.audit))
         """The process's one watcher of `.oboto/`: the runner and the TUI listen to it."""
         self.tools = build_tool_registry()
+        self.mcp = McpHub(settings.mcp, paths)
+        """The MCP servers: started on the first turn that needs their tools, stopped by `aclose`."""
+        self.tools.add_source(self.mcp)
         self.profiles = ProfileLibrary([paths.agents_dir, user_agents_dir()])
         """The agent profiles: the workspace's, the person's, then the shipped ones."""
         self._llm = llm
@@ -201,6 +205,10 @@ class Runtime:
             ctx.control.unasked = unasked
         with self.foreground.turn():
             return await run_conversation_turn(self, conversation, prompt, observer=observer, ctx=ctx)
+
+    async def aclose(self) -> None:
+        """Stop what this process started for its agents (the MCP servers)."""
+        await self.mcp.aclose()
 
     # ----- the runner role (see services/runner.py) ---------------------------------------------
 
