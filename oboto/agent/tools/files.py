@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from oboto.agent.changes import report_written
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from oboto.agent.tools.ignore import INCLUDE_IGNORED_HINT, IgnoreRules
 from oboto.agent.tools.text_diff import line_changes, line_count, lines_word, short_diff
 from oboto.agent.tools.workspace_paths import (
     SKIPPED_DIRS,
@@ -348,6 +349,8 @@ class ListFilesArgs(ToolArgs):
         False, description="Also list sub-folders (skips .git, .venv, node_modules, __pycache__, .oboto)."
     )
     max_entries: int = Field(500, ge=1, le=10_000, description="Most entries to return.")
+    include_ignored: bool = Field(
+        False, description="Also show what .gitignore, .obotoignore and the global git excludes ignore.")
 
 
 class ListFiles(Tool):
@@ -371,8 +374,13 @@ class ListFiles(Tool):
         name = display_path(root, base)
         if not base.is_dir():
             raise ToolError(f"{name} is a file, not a folder; use read_file to read it")
+        ignore = None if args.include_ignored else IgnoreRules(root)
+        if ignore is not None and ignore.ignored_within(base, is_dir=True):
+            return ToolResult.success(f"({name} is ignored by the workspace's ignore files; {INCLUDE_IGNORED_HINT})",
+                                      path=name, entries=0, truncated=False, ignored=1)
         state_dir = root.resolve() / OBOTO_DIR_NAME
         found: list[tuple[tuple[str, ...], str]] = []
+        ignored = 0
         truncated = False
         pending = [base]
         while pending and not truncated:
@@ -389,6 +397,9 @@ class ListFiles(Tool):
                     continue
                 relative = entry_path.relative_to(base).as_posix()
                 is_dir = entry.is_dir(follow_symlinks=False)
+                if ignore is not None and ignore.ignored(entry_path, is_dir=is_dir):
+                    ignored += 1
+                    continue
                 subject = relative if args.pattern and "/" in args.pattern else entry.name
                 if args.pattern is None or fnmatch.fnmatch(subject, args.pattern):
                     if len(found) >= args.max_entries:
@@ -398,12 +409,17 @@ class ListFiles(Tool):
                 if args.recursive and is_dir and entry.name not in SKIPPED_DIRS:
                     pending.append(entry_path)
         lines = [line for _key, line in sorted(found)]
+        hidden = f"{ignored} ignored entr{'y' if ignored == 1 else 'ies'} not shown; {INCLUDE_IGNORED_HINT}"
         if not lines:
             empty = f"nothing in {name} matches {args.pattern!r}" if args.pattern else f"{name} is empty"
-            return ToolResult.success(f"({empty})", path=name, entries=0, truncated=False)
+            return ToolResult.success(f"({empty}{'; ' + hidden if ignored else ''})", path=name, entries=0,
+                                      truncated=False, ignored=ignored)
         if truncated:
             lines.append(f"[listing stopped at {args.max_entries} entries; narrow it with path or pattern]")
-        return ToolResult.success("\n".join(lines), path=name, entries=len(found), truncated=truncated)
+        if ignored:
+            lines.append(f"[{hidden}]")
+        return ToolResult.success("\n".join(lines), path=name, entries=len(found), truncated=truncated,
+                                  ignored=ignored)
 
     @staticmethod
     def _describe(entry: os.DirEntry[str], relative: str, is_dir: bool) -> str:
@@ -421,6 +437,8 @@ class SearchFilesArgs(ToolArgs):
     regex: bool = Field(False, description="Treat pattern as a Python regular expression.")
     case_sensitive: bool = Field(False, description="Match letter case exactly.")
     max_results: int = Field(200, ge=1, le=5000, description="Most matching lines to return.")
+    include_ignored: bool = Field(
+        False, description="Also search what .gitignore, .obotoignore and the global git excludes ignore.")
 
 
 class SearchFiles(Tool):
@@ -429,7 +447,8 @@ class SearchFiles(Tool):
     name = "search_files"
     description = (
         "Search the text files of the workspace (like grep -rn); returns 'path:line: text' lines. "
-        "Skips binary files, files over 2 MB, and .git, .venv, node_modules, __pycache__, .oboto."
+        "Skips binary files, files over 2 MB, .git, .venv, node_modules, __pycache__, .oboto, and what the "
+        "workspace's .gitignore and .obotoignore ignore (include_ignored=true searches those too)."
     )
     Args = SearchFilesArgs
 
@@ -450,10 +469,15 @@ class SearchFiles(Tool):
             ) from error
         base = resolve_in_workspace(root, args.path, must_exist=True)
         name = display_path(root, base)
+        ignore = None if args.include_ignored else IgnoreRules(root)
+        if ignore is not None and ignore.ignored_within(base, is_dir=base.is_dir()):
+            return ToolResult.success(f"[{name} is ignored by the workspace's ignore files; {INCLUDE_IGNORED_HINT}]",
+                                      matches=0, files=0, truncated=False)
         results: list[str] = []
+        ignored: list[Path] = []
         matched_files = skipped_binary = skipped_large = 0
         truncated = False
-        for path in [base] if base.is_file() else iter_workspace_files(root, base):
+        for path in [base] if base.is_file() else iter_workspace_files(root, base, ignore, ignored):
             if args.glob and not fnmatch.fnmatch(path.name, args.glob):
                 continue
             try:
@@ -493,6 +517,8 @@ class SearchFiles(Tool):
             notes.append(f"skipped {skipped_binary} binary file(s)")
         if skipped_large:
             notes.append(f"skipped {skipped_large} file(s) over 2 MB")
+        if ignored:
+            notes.append(f"skipped {len(ignored)} ignored file(s) or folder(s); {INCLUDE_IGNORED_HINT}")
         if results:
             summary = f"{len(results)} match(es) in {matched_files} file(s)"
         else:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from oboto.agent.tools.base import ToolError
+from oboto.agent.tools.ignore import IgnoreRules
 from oboto.core.paths import OBOTO_DIR_NAME
 
 SKIPPED_DIRS = frozenset({OBOTO_DIR_NAME, ".git", "__pycache__", "node_modules", ".venv"})
@@ -61,14 +62,29 @@ def display_path(root: Path, path: Path) -> str:
     return path.as_posix()
 
 
-def iter_workspace_files(root: Path, base: Path) -> Iterator[Path]:
-    """Regular files below `base` in sorted order, skipping SKIPPED_DIRS and symlinks that leave the workspace."""
+def iter_workspace_files(root: Path, base: Path, ignore: IgnoreRules | None = None,
+                         skipped: list[Path] | None = None) -> Iterator[Path]:
+    """Regular files below `base` in sorted order, skipping SKIPPED_DIRS, symlinks that leave the workspace and
+    what `ignore` ignores (each ignored file or folder is added to `skipped`)."""
     real_root = root.resolve()
     state_dir = real_root / OBOTO_DIR_NAME
     for folder, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(name for name in dirnames if name not in SKIPPED_DIRS)
+        kept = []
+        for name in sorted(dirnames):
+            if name in SKIPPED_DIRS:
+                continue
+            if ignore is not None and ignore.ignored(Path(folder, name), is_dir=True):
+                if skipped is not None:
+                    skipped.append(Path(folder, name))
+                continue
+            kept.append(name)
+        dirnames[:] = kept
         for filename in sorted(filenames):
             path = Path(folder, filename)
+            if ignore is not None and ignore.ignored(path, is_dir=False):
+                if skipped is not None:
+                    skipped.append(path)
+                continue
             if path.is_symlink():
                 try:
                     target = path.resolve()
