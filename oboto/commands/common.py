@@ -105,3 +105,19 @@ def print_json(document: Any) -> None:
     import orjson
 
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+async def run_tasks_here(runtime: Any, task_ids: list[str], timeout: float = 24 * 3600) -> list[Any]:
+    """Wait for the tasks to end; when no runner exists, be it (in this process) for as long as the wait lasts."""
+    import asyncio
+
+    from oboto.services.runner import Runner
+
+    runner = Runner(runtime)
+    serving = asyncio.create_task(runner.run(wait_for_lock=False))
+    try:
+        return [await runtime.tasks.wait(task_id, timeout) for task_id in task_ids]
+    finally:
+        runner.stop()
+        await serving
+        await runtime.aclose()

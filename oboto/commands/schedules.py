@@ -17,7 +17,7 @@ from oboto.commands.common import (
     warn,
 )
 
-HELP = "create, list, show, pause, resume, delete or trigger recurring tasks"
+HELP = "create, list, show, edit, pause, resume, delete or trigger recurring tasks"
 
 T = TypeVar("T")
 
@@ -35,8 +35,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start a run even while the previous one is still going")
     create.add_argument("--description", metavar="TEXT", help="what the schedule is for")
     create.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG", help="a tag (repeatable)")
+    create.add_argument("--agent", metavar="NAME", help="the agent profile each run uses (see `oboto agents list`)")
     add_json_flag(create)
-    add_json_flag(actions.add_parser("list", help="every schedule with status, cadence and runs"))
+    listing = actions.add_parser("list", help="every schedule with status, cadence and runs")
+    listing.add_argument("--status", choices=("all", "active", "paused"), default="all", help="only active or paused")
+    listing.add_argument("--tag", metavar="TAG", help="only schedules with this tag")
+    add_json_flag(listing)
+    edit = actions.add_parser("edit", help="change a schedule's cadence, query, name, agent or limits")
+    edit.add_argument("schedule_id", metavar="ID")
+    edit_cadence = edit.add_mutually_exclusive_group()
+    edit_cadence.add_argument("--every", metavar="DURATION", help="a new interval (replaces a cron expression)")
+    edit_cadence.add_argument("--cron", metavar="EXPR", help="a new cron expression (replaces an interval)")
+    edit.add_argument("--query", help="new instructions for each run")
+    edit.add_argument("--name", help="a new name")
+    edit.add_argument("--description", metavar="TEXT", help="a new description")
+    edit.add_argument("--agent", metavar="NAME", help="the agent profile each run uses")
+    edit_runs = edit.add_mutually_exclusive_group()
+    edit_runs.add_argument("--max-runs", type=positive_int, metavar="N", help="pause after N runs in all")
+    edit_runs.add_argument("--no-max-runs", action="store_true", help="run without a limit")
+    edit.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="replace the tags (repeatable)")
+    add_json_flag(edit)
     show = actions.add_parser("show", help="one schedule in full")
     show.add_argument("schedule_id", metavar="ID")
     add_json_flag(show)
@@ -52,11 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _guard(action: Callable[[], T]) -> T:
     from oboto.core.durations import DurationError
-    from oboto.services.schedule_models import ScheduleError
+    from oboto.core.errors import RequestRefused
 
     try:
         return action()
-    except (DurationError, ScheduleError) as error:
+    except (DurationError, RequestRefused) as error:
         raise UsageError(str(error)) from None
 
 
@@ -76,7 +94,7 @@ def run(args: Namespace) -> int:
         interval = _guard(lambda: parse_duration(args.every)) if args.every is not None else None
         schedule = _guard(lambda: scheduler.create(
             args.name, args.query, description=args.description, interval_seconds=interval, cron=args.cron,
-            max_runs=args.max_runs, skip_if_running=args.skip_if_running, tags=args.tags,
+            max_runs=args.max_runs, skip_if_running=args.skip_if_running, tags=args.tags, agent=args.agent,
         ))
         if args.json:
             print_json(schedule.model_dump(mode="json"))
@@ -84,7 +102,8 @@ def run(args: Namespace) -> int:
             print(f"created {schedule.summary_line()}")
         _note_if_no_runner(runtime)
     elif action == "list":
-        schedules = scheduler.list()
+        schedules = [schedule for schedule in scheduler.list()
+                     if args.status in ("all", schedule.status) and (args.tag is None or args.tag in schedule.tags)]
         if args.json:
             print_json([schedule.model_dump(mode="json") for schedule in schedules])
         elif not schedules:
@@ -92,6 +111,16 @@ def run(args: Namespace) -> int:
         else:
             for schedule in schedules:
                 print(schedule.summary_line())
+    elif action == "edit":
+        changes = _edits(args, parse_duration)
+        if not changes:
+            raise UsageError("nothing to change: give --every, --cron, --query, --name, --description, --agent, "
+                             "--max-runs, --no-max-runs or --tag")
+        schedule = _guard(lambda: scheduler.update(args.schedule_id, **changes))
+        if args.json:
+            print_json(schedule.model_dump(mode="json"))
+        else:
+            print(f"updated {schedule.summary_line()}")
     elif action == "show":
         schedule = _guard(lambda: scheduler.get(args.schedule_id))
         if args.json:
@@ -116,6 +145,18 @@ def run(args: Namespace) -> int:
     return EXIT_OK
 
 
+def _edits(args: Namespace, parse_duration: Callable[[str], float]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.every is not None:
+        changes["interval_seconds"] = _guard(lambda: parse_duration(args.every))
+    for field in ("cron", "query", "name", "description", "agent", "tags", "max_runs"):
+        if getattr(args, field) is not None:
+            changes[field] = getattr(args, field)
+    if args.no_max_runs:
+        changes["max_runs"] = None
+    return changes
+
+
 def _details(schedule: Any) -> str:
     def when(moment: Any) -> str:
         return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
@@ -135,6 +176,8 @@ def _details(schedule: Any) -> str:
         lines.append(f"last result: {schedule.last_result}")
     if schedule.tags:
         lines.append(f"tags:        {', '.join(schedule.tags)}")
+    if schedule.agent:
+        lines.append(f"agent:       {schedule.agent}")
     if schedule.description:
         lines.append(f"description: {schedule.description}")
     lines.append(f"query:\n{schedule.query}")

@@ -16,11 +16,12 @@ from oboto.commands.common import (
     positive_int,
     positive_seconds,
     print_json,
+    run_tasks_here,
     runner_pid,
     warn,
 )
 
-HELP = "spawn, list, inspect, cancel or wait for background tasks"
+HELP = "spawn, list, inspect, cancel, continue or wait for background tasks"
 STATUSES = ("queued", "running", "awaiting_answer", "completed", "failed", "cancelled", "timed_out", "interrupted")
 
 
@@ -32,7 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spawn.add_argument("--context", help="background the agent needs")
     spawn.add_argument("--conversation", "-c", default="chat", help="conversation told when it ends (default: chat)")
     spawn.add_argument("--wait", action="store_true", help="wait for it to end (runs it here if no runner is active)")
+    spawn.add_argument("--agent", metavar="NAME", help="the agent profile it runs as (see `oboto agents list`)")
+    spawn.add_argument("--model", metavar="MODEL", help="a litellm model string for this task")
     add_json_flag(spawn)
+    follow = actions.add_parser("continue", help="give a finished task a follow-up; its agent goes on with its history")
+    follow.add_argument("task_id", metavar="ID")
+    follow.add_argument("prompt", metavar="PROMPT")
+    follow.add_argument("--wait", action="store_true", help="wait for it to end (runs it here if no runner is active)")
+    add_json_flag(follow)
     listing = actions.add_parser("list", help="background tasks, oldest first")
     listing.add_argument("--status", choices=STATUSES, help="only tasks in this state")
     add_json_flag(listing)
@@ -76,24 +84,29 @@ def _exit_for(record) -> int:
 
 
 def run(args: Namespace) -> int:
-    from oboto.services.tasks import TaskError
+    from oboto.core.errors import RequestRefused
 
     runtime = open_runtime(args)
     try:
         return ACTIONS[args.tasks_action](runtime, args)
-    except TaskError as error:
+    except (RequestRefused, ValueError) as error:
         raise UsageError(str(error)) from None
 
 
 def _spawn(runtime, args: Namespace) -> int:
-    from oboto.services.conversations import ConversationError
+    record = runtime.tasks.spawn(args.description, args.query, context=args.context, conversation=args.conversation,
+                                 agent=args.agent, model=args.model)
+    return _queued(runtime, record, args)
 
-    try:
-        record = runtime.tasks.spawn(args.description, args.query, context=args.context, conversation=args.conversation)
-    except (ConversationError, ValueError) as error:
-        raise UsageError(str(error)) from None
+
+def _continue(runtime, args: Namespace) -> int:
+    return _queued(runtime, runtime.tasks.continue_task(args.task_id, args.prompt), args)
+
+
+def _queued(runtime, record, args: Namespace) -> int:
+    """Print a task just queued (or wait for it with --wait, running it here when no runner is active)."""
     if args.wait:
-        record = asyncio.run(_wait_running_if_needed(runtime, record.id))
+        (record,) = asyncio.run(run_tasks_here(runtime, [record.id]))
     elif runner_pid(runtime) is None:
         warn("no runner is active: the task starts when `oboto daemon` or the terminal UI runs")
     if args.json:
@@ -103,19 +116,6 @@ def _spawn(runtime, args: Namespace) -> int:
     else:
         print(record.id)
     return _exit_for(record) if args.wait else EXIT_OK
-
-
-async def _wait_running_if_needed(runtime, task_id: str, timeout: float = 24 * 3600):
-    """Wait for the task; when no runner exists, become it for as long as the wait lasts."""
-    from oboto.services.runner import Runner
-
-    runner = Runner(runtime)
-    serving = asyncio.create_task(runner.run(wait_for_lock=False))
-    try:
-        return await runtime.tasks.wait(task_id, timeout)
-    finally:
-        runner.stop()
-        await serving
 
 
 def _list(runtime, args: Namespace) -> int:
@@ -186,4 +186,5 @@ def _wait(runtime, args: Namespace) -> int:
     return _exit_for(record)
 
 
-ACTIONS = {"spawn": _spawn, "list": _list, "status": _status, "output": _output, "cancel": _cancel, "wait": _wait}
+ACTIONS = {"spawn": _spawn, "continue": _continue, "list": _list, "status": _status, "output": _output,
+           "cancel": _cancel, "wait": _wait}

@@ -63,6 +63,14 @@ class ConversationDeleted(Event):
     name: str
 
 
+class ConversationAgentChanged(Event):
+    """A conversation's agent profile changed (None: the default agent)."""
+
+    kind: ClassVar[str] = "conversation:agent"
+    name: str
+    agent: str | None = None
+
+
 class ConversationSwitched(Event):
     """The active conversation changed."""
 

@@ -20,6 +20,7 @@ from oboto.core.bus import EventBus
 from oboto.core.errors import RequestRefused
 from oboto.core.events import (
     ChildReported,
+    ConversationAgentChanged,
     ConversationCreated,
     ConversationDeleted,
     ConversationRenamed,
@@ -186,17 +187,27 @@ class ConversationManager:
         index = self._index()
         return index.active if index.active in index.conversations else MAIN_CONVERSATION
 
-    def create(self, name: str, *, parent: str = MAIN_CONVERSATION) -> ConversationInfo:
+    def create(self, name: str, *, parent: str = MAIN_CONVERSATION, agent: str | None = None) -> ConversationInfo:
+        """A new child conversation; `agent` (a profile name the caller has checked) is who answers in it."""
         name = normalise_name(name)
         with self._index_transaction() as tx:
             index = tx.doc
             if name in index.conversations:
                 raise ConversationError(f"a conversation named {name!r} already exists")
             parent = self._require(index, parent)
-            info = ConversationInfo(name=name, parent=parent)
+            info = ConversationInfo(name=name, parent=parent, agent=agent)
             self.paths.conversation_file(name).touch(exist_ok=True)
             index.conversations[name] = info
             tx.publish(ConversationCreated(name=name, parent=parent))
+        return info
+
+    def set_agent(self, name: str, agent: str | None) -> ConversationInfo:
+        """Change who answers in a conversation (a profile name the caller has checked; None: the default)."""
+        with self._index_transaction() as tx:
+            name = self._require(tx.doc, name)
+            info = tx.doc.conversations[name].model_copy(update={"agent": agent})
+            tx.doc.conversations[name] = info
+            tx.publish(ConversationAgentChanged(name=name, agent=agent))
         return info
 
     def switch(self, name: str) -> str:

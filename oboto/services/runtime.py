@@ -10,14 +10,14 @@ import os
 from pathlib import Path
 
 from oboto.agent.approvals import Approver, CallControl
-from oboto.agent.profiles import AgentProfile, ProfileLibrary
+from oboto.agent.profiles import AgentProfile, ProfileError, ProfileLibrary
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.agent.tools.deps import ToolDeps
 from oboto.agent.turn import ChatModel, TurnObserver, TurnOutcome
 from oboto.core.audit import AuditLog
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings, load_settings
-from oboto.core.events import PermissionModeChanged
+from oboto.core.events import PermissionModeChanged, WorkspaceWarning
 from oboto.core.paths import WorkspacePaths, user_agents_dir
 from oboto.core.permissions import Mode, PermissionPolicy, check_mode, stricter_mode
 from oboto.core.watch import WorkspaceWatcher
@@ -198,13 +198,23 @@ class Runtime:
         (and listed in `unasked`)."""
         from oboto.services.turns import run_conversation_turn
 
-        ctx = self.tool_context(conversation=conversation)
+        ctx = self.tool_context(conversation=conversation, profile=self.conversation_profile(conversation))
         assert ctx.control is not None
         ctx.control.approver, ctx.control.no_approver_hint = approver, no_approver_hint
         if unasked is not None:
             ctx.control.unasked = unasked
         with self.foreground.turn():
             return await run_conversation_turn(self, conversation, prompt, observer=observer, ctx=ctx)
+
+    def conversation_profile(self, conversation: str) -> AgentProfile:
+        """The profile that answers in `conversation`: its own, else the default (also when its own is gone)."""
+        chosen = self.conversations.info(conversation).agent
+        try:
+            return self.profiles.get(chosen)
+        except ProfileError as error:
+            self.bus.publish(WorkspaceWarning(message=f"conversation {conversation}: {error}; the default agent "
+                                                      "answers instead"))
+            return self.profiles.get(None)
 
     async def aclose(self) -> None:
         """Stop what this process started for its agents (the MCP servers)."""

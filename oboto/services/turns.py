@@ -142,8 +142,11 @@ async def run_conversation_turn(
     """Append the person's `prompt` to `conversation`, run the agent, persist everything it says and does."""
     conversations = runtime.conversations
     ctx = ctx or runtime.tool_context(conversation=conversation)
+    agent = runtime.settings.agent
+    profile = ctx.profile
     limits = limits or TurnLimits(
-        runtime.settings.agent.max_iterations, runtime.settings.agent.token_budget, runtime.settings.agent.repeat_limit
+        (profile and profile.max_iterations) or agent.max_iterations,
+        (profile and profile.token_budget) or agent.token_budget, agent.repeat_limit,
     )
     request = conversations.append(conversation, Message(role="user", content=prompt))
     system = system_prompt(ctx)
@@ -153,9 +156,10 @@ async def run_conversation_turn(
     persisting = PersistingObserver(runtime, conversation, ctx, observer)
     runtime.bus.publish(TurnStarted(conversation=conversation, task_id=ctx.task_id))
     try:
+        model = runtime.llm_for(profile.model if profile else None)
         async with runtime.checkpoints.around(ChangeAuthor.turn(conversation, request.id)) as change:
             ctx.changes = change
-            outcome = await run_turn(runtime.llm, runtime.tools, ctx, messages, limits, persisting)
+            outcome = await run_turn(model, runtime.tools, ctx, messages, limits, persisting)
     except asyncio.CancelledError:
         persisting.close_open_reply()
         conversations.post_notice(conversation, "The reply was cancelled.", marker="turn-stopped")
