@@ -62,6 +62,8 @@ def _main_screen_commands(app: ObotoApp, main: MainScreen) -> list[SystemCommand
                       conversations.action_rename_conversation),
         SystemCommand("Delete conversation", "Delete the conversation highlighted in the sidebar",
                       conversations.action_delete_conversation),
+        SystemCommand("Agent: choose", f"Choose the agent profile that answers in {main.conversation}",
+                      partial(conversations.action_choose_agent, main.conversation)),
     ]
     for summary in app.runtime.conversations.list():
         shown = " (shown now)" if summary.name == main.conversation else ""
@@ -91,6 +93,7 @@ def _loop_commands(main: MainScreen, *, over_main: bool) -> list[SystemCommand]:
         SystemCommand("Loop: play", "Start the autonomous agent loop, or resume it", loop.action_loop_play),
         SystemCommand("Loop: pause", "Pause the agent loop; a running tick goes on", loop.action_loop_pause),
         SystemCommand("Loop: stop", "Stop the agent loop", loop.action_loop_stop),
+        SystemCommand("Loop: goals", "Edit what the agent loop works towards", loop.action_edit_goals),
     ]
     if over_main:
         commands.append(SystemCommand("Loop: set interval", "Change the time between loop runs",

@@ -1,4 +1,4 @@
-"""The sidebar's conversation list: switch with Enter, create (n), rename (r), delete (d)."""
+"""The sidebar's conversation list: switch with Enter, create (n), rename (r), delete (d), choose its agent (a)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from oboto.core.events import (
     Event,
     MessageAppended,
 )
-from oboto.services.conversation_models import MAIN_CONVERSATION
+from oboto.services.conversation_models import MAIN_CONVERSATION, ConversationInfo
 from oboto.services.conversations import ConversationSummary
 from oboto.services.runtime import Runtime
 from oboto.tui.live import follow
 from oboto.tui.messages import SwitchConversation
+from oboto.tui.screens.agent_dialogs import AgentPickerDialog
 from oboto.tui.screens.conversation_dialogs import ConversationNameDialog, DeleteConversationDialog
 
 CONVERSATION_EVENTS = (ConversationCreated, ConversationRenamed, ConversationDeleted, ConversationSwitched,
@@ -38,6 +39,7 @@ class ConversationsPanel(OptionList):
         Binding("n", "new_conversation", "New", id="conversation-new"),
         Binding("r", "rename_conversation", "Rename", id="conversation-rename"),
         Binding("d", "delete_conversation", "Delete", id="conversation-delete"),
+        Binding("a", "choose_agent", "Agent", id="conversation-agent"),
     ]
     DEFAULT_CSS = """
     ConversationsPanel {
@@ -109,6 +111,23 @@ class ConversationsPanel(OptionList):
 
         dialog = ConversationNameDialog("New conversation", lambda name: self.runtime.conversations.create(name).name)
         self.app.push_screen(dialog, created)
+
+    def action_choose_agent(self, conversation: str | None = None) -> None:
+        """Pick the agent profile that answers in the highlighted conversation (or in `conversation`)."""
+        name = conversation or self.highlighted_conversation
+        if name is None:
+            return
+        catalog = self.runtime.profiles.catalog()
+        current = self.runtime.conversation_profile(name).name
+        profiles = sorted(catalog.profiles.values(), key=lambda profile: profile.name)
+
+        def chosen(info: ConversationInfo | None) -> None:
+            if info is not None:
+                self.notify(f"{info.agent} answers in {name} from now on.", title="Agent", timeout=4)
+
+        self.app.push_screen(AgentPickerDialog(name, profiles, current,
+                                               lambda agent: self.runtime.conversations.set_agent(name, agent)),
+                             chosen)
 
     def action_rename_conversation(self) -> None:
         old = self.highlighted_conversation

@@ -1,4 +1,4 @@
-"""The sidebar's agent-loop controls: state, interval, runs and the next tick; play/pause/stop and interval."""
+"""The sidebar's agent-loop controls: state, interval, runs and the next tick; play/pause/stop, interval, goals."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from oboto.services.loop_models import LoopState
 from oboto.services.runtime import Runtime
 from oboto.services.task_log import elapsed_text
 from oboto.tui.live import follow
+from oboto.tui.screens.agent_dialogs import LoopGoalsDialog
 from oboto.tui.workers import run_blocking
 
 LOOP_EVENTS = (LoopStateChanged, LoopTicked, LoopTickSkipped)
@@ -111,6 +112,7 @@ class LoopPanel(Vertical, can_focus=True):
         Binding("space", "toggle_play", "Play/pause", id="loop-toggle"),
         Binding("s", "loop_stop", "Stop loop", id="loop-stop"),
         Binding("i", "edit_interval", "Interval", id="loop-interval"),
+        Binding("g", "edit_goals", "Goals", id="loop-goals"),
     ]
 
     def __init__(self, runtime: Runtime, *, id: str | None = None, classes: str | None = None) -> None:
@@ -189,6 +191,17 @@ class LoopPanel(Vertical, can_focus=True):
         """Change the loop's state (its file is fsynced: in a thread), then show it and say what happened."""
         run_blocking(self, change, lambda outcome: self._changed(*outcome), what="Agent loop", group=CHANGE_GROUP,
                      refused=lambda error: self.notify(str(error), title="Agent loop", severity="warning", timeout=5))
+
+    def action_edit_goals(self) -> None:
+        """Edit what the loop works towards (its briefing recalls memories for the goals)."""
+
+        def saved(state: LoopState | None) -> None:
+            if state is not None:
+                count = len(state.goals)
+                self._changed(state, f"{count} goal{'' if count == 1 else 's'} set." if count else "Goals cleared.")
+
+        self.app.push_screen(LoopGoalsDialog(list(self.runtime.agent_loop.status().goals),
+                                             self.runtime.agent_loop.set_goals), saved)
 
     def action_edit_interval(self) -> None:
         field = self.query_one(IntervalInput)
