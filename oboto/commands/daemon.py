@@ -40,5 +40,6 @@ async def _serve(runtime, *, quiet: bool) -> None:
         warn(f"runner for {runtime.paths.root} (pid {os.getpid()})")
     await serving
     became_runner.cancel()
+    await runtime.aclose()
     if not quiet:
         warn("stopped; tasks that were running are recorded as interrupted")

@@ -147,6 +147,7 @@ class ObotoApp(App[None]):
         if self.runner is not None:
             self.runner.stop()
             await self.workers.wait_for_complete([w for w in self.workers if w.group == "runner"])
+        await self.runtime.aclose()  # the MCP servers this process started
         self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
