@@ -4,9 +4,6 @@ concurrency, a conversation's agent, the project's instructions in the prompt, a
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import AsyncIterator
 
 import orjson
 import pytest
@@ -16,6 +13,7 @@ from oboto.agent.profiles import ProfileLibrary
 from oboto.core.paths import WorkspacePaths, user_config_dir
 from oboto.services.runtime import Runtime
 from oboto.services.tasks import TaskError
+from runtime_helpers import runner
 from oboto.testing import Reply, ScriptedLLM, ScriptedToolCall, async_wait_until
 
 SCOUT = """---
@@ -40,16 +38,6 @@ def offered(request: dict) -> set[str]:
 
 def tool_results(request: dict) -> list[str]:
     return [message["content"] for message in request["messages"] if message["role"] == "tool"]
-
-
-@asynccontextmanager
-async def runner(workspace: WorkspacePaths, **overrides: object) -> AsyncIterator[Runtime]:
-    runtime = Runtime.open(workspace.root, **overrides)
-    runtime.activate_runner()
-    try:
-        yield runtime
-    finally:
-        await runtime.deactivate_runner("the test finished")
 
 
 async def test_a_task_under_a_profile_gets_only_its_tools_its_prompt_and_its_model(workspace, llm_env) -> None:

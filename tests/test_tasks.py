@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import orjson
 import pytest
 
-from oboto.core.paths import WorkspacePaths
 from oboto.services.runtime import Runtime
 from oboto.services.task_models import TaskRecord
 from oboto.services.tasks import TaskError
+from runtime_helpers import runner
 from oboto.testing import Reply, ScriptedLLM, ScriptedToolCall, async_wait_until
-
-
-@asynccontextmanager
-async def runner(workspace: WorkspacePaths, **overrides: object) -> AsyncIterator[Runtime]:
-    runtime = Runtime.open(workspace.root, **overrides)
-    runtime.activate_runner()
-    try:
-        yield runtime
-    finally:
-        await runtime.deactivate_runner("the test finished")
 
 
 def last_user_text(request: dict) -> str:
