@@ -196,7 +196,7 @@ async def test_services_built_in_another_order_pause_and_resume_the_loop_the_sam
     memory = MemoryStore(paths, settings, bus)
     scheduler = SchedulerService(paths, bus, tasks)
     briefing = LoopBriefing(paths.root, settings.agent, runtime.foreground, conversations, scheduler, tasks,
-                            questions, memory)
+                            questions, memory, runtime.profiles)
     loop = AgentLoopController(paths.agent_loop, settings.loop, bus, tasks, briefing)
     loop.play(interval=600)
     record = tasks.spawn("loop run", "ask something", origin="agent-loop")

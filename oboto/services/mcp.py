@@ -184,6 +184,8 @@ class McpServer:
         if not await self.ensure_started():
             return McpCallResult(f"the MCP server {self.name} is not available: {self.error}", is_error=True)
         client = self._client
+        if client is None:  # the connection ended on its own since the server started
+            return await self._crash_reported(tool)
         limit = self.settings.call_timeout_seconds
         try:
             async with asyncio.timeout(limit):
@@ -194,16 +196,17 @@ class McpServer:
         except MCPError as error:
             if error.code != CONNECTION_CLOSED:
                 return McpCallResult(f"the MCP server {self.name} refused the call: {error}", is_error=True)
-            await self._crashed()
-            again = "it is restarted for the next call" if self.restarts < MAX_RESTARTS else \
-                "it had been restarted once already, so it stays off"
-            return McpCallResult(f"the MCP server {self.name} stopped while running {tool} (connection closed); "
-                                 f"{again}. Its log: {self.log_path}", is_error=True)
+            return await self._crash_reported(tool)
         return McpCallResult(result_text(result, self.settings.max_result_chars), is_error=bool(result.is_error))
 
-    async def _crashed(self) -> None:
+    async def _crash_reported(self, tool: str) -> McpCallResult:
+        """The server went away: mark it crashed (the next use restarts it, once) and say so to the model."""
         await self._halt()
         self.state, self.error = "crashed", "it stopped unexpectedly"
+        again = "it is restarted for the next call" if self.restarts < MAX_RESTARTS else \
+            "it had been restarted once already, so it stays off"
+        return McpCallResult(f"the MCP server {self.name} stopped while running {tool} (connection closed); "
+                             f"{again}. Its log: {self.log_path}", is_error=True)
 
     def status(self) -> ServerStatus:
         tools, unusable = self.usable_tools()
