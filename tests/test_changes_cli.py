@@ -89,3 +89,51 @@ def test_bad_ids_and_names_are_usage_errors(workspace) -> None:
         result = oboto(workspace.root, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert reason in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# ----- oboto doctor: the checkpoint store in one line ------------------------------------------------
+
+
+def checkpoints_line(workspace, settings=None):
+    from oboto.commands import doctor
+    from oboto.core.config import CheckpointSettings
+
+    return doctor._checkpoints_check(workspace, settings or CheckpointSettings())
+
+
+async def test_doctor_reports_git_the_number_of_changes_and_the_store_size(workspace, runtime,
+                                                                           llm_env: ScriptedLLM) -> None:
+    empty = checkpoints_line(workspace)
+    assert empty.ok and empty.detail.startswith("git 2.") and "no changes recorded yet" in empty.detail
+    await agent_turn(runtime, llm_env, write("a.txt", "a\n"))
+    await agent_turn(runtime, llm_env, write("b.txt", "b\n"))
+    checks = orjson.loads(oboto(workspace.root, "doctor", "--json").stdout)
+    [line] = [check for check in checks if check["check"] == "checkpoints"]
+    assert line["ok"] and not line["warning"]
+    assert "2 changes in .oboto/checkpoints, " in line["detail"] and "KB (kept 30 days)" in line["detail"]
+
+
+async def test_doctor_says_a_damaged_store_is_damaged_then_that_it_was_moved_aside(workspace, runtime,
+                                                                                   llm_env: ScriptedLLM) -> None:
+    await agent_turn(runtime, llm_env, write("a.txt", "a\n"))
+    (workspace.checkpoints_dir / "HEAD").write_text("this is not a git HEAD\n")
+    damaged = checkpoints_line(workspace)
+    assert not damaged.ok and ".oboto/checkpoints is damaged" in damaged.detail
+    assert not list(workspace.state_dir.glob("checkpoints.corrupt-*")), "doctor only looks"
+    await agent_turn(runtime, llm_env, write("b.txt", "b\n"))  # the service moves it aside and starts afresh
+    [moved] = list(workspace.state_dir.glob("checkpoints.corrupt-*"))
+    after = checkpoints_line(workspace)
+    assert after.ok and after.warning and "1 change in" in after.detail
+    assert f"a damaged store was moved aside to .oboto/{moved.name}" in after.detail
+
+
+def test_doctor_says_when_checkpoints_are_off_or_git_is_missing(workspace, monkeypatch) -> None:
+    from oboto.core.config import CheckpointSettings
+    from oboto.services import checkpoint_repo
+
+    off = checkpoints_line(workspace, CheckpointSettings(enabled=False))
+    assert off.ok and off.warning and "off (checkpoints.enabled = false)" in off.detail
+    monkeypatch.setattr(checkpoint_repo.shutil, "which", lambda _name: None)
+    missing = checkpoints_line(workspace)
+    assert not missing.ok and "no git on this machine's PATH" in missing.detail
+    assert "install git, or set checkpoints.enabled = false" in missing.detail

@@ -83,6 +83,7 @@ def gather(args: Namespace) -> list[Check]:
     checks.append(_document_check("conversations", paths.conversation_index, ConversationIndex))
     holder = ProcessLock(paths.runner_lock).holder_pid()
     checks.append(Check("runner", True, "no process is running agents" if holder is None else f"process {holder} holds the runner lock"))
+    checks.append(_checkpoints_check(paths, settings.checkpoints))
     checks += _agent_checks(paths, settings)
     checks += _mcp_checks(paths, settings)
     return checks + _protection_checks(settings, paths.root)
@@ -130,6 +131,32 @@ def _mcp_checks(paths, settings) -> list[Check]:
         else:
             checks.append(Check(f"mcp {status.name}", False, f"{status.error or status.state}; its tools are left out"))
     return checks
+
+
+def _checkpoints_check(paths, settings) -> Check:
+    """The checkpoint store in one line: off, no git, damaged, or git's version, how many changes and how big."""
+    from oboto.agent.tools.files import human_size
+    from oboto.services.checkpoint_status import store_status
+
+    status = store_status(paths, settings)
+    if not status.enabled:
+        return Check("checkpoints", True, "off (checkpoints.enabled = false): agents' changes cannot be undone",
+                     warning=True)
+    if status.git_version is None:
+        return Check("checkpoints", False, f"{status.git_problem}: install git, or set checkpoints.enabled = false")
+    where = paths.checkpoints_dir.relative_to(paths.root)
+    if not status.exists:
+        detail = f"git {status.git_version}; no changes recorded yet ({where} is created with the first one)"
+    elif not status.sound:
+        detail = f"git {status.git_version}; {where} is damaged (oboto will move it aside and start a fresh one)"
+    else:
+        count = f"{status.changes} change" + ("" if status.changes == 1 else "s")
+        detail = (f"git {status.git_version}; {count} in {where}, {human_size(status.size_bytes)} "
+                  f"(kept {settings.retention_days:g} days)")
+    if status.moved_aside:
+        latest = status.moved_aside[-1].relative_to(paths.root)
+        detail += f"; a damaged store was moved aside to {latest}"
+    return Check("checkpoints", status.sound, detail, warning=bool(status.moved_aside))
 
 
 def _protection_checks(settings, root: Path) -> list[Check]:

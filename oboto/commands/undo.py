@@ -45,19 +45,14 @@ def report(args: Namespace, action) -> int:
         print_json({"undid": target.id, "change": change.to_json(undone=False) if change else None,
                     "restored": result.restored, "overwritten": result.overwritten, "failures": result.failures,
                     "not_restored": [file.model_dump(mode="json") for file in target.skipped]})
-    elif result.restored:
-        verb = "Redid" if target.kind == "undo" else "Undid"
-        restored = ", ".join(result.restored)
-        print(f"{verb} {target.id} ({target.who}): restored {len(result.restored)} file(s): {restored}")
-        if change is not None:
-            print(f"This is change {change.id}; `oboto undo {change.id}` takes it back.")
     else:
-        print(f"Every file {target.id} touched is already as it was before it; nothing to do.")
+        print(result.headline())
+        if result.restored and change is not None:
+            print(f"This is change {change.id}; `oboto undo {change.id}` takes it back.")
     if result.overwritten:
         warn(f"--force overwrote files changed since {target.id}: {', '.join(result.overwritten)}")
-    if target.skipped:
-        warn("not restored (never checkpointed): "
-             + "; ".join(f"{file.path} ({file.reason})" for file in target.skipped))
+    if (not_restored := result.not_restored()) is not None:
+        warn(f"not restored (never checkpointed): {not_restored}")
     if result.failures:
         warn(f"could not restore {len(result.failures)} file(s): " + "; ".join(result.failures))
         return EXIT_FAILED

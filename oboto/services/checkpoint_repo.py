@@ -101,11 +101,14 @@ class CheckpointRepo:
 
     # ----- running git -------------------------------------------------------------------------
 
-    def git(self, *args: str, input: bytes | None = None, ok_codes: tuple[int, ...] = (0,)) -> bytes:
+    def _binary(self) -> str:
         if self._git_binary is None:
             raise GitMissing("checkpoints need git, and there is no git on this machine's PATH")
+        return self._git_binary
+
+    def git(self, *args: str, input: bytes | None = None, ok_codes: tuple[int, ...] = (0,)) -> bytes:
         name = next(arg for arg in args if not arg.startswith("-"))
-        command = [self._git_binary]
+        command = [self._binary()]
         for setting in self._config:
             command += ["-c", setting]
         try:
@@ -117,6 +120,15 @@ class CheckpointRepo:
             lines = [line for line in done.stderr.decode(errors="replace").splitlines() if line.strip()]
             raise GitFailed(f"git {name} failed: {lines[-1] if lines else f'exit status {done.returncode}'}")
         return done.stdout
+
+    def git_version(self) -> str:
+        """The git binary's version, e.g. "2.39.2"."""
+        try:
+            done = subprocess.run([self._binary(), "--version"], capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT_SECONDS, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise GitFailed(f"git --version could not run: {error}") from error
+        return done.stdout.strip().removeprefix("git version ")
 
     def open(self) -> None:
         """Create the store when it does not exist yet; clear a lock a killed git left behind."""

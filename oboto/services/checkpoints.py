@@ -85,6 +85,20 @@ class UndoResult:
     overwritten: list[str] = field(default_factory=list)
     """Files changed since the target that --force overwrote."""
 
+    def headline(self) -> str:
+        """What was done, in one sentence for the person (the CLI prints it, the TUI shows it as a notice)."""
+        target = self.target
+        if not self.restored:
+            return f"Every file {target.id} touched is already as it was before it; nothing to do."
+        verb = "Redid" if target.kind == "undo" else "Undid"
+        return f"{verb} {target.id} ({target.who}): restored {len(self.restored)} file(s): {', '.join(self.restored)}"
+
+    def not_restored(self) -> str | None:
+        """The target's files that no checkpoint held (so nothing could put them back), each with why."""
+        if not self.target.skipped:
+            return None
+        return "; ".join(f"{file.path} ({file.reason})" for file in self.target.skipped)
+
 
 class OpenChange:
     """A change being recorded; tools report into it through `agent.changes.ChangeScope`."""
@@ -346,9 +360,13 @@ class CheckpointService:
                 return change
         raise ChangeError(f"no change with id {change_id} (oboto changes lists them)")
 
-    def diff(self, change_id: str, path: str | None = None, *, color: bool = False) -> str:
-        """The unified diff of a change, or of one of its files (both sides of a rename)."""
-        change = self.get(change_id)
+    def diff(self, change_id: str, path: str | None = None, *, color: bool = False,
+             changes: list[Change] | None = None) -> str:
+        """The unified diff of a change, or of one of its files (both sides of a rename).
+
+        `changes`: the list already read, so diffs of several changes cost one read of the records.
+        """
+        change = self.get(change_id, changes)
         paths = sorted(change.touched())
         if path is not None:
             wanted = path.strip().removeprefix("./")
@@ -373,11 +391,12 @@ class CheckpointService:
                                 f"(oboto undo {undone[target.id]} puts it back)")
         return self._revert(target, force=force, by=by)
 
-    def redo(self, *, conversation: str | None = None, task_id: str | None = None, force: bool = False) -> UndoResult:
+    def redo(self, *, conversation: str | None = None, task_id: str | None = None, force: bool = False,
+             by: str = "oboto redo") -> UndoResult:
         """Undo the latest undo that is still in effect."""
         changes = self.changes()
         target = self._latest(changes, self.undone_by(changes), ("undo",), conversation, task_id, "redo")
-        return self._revert(target, force=force, by="oboto redo")
+        return self._revert(target, force=force, by=by)
 
     def _latest(self, changes: list[Change], undone: dict[str, str], kinds: tuple[str, ...], conversation: str | None,
                 task_id: str | None, verb: str) -> Change:
