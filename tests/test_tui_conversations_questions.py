@@ -30,7 +30,7 @@ from oboto.tui.widgets.message_widgets import UserMessage
 from oboto.tui.widgets.questions_panel import QuestionsPanel
 from oboto.tui.widgets.schedules_panel import SchedulesPanel
 from oboto.tui.widgets.tasks_panel import TasksPanel
-from tui_helpers import running_app, settle
+from tui_helpers import running_app, settle, toasts
 
 
 async def type_text(pilot: Pilot, text: str) -> None:
@@ -44,11 +44,6 @@ async def clear_input(pilot: Pilot, field: Input) -> None:
 def dialog_error(app: ObotoApp) -> str:
     error = app.screen.query_one("#dialog-error", Static)
     return str(error.content) if error.has_class("-shown") else ""
-
-
-def toasts(app: ObotoApp) -> list[str]:
-    """Title and message of every notification the app holds (run_test does not draw toasts)."""
-    return [f"{note.title}\n{note.message}" for note in app._notifications]
 
 
 def panel_names(app: ObotoApp) -> list[str]:

@@ -47,3 +47,8 @@ async def settle(pilot: Pilot, predicate, timeout: float = 10.0):
         return predicate()
 
     return await async_wait_until(check, timeout=timeout, interval=0.05)
+
+
+def toasts(app: ObotoApp) -> list[str]:
+    """Title and message of every notification the app holds (run_test does not draw toasts)."""
+    return [f"{note.title}\n{note.message}" for note in app._notifications]

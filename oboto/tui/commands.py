@@ -32,6 +32,7 @@ def palette_commands(app: ObotoApp, screen: Screen[Any]) -> list[SystemCommand]:
     if main is not None:
         if screen is main:
             commands += _main_screen_commands(app, main)
+            commands += _change_commands(main)
         commands += _loop_commands(main, over_main=screen is main)
         commands += _control_commands(app, main)
     commands += [
@@ -82,6 +83,17 @@ def _main_screen_commands(app: ObotoApp, main: MainScreen) -> list[SystemCommand
                       main.action_cancel_reply),
     ]
     return commands
+
+
+def _change_commands(main: MainScreen) -> list[SystemCommand]:
+    """Undo, redo and diff of the shown conversation's changes to the workspace's files."""
+    return [
+        SystemCommand("Undo last change", f"Put back the files the latest turn of {main.conversation} changed; "
+                      "asks first if they changed since (ctrl+z, /undo)", main.action_undo_change),
+        SystemCommand("Redo", "Take the latest undo back (/redo)", main.action_redo_change),
+        SystemCommand("Show last change", f"The diff of the latest change in {main.conversation} (/diff)",
+                      main.action_show_diff),
+    ]
 
 
 def _loop_commands(main: MainScreen, *, over_main: bool) -> list[SystemCommand]:

@@ -39,3 +39,19 @@ class OpenTask(Message):
     def __init__(self, task_id: str) -> None:
         super().__init__()
         self.task_id = task_id
+
+
+class UndoChange(Message):
+    """Undo one checkpointed change of the workspace's files (asking first if files changed since)."""
+
+    def __init__(self, change_id: str) -> None:
+        super().__init__()
+        self.change_id = change_id
+
+
+class ShowChange(Message):
+    """Show the diff of one checkpointed change."""
+
+    def __init__(self, change_id: str) -> None:
+        super().__init__()
+        self.change_id = change_id

@@ -16,7 +16,9 @@ from textual.worker import Worker, WorkerState
 from oboto.core.events import ConversationDeleted, ConversationRenamed, Event
 from oboto.services.runtime import Runtime
 from oboto.tui.live import follow
-from oboto.tui.messages import OpenTask, SwitchConversation
+from oboto.tui.changes import redo_change, show_change_diff, undo_change
+from oboto.tui.messages import OpenTask, ShowChange, SwitchConversation, UndoChange
+from oboto.tui.slash import SLASH_HELP, parse_slash
 from oboto.tui.widgets.approval_prompt import ApprovalPrompt, ApprovalRequested, TuiApprover
 from oboto.tui.widgets.chat_input import ChatInput
 from oboto.tui.widgets.conversation import ConversationView
@@ -51,6 +53,8 @@ class MainScreen(Screen[None]):
         Binding("f6", "focus_panel('loop')", "Loop", id="focus-loop", priority=True),
         Binding("ctrl+t", "cycle_mode", "Mode", id="cycle-mode", priority=True),
         Binding("ctrl+s", "emergency_stop", "Stop all", id="emergency-stop", priority=True),
+        # Priority: the chat input (a TextArea) would take ctrl+z to undo typing; here it undoes the agent's change.
+        Binding("ctrl+z", "undo_change", "Undo", id="undo-change", priority=True),
     ]
 
     def __init__(self, runtime: Runtime) -> None:
@@ -101,6 +105,9 @@ class MainScreen(Screen[None]):
     def send(self, message: ChatInput.Submitted) -> None:
         text = message.text.strip()
         if not text:
+            return
+        if (command := parse_slash(text)) is not None:
+            self._slash_command(*command)
             return
         if not self.runtime.model_choice.model:
             self.notify("Configure a model first (see the message above).", severity="warning")
@@ -197,3 +204,47 @@ class MainScreen(Screen[None]):
 
     def action_set_mode(self, mode: str) -> None:
         self.runtime.set_permission_mode(mode)
+
+    # ----- changes to the workspace's files: undo, redo, diff -----------------------------------------
+
+    def _slash_command(self, name: str, argument: str) -> None:
+        """A /command typed in the input: run here, never sent to the model; an unknown one is refused."""
+        commands = {
+            "undo": lambda: self.action_undo_change(argument or None),
+            "redo": self.action_redo_change,
+            "diff": lambda: self.action_show_diff(argument or None),
+        }
+        if name not in commands or (argument and name == "redo"):
+            self.notify(f"/{name}{' ' + argument if argument else ''} is not a command here. {SLASH_HELP}",
+                        title="Unknown command", severity="error", timeout=8, markup=False)
+            return
+        self.query_one(ChatInput).clear()
+        commands[name]()
+
+    def _files_may_change(self, verb: str) -> bool:
+        """Undo and redo wait for the turn: its agent may be writing the very files they would put back."""
+        if self.replying:
+            self.notify(f"The agent is still replying; {verb} once it is done (Esc cancels the reply).",
+                        severity="warning", timeout=5)
+            return False
+        return True
+
+    def action_undo_change(self, change_id: str | None = None) -> None:
+        """Undo the latest change of the shown conversation's turns (or the change `change_id`)."""
+        if self._files_may_change("undo"):
+            undo_change(self, self.runtime, change_id=change_id, conversation=self.conversation)
+
+    def action_redo_change(self) -> None:
+        if self._files_may_change("redo"):
+            redo_change(self, self.runtime, conversation=self.conversation)
+
+    def action_show_diff(self, change_id: str | None = None) -> None:
+        show_change_diff(self, self.runtime, change_id=change_id, conversation=self.conversation)
+
+    @on(UndoChange)
+    def undo_requested(self, message: UndoChange) -> None:
+        self.action_undo_change(message.change_id)
+
+    @on(ShowChange)
+    def diff_requested(self, message: ShowChange) -> None:
+        self.action_show_diff(message.change_id)

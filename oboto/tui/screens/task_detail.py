@@ -12,13 +12,17 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Log, Static
 
-from oboto.core.events import Event
+from oboto.core.events import ChangeRecorded, Event
+from oboto.services.change_models import Change
 from oboto.services.runtime import Runtime
 from oboto.services.task_log import elapsed_text
 from oboto.services.task_models import TaskRecord
 from oboto.services.tasks import TaskError
+from oboto.tui.changes import show_change_diff, undo_change
 from oboto.tui.live import follow
+from oboto.tui.widgets.change_views import ChangedFiles
 from oboto.tui.widgets.tasks_panel import TASK_EVENTS, cancel_task, status_content
+from oboto.tui.workers import run_blocking
 
 FOLLOW_SECONDS = 0.25
 OUTCOME_LINES = 3
@@ -90,13 +94,51 @@ def _outcome(label: str, text: str, style: str) -> Content:
     return Content.assemble((f"{label}: ", f"bold {style}"), shown)
 
 
+class TaskChanges(ChangedFiles):
+    """The files the task changed, read from the checkpoint store once it recorded them (in a thread)."""
+
+    def __init__(self, runtime: Runtime, task_id: str, *, id: str | None = None) -> None:
+        super().__init__("changed", id=id)
+        self.runtime = runtime
+        self.task_id = task_id
+
+    def on_mount(self) -> None:
+        self.border_title = "Files changed"
+        self.display = False
+        follow(self, events=self._change_event)
+        self.reload()
+
+    def _change_event(self, event: Event) -> None:
+        if isinstance(event, ChangeRecorded) and event.task_id == self.task_id:
+            self.reload()
+
+    def reload(self) -> None:
+        def read() -> tuple[Change, str | None] | None:
+            checkpoints = self.runtime.checkpoints
+            changes = checkpoints.changes(task_id=self.task_id)
+            own = [change for change in changes if change.kind == "task" and change.parent is None]
+            return (own[-1], checkpoints.undone_by(changes).get(own[-1].id)) if own else None
+
+        # Without a readable store there is nothing to list; the failed checkpoint already said why.
+        run_blocking(self, read, self._read, what="Reading the task's changes", group="task-changes",
+                     exclusive=True, refused=lambda _refusal: None)
+
+    def _read(self, found: tuple[Change, str | None] | None) -> None:
+        if found is not None:
+            self.show(*found)
+            self.display = True
+            self.screen.refresh_bindings()
+
+
 class TaskDetailScreen(Screen[None]):
-    """A task's record and live output log; `c` cancels it, Esc goes back."""
+    """A task's record, the files it changed and its live output log; `c` cancels it, `u` undoes its change."""
 
     CSS_PATH = "task_detail.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="task-detail-back"),
         Binding("c", "cancel_task", "Cancel task", id="task-detail-cancel"),
+        Binding("u", "undo_task_change", "Undo its change", id="task-detail-undo"),
+        Binding("d", "show_task_diff", "Diff", id="task-detail-diff"),
     ]
 
     def __init__(self, runtime: Runtime, task_id: str) -> None:
@@ -114,6 +156,7 @@ class TaskDetailScreen(Screen[None]):
             yield Footer()
             return
         yield TaskSummary(self.runtime, record, id="summary")
+        yield TaskChanges(self.runtime, self.task_id, id="changes")
         yield Log(max_lines=LOG_MAX_LINES, id="output")
         yield Footer()
 
@@ -142,10 +185,13 @@ class TaskDetailScreen(Screen[None]):
             summary.show()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Cancel shows greyed out once the task has ended."""
+        """Cancel shows greyed out once the task has ended; undo and diff show once it changed files."""
         if action == "cancel_task":
             summaries = self.query(TaskSummary)
             return None if summaries and summaries.first().record.finished else True
+        if action in ("undo_task_change", "show_task_diff"):  # hidden while the task changed no file
+            changes = self.query(TaskChanges)
+            return bool(changes) and changes.first().change is not None
         return True
 
     def on_task_summary_changed(self, message: TaskSummary.Changed) -> None:
@@ -160,3 +206,13 @@ class TaskDetailScreen(Screen[None]):
 
     def action_cancel_task(self) -> None:
         cancel_task(self, self.runtime, self.task_id)
+
+    def action_undo_task_change(self) -> None:
+        change = self.query_one(TaskChanges).change
+        if change is not None:
+            undo_change(self, self.runtime, change_id=change.id)
+
+    def action_show_task_diff(self) -> None:
+        change = self.query_one(TaskChanges).change
+        if change is not None:
+            show_change_diff(self, self.runtime, change_id=change.id)

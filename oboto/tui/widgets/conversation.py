@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from oboto.core.events import (
+    ChangeRecorded,
     ConversationRenamed,
     Event,
     MessageAppended,
@@ -30,7 +31,9 @@ from oboto.core.events import (
 )
 from oboto.services.conversation_models import Message
 from oboto.services.runtime import Runtime
+from oboto.tui.changes import ConversationChanges, read_conversation_changes
 from oboto.tui.live import follow
+from oboto.tui.widgets.change_views import TurnChanges
 from oboto.tui.widgets.message_widgets import (
     AssistantMessage,
     EarlierMessages,
@@ -48,6 +51,8 @@ BATCH_SIZE = 40
 STREAM_GROUP = "reply-stream"
 LOAD_GROUP = "conversation-load"
 EARLIER_GROUP = "conversation-earlier"
+CHANGES_GROUP = "conversation-changes"
+TURN_CHANGE_KINDS = frozenset({"turn", "undo", "redo"})
 ReplyEvent = ReplyStarted | ReplyTextAppended | ReplyRestarted | ReplyRetryScheduled | ReplyFinished
 
 
@@ -183,6 +188,7 @@ class ConversationView(VerticalScroll):
                 self.mount_all(widgets)
         self._drawn = True
         self.follow_bottom()
+        self._load_changes()
         held, self._held = self._held, []
         for event in held:
             self._conversation_event(event)
@@ -219,6 +225,7 @@ class ConversationView(VerticalScroll):
             await row.remove()
         if oldest_shown is not None:
             self.call_after_refresh(self._scroll_to_top_of, oldest_shown)
+        self._load_changes()
 
     def _scroll_to_top_of(self, widget: Widget) -> None:
         # An absolute offset, after the layout that gave the new messages their heights: `scroll_to_widget`
@@ -247,6 +254,10 @@ class ConversationView(VerticalScroll):
         if isinstance(event, ConversationRenamed):
             if event.old == self.conversation:
                 self.conversation = event.new
+            return
+        if isinstance(event, ChangeRecorded):
+            if event.conversation == self.conversation and event.change_kind in TURN_CHANGE_KINDS and self._drawn:
+                self._load_changes()
             return
         if not isinstance(event, MessageAppended | ReplyEvent) or event.conversation != self.conversation:
             return
@@ -353,6 +364,49 @@ class ConversationView(VerticalScroll):
             blocks = self._renderer.assistant(message, with_text=False)
             if blocks:
                 self.mount_all(blocks, after=widget)
+
+    # ----- what the turns changed ----------------------------------------------------------------
+
+    def _load_changes(self) -> None:
+        """Read (in a thread) what the turns on screen changed, and the diffs their writing calls still lack."""
+        name = self.conversation
+        if name is None or not self._drawn:
+            return
+        if self._sync_scheduled:
+            self._sync()  # the turn's last messages go on screen first, so their blocks are asked about too
+        turn_ids = {widget.message_id for widget in self.query(UserMessage) if widget.message_id}
+        calls = {block.call_id: (block.written_path, block.wants_stored_diff) for block in self.query(ToolCallBlock)
+                 if block.call_id and block.written_path and block.state == "ok"}
+        if not turn_ids and not calls:
+            return
+        # A store that cannot be read (no git) was already reported when its checkpoint failed; the view just
+        # goes without diffs rather than saying so again on every redraw.
+        run_blocking(self, partial(read_conversation_changes, self.runtime, name, turn_ids, calls),
+                     partial(self._show_changes, name), what="Reading what the turns changed", group=CHANGES_GROUP,
+                     exclusive=True, refused=lambda _refusal: None)
+
+    def _show_changes(self, name: str, found: ConversationChanges) -> None:
+        if name != self.conversation or not self._drawn:
+            return
+        for block in self.query(ToolCallBlock):
+            if block.call_id in found.diffs and block.wants_stored_diff:
+                path, diff, note = found.diffs[block.call_id]
+                block.show_diff(path, diff, note=note)
+        shown = {widget.message_id: widget for widget in self.query(TurnChanges)}
+        for user in list(self.query(UserMessage)):
+            change = found.turns.get(user.message_id or "")
+            if change is None:
+                continue
+            summary = shown.get(change.message_id or "")
+            if summary is None:
+                summary = TurnChanges(user.message_id or "")
+                self.mount(summary, before=self._next_turn(user))
+            summary.show(change, found.undone.get(change.id))
+
+    def _next_turn(self, user: UserMessage) -> Widget | None:
+        """The first widget of the turn after `user`'s (None when it is the last turn)."""
+        children = list(self.children)
+        return next((child for child in children[children.index(user) + 1:] if isinstance(child, UserMessage)), None)
 
     # ----- following the bottom (STYLE 6) --------------------------------------------------------
     # Not `anchor()`: in Textual 8.2.8 it pushes short content to the bottom of the view (textual#6652)

@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 
 from textual import events
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message as TextualMessage
 from textual.widgets import Collapsible, Markdown, Static
+
+from oboto.tui.widgets.change_views import DiffView
 
 RESULT_DISPLAY_LIMIT = 6_000
 """Characters of a tool result shown in its block; huge file reads would only slow the view down."""
 
 SHORT_ARGS_LIMIT = 48
+FILE_WRITING_TOOLS = frozenset({"write_file", "edit_file"})
+"""Tools whose block shows the diff of the file they wrote."""
+CUT_DIFF_MARK = "[… "
+"""How edit_file marks a diff it cut short in its result (agent/tools/text_diff.py)."""
 
 
 class UserMessage(Static):
@@ -85,7 +93,11 @@ class AssistantMessage(MessageMarkdown):
 
 
 class ToolCallBlock(Collapsible):
-    """One tool call: titled with the tool name and short arguments; shows the arguments and the result."""
+    """One tool call: titled with the tool name and short arguments; shows the arguments and the result.
+
+    A file-writing call also shows the diff of its file below its title, whether the block is folded or not:
+    edit_file's from its result, write_file's (or a cut edit_file diff) from the checkpointed change.
+    """
 
     DEFAULT_CSS = """
     ToolCallBlock {
@@ -114,6 +126,9 @@ class ToolCallBlock(Collapsible):
         .tool-result.-error {
             color: $text-error;
         }
+        .tool-diff {
+            height: auto;
+        }
         &.-failed {
             border-left: tall $error;
         }
@@ -128,9 +143,44 @@ class ToolCallBlock(Collapsible):
         self.result: str | None = None
         self.state = "running"
         """running, ok, error, or interrupted (the turn ended before the tool did)."""
+        self.diff_view: DiffView | None = None
+        self._diff_slot = Vertical(classes="tool-diff")
+        """Below the title and outside the folded contents, so the diff shows while the block is folded."""
         self._arguments_view = Static(pretty_arguments(arguments), markup=False, classes="tool-arguments")
         self._result_view = Static("running…", markup=False, classes="tool-result -pending")
         super().__init__(self._arguments_view, self._result_view, title=self._title_content())
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield self._diff_slot
+
+    @property
+    def written_path(self) -> str | None:
+        """The path a file-writing call was given (None for other tools, or arguments without one)."""
+        if self.tool_name not in FILE_WRITING_TOOLS:
+            return None
+        try:
+            path = json.loads(self.arguments or "{}").get("path")
+        except (json.JSONDecodeError, AttributeError):
+            return None
+        return path if isinstance(path, str) and path.strip() else None
+
+    @property
+    def wants_stored_diff(self) -> bool:
+        """A file-writing call that succeeded and whose diff is not on screen yet (its result had none in full)."""
+        return self.state == "ok" and self.diff_view is None and self.call_id is not None \
+            and self.written_path is not None
+
+    def show_diff(self, path: str, diff: str, *, note: str | None = None) -> None:
+        """Show (or replace) the diff of the file this call wrote; works before or after mounting."""
+        if not diff.strip():
+            return
+        self.diff_view = DiffView(path, diff, note=note)
+        if self._diff_slot.is_attached:
+            self._diff_slot.remove_children()
+            self._diff_slot.mount(self.diff_view)
+        else:  # not composed yet: the slot goes in with the diff already inside
+            self._diff_slot = Vertical(self.diff_view, classes="tool-diff")
 
     def set_result(self, content: str, ok: bool) -> None:
         """Fill in the result (works before or after mounting)."""
@@ -143,6 +193,8 @@ class ToolCallBlock(Collapsible):
         self._result_view.set_classes(f"tool-result {'-ok' if ok else '-error'}")
         self.set_class(not ok, "-failed")
         self.title = self._title_content()
+        if ok and self.written_path is not None and (found := diff_in_result(content)) is not None:
+            self.show_diff(*found)
 
     def mark_unfinished(self) -> None:
         """The turn stopped while this tool was running: it has no result and never will."""
@@ -162,6 +214,17 @@ class ToolCallBlock(Collapsible):
             f"[b]$name[/b] [$text-muted]$args[/] {status}",
             name=self.tool_name, args=short_arguments(self.arguments),
         )
+
+
+def diff_in_result(content: str) -> tuple[str, str] | None:
+    """(path, diff) when a file tool's result ends with the whole diff of its file (edit_file's does)."""
+    _summary, _, rest = content.partition("\n")
+    lines = rest.splitlines()
+    if len(lines) < 3 or not lines[0].startswith("--- ") or not lines[1].startswith("+++ b/"):
+        return None
+    if lines[-1].startswith(CUT_DIFF_MARK):
+        return None  # cut short: the checkpointed change has all of it
+    return lines[1].removeprefix("+++ b/"), rest
 
 
 def short_arguments(arguments: str, limit: int = SHORT_ARGS_LIMIT) -> str:

@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 from oboto.core.events import Event, TaskCancelRequested, TaskFinished, TaskQueued, TaskStarted, TaskStatusChanged
 from oboto.services.runtime import Runtime
 from oboto.services.task_log import elapsed_text
-from oboto.services.task_models import TaskRecord
+from oboto.services.task_models import LOOP_ORIGIN, TaskRecord
 from oboto.services.tasks import TaskError
 from oboto.tui.live import follow
 from oboto.tui.messages import OpenTask
@@ -106,10 +106,14 @@ class TasksPanel(OptionList):
 
     def _reload(self, task_ids: set[str]) -> None:
         for task_id in task_ids:
+            before = self._records.get(task_id)
             try:
-                self._records[task_id] = self.runtime.tasks.get(task_id)
+                record = self._records[task_id] = self.runtime.tasks.get(task_id)
             except TaskError:
                 self._records.pop(task_id, None)
+                continue
+            if self.listed and before is not None and not before.finished and record.finished:
+                announce_finished(self, record)
         if not self.listed:
             return  # drawn once the list is read
         order = self._sorted_ids()
@@ -175,6 +179,20 @@ class TasksPanel(OptionList):
             self.notify("No task is highlighted.", severity="warning", timeout=3)
             return
         cancel_task(self, self.runtime, task_id)
+
+
+def announce_finished(widget: Widget, record: TaskRecord) -> None:
+    """A toast for a task that just ended, with how many files it changed; a routine run of the loop or a
+    schedule that completed without touching a file is left to the conversation's notice."""
+    routine = record.origin in (LOOP_ORIGIN, "schedule") and record.status == "completed"
+    if routine and not record.files_changed:
+        return
+    count = record.files_changed
+    files = f"{count} file{'' if count == 1 else 's'} changed" if count else "no files changed"
+    status = record.status.replace("_", " ")
+    severity = "information" if record.status in ("completed", "cancelled") else "warning"
+    widget.notify(f"Task {record.id} {status} · {files}\n{record.description.splitlines()[0]}",
+                  title="Background task finished", severity=severity, timeout=8, markup=False)
 
 
 def cancel_task(widget: Widget, runtime: Runtime, task_id: str) -> None:
