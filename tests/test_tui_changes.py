@@ -3,6 +3,8 @@ and redo from a key, the palette and /undo with the CLI's safety, and a finished
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from textual.system_commands import SystemCommandsProvider
 from textual.widgets import Static
 
@@ -66,6 +68,19 @@ def diff_styles(diff: DiffView) -> dict[str, str]:
 
 async def turn_done(app, pilot, turns: int = 1) -> None:
     await settle(pilot, lambda: not app.screen.replying and len(summaries(app)) >= turns, timeout=30)
+
+
+@asynccontextmanager
+async def after_a_turn_that_rewrote(workspace: WorkspacePaths, llm_env: ScriptedLLM, before: str, after: str):
+    """The app after one chat turn that rewrote notes.txt from `before` to `after`; yields (app, pilot, file)."""
+    notes = workspace.root / "notes.txt"
+    notes.write_text(before)
+    llm_env.add(write("notes.txt", after), Reply(text="done"))
+    async with running_app(workspace, start_runner=False) as (app, pilot):
+        await send(pilot, "change it")
+        await turn_done(app, pilot)
+        assert notes.read_text() == after
+        yield app, pilot, notes
 
 
 async def test_file_tool_blocks_show_coloured_diffs_open_when_short_folded_when_long(
@@ -133,14 +148,8 @@ async def test_a_turn_lists_the_files_it_changed_and_u_undoes_it(workspace: Work
 
 async def test_ctrl_z_undoes_the_latest_turn_and_redo_puts_it_back(workspace: WorkspacePaths,
                                                                    llm_env: ScriptedLLM) -> None:
-    notes = workspace.root / "notes.txt"
-    notes.write_text("before\n")
-    llm_env.add(write("notes.txt", "after\n"), Reply(text="done"))
-    async with running_app(workspace, start_runner=False) as (app, pilot):
-        await send(pilot, "change it")
-        await turn_done(app, pilot)
+    async with after_a_turn_that_rewrote(workspace, llm_env, "before\n", "after\n") as (app, pilot, notes):
         asked = len(llm_env.requests)
-        assert notes.read_text() == "after\n"
         await pilot.press("ctrl+z")
         await settle(pilot, lambda: notes.read_text() == "before\n", timeout=30)
         await settle(pilot, lambda: any("restored 1 file(s): notes.txt" in text for text in toasts(app)))
@@ -154,12 +163,7 @@ async def test_ctrl_z_undoes_the_latest_turn_and_redo_puts_it_back(workspace: Wo
 
 async def test_undo_lists_files_changed_since_and_overwrites_them_only_on_yes(workspace: WorkspacePaths,
                                                                              llm_env: ScriptedLLM) -> None:
-    notes = workspace.root / "notes.txt"
-    notes.write_text("mine\n")
-    llm_env.add(write("notes.txt", "the agent's\n"), Reply(text="done"))
-    async with running_app(workspace, start_runner=False) as (app, pilot):
-        await send(pilot, "rewrite it")
-        await turn_done(app, pilot)
+    async with after_a_turn_that_rewrote(workspace, llm_env, "mine\n", "the agent's\n") as (app, pilot, notes):
         notes.write_text("edited again by the person\n")
 
         await send(pilot, "/undo")
@@ -213,14 +217,11 @@ def test_slash_commands_are_a_word_after_the_slash() -> None:
 
 
 async def test_the_palette_undoes_the_last_change(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:
-    llm_env.add(write("made.txt", "x\n"), Reply(text="made"))
-    async with running_app(workspace, start_runner=False) as (app, pilot):
-        await send(pilot, "make it")
-        await turn_done(app, pilot)
+    async with after_a_turn_that_rewrote(workspace, llm_env, "old\n", "new\n") as (app, pilot, notes):
         commands = {hit.text: hit.command async for hit in SystemCommandsProvider(app.screen).discover()}
         assert {"Undo last change", "Redo", "Show last change"} <= commands.keys()
         commands["Undo last change"]()
-        await settle(pilot, lambda: not (workspace.root / "made.txt").exists(), timeout=30)
+        await settle(pilot, lambda: notes.read_text() == "old\n", timeout=30)
 
 
 async def test_a_task_detail_lists_its_files_and_its_toast_counts_them(workspace: WorkspacePaths,
@@ -242,3 +243,17 @@ async def test_a_task_detail_lists_its_files_and_its_toast_counts_them(workspace
         await settle(pilot, lambda: (workspace.root / "report.md").read_text() == "old\n", timeout=30)
         assert not (workspace.root / "data.csv").exists()
         await settle(pilot, lambda: changes.undone_by is not None)
+
+
+async def test_a_file_written_twice_in_a_turn_shows_the_turns_whole_change_and_says_so(
+        workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:
+    llm_env.add(write("draft.md", "first\n"), write("draft.md", "first\nsecond\n"), Reply(text="drafted"))
+    async with running_app(workspace, start_runner=False) as (app, pilot):
+        await send(pilot, "draft it")
+        await turn_done(app, pilot)
+        drafts = list(view(app).query(ToolCallBlock))
+        await settle(pilot, lambda: all(block.diff_view for block in drafts))
+        for block in drafts:
+            assert str(block.diff_view.title) == "draft.md +2"
+            note = block.diff_view.query_one(".diff-note", Static)
+            assert "the whole turn's change to draft.md" in str(note.content)
