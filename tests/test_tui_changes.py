@@ -153,12 +153,25 @@ async def test_ctrl_z_undoes_the_latest_turn_and_redo_puts_it_back(workspace: Wo
         await pilot.press("ctrl+z")
         await settle(pilot, lambda: notes.read_text() == "before\n", timeout=30)
         await settle(pilot, lambda: any("restored 1 file(s): notes.txt" in text for text in toasts(app)))
-        assert app.screen.query_one(ChatInput).has_focus, "the key works from the input"
+        assert app.screen.query_one(ChatInput).has_focus, "the key works from the (empty) input"
         await send(pilot, "/redo")
         await settle(pilot, lambda: notes.read_text() == "after\n", timeout=30)
         assert any(text.startswith("Redo done\nRedid ") for text in toasts(app))
         assert app.screen.query_one(ChatInput).text == ""
     assert len(llm_env.requests) == asked, "slash commands never reach the model"
+
+
+async def test_ctrl_z_in_an_input_with_text_undoes_typing_not_the_change(workspace: WorkspacePaths,
+                                                                          llm_env: ScriptedLLM) -> None:
+    async with after_a_turn_that_rewrote(workspace, llm_env, "before\n", "after\n") as (app, pilot, notes):
+        chat_input = app.screen.query_one(ChatInput)
+        await pilot.press("h", "i")
+        await pilot.pause()
+        await pilot.press("ctrl+z")
+        await settle(pilot, lambda: chat_input.text == "")
+        assert notes.read_text() == "after\n", "typing is undone first; the agent's change stays"
+        await pilot.press("ctrl+z")
+        await settle(pilot, lambda: notes.read_text() == "before\n", timeout=30)
 
 
 async def test_undo_lists_files_changed_since_and_overwrites_them_only_on_yes(workspace: WorkspacePaths,

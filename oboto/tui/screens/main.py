@@ -53,8 +53,8 @@ class MainScreen(Screen[None]):
         Binding("f6", "focus_panel('loop')", "Loop", id="focus-loop", priority=True),
         Binding("ctrl+t", "cycle_mode", "Mode", id="cycle-mode", priority=True),
         Binding("ctrl+s", "emergency_stop", "Stop all", id="emergency-stop", priority=True),
-        # Priority: the chat input (a TextArea) would take ctrl+z to undo typing; here it undoes the agent's change.
-        Binding("ctrl+z", "undo_change", "Undo", id="undo-change", priority=True),
+        # Not priority: in the chat input ctrl+z undoes typing first (ChatInput.UndoChangeRequested when empty).
+        Binding("ctrl+z", "undo_change", "Undo", id="undo-change"),
     ]
 
     def __init__(self, runtime: Runtime) -> None:
@@ -228,6 +228,10 @@ class MainScreen(Screen[None]):
                         severity="warning", timeout=5)
             return False
         return True
+
+    @on(ChatInput.UndoChangeRequested)
+    def undo_from_input(self) -> None:
+        self.action_undo_change()
 
     def action_undo_change(self, change_id: str | None = None) -> None:
         """Undo the latest change of the shown conversation's turns (or the change `change_id`)."""

@@ -1,4 +1,5 @@
-"""The message box: multi-line, Enter sends, shift+enter or ctrl+j starts a new line."""
+"""The message box: multi-line, Enter sends, shift+enter or ctrl+j starts a new line, ctrl+z undoes typing
+(or, on an empty box, the agent's latest change)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ class ChatInput(TextArea):
         # Enter itself is taken in `_on_key` (TextArea inserts a newline for it there); listed for the footer.
         Binding("enter", "submit", "Send", id="input-send"),
         Binding("shift+enter,ctrl+j", "newline", "New line", id="input-newline", show=False),
+        Binding("ctrl+z", "undo", "Undo", id="input-undo"),
     ]
+
+    class UndoChangeRequested(Message):
+        """ctrl+z on an empty box: there is no typing to undo, so the person means the agent's change."""
 
     class Submitted(Message):
         """The person pressed Enter on a message."""
@@ -55,6 +60,12 @@ class ChatInput(TextArea):
         """Send the text as it is; blank messages are not sent. Clearing is up to the receiver."""
         if self.text.strip():
             self.post_message(self.Submitted(self, self.text))
+
+    def action_undo(self) -> None:
+        if self.text:
+            super().action_undo()
+        else:
+            self.post_message(self.UndoChangeRequested())
 
     def action_newline(self) -> None:
         if self.read_only:
