@@ -66,8 +66,25 @@ def test_unknown_and_malformed_ids_exit_2(workspace: WorkspacePaths) -> None:
     for action in ("show", "pause", "resume", "delete", "trigger"):
         unknown = oboto(workspace.root, "schedules", action, "s-00000000")
         assert unknown.returncode == 2 and "no schedule with id s-00000000" in unknown.stderr
-    malformed = oboto(workspace.root, "schedules", "pause", "42")
-    assert malformed.returncode == 2 and "not a schedule id" in malformed.stderr
+    unnamed = oboto(workspace.root, "schedules", "pause", "42")
+    assert unnamed.returncode == 2 and "no schedule has the id or name '42'" in unnamed.stderr
+
+
+def test_a_schedule_is_named_by_its_name_unless_two_share_it(workspace: WorkspacePaths) -> None:
+    def create(name: str) -> str:
+        return orjson.loads(oboto(workspace.root, "schedules", "create", "--name", name, "--query", "q",
+                                  "--every", "1h", "--json").stdout)["id"]
+
+    nightly = create("nightly")
+    paused = oboto(workspace.root, "schedules", "pause", "nightly")
+    assert paused.returncode == 0 and paused.stdout.startswith(f"paused {nightly}")
+    assert orjson.loads(oboto(workspace.root, "schedules", "show", "nightly", "--json").stdout)["id"] == nightly
+
+    twin = create("nightly")
+    ambiguous = oboto(workspace.root, "schedules", "delete", "nightly")
+    assert ambiguous.returncode == 2 and "2 schedules are named 'nightly'" in ambiguous.stderr
+    assert nightly in ambiguous.stderr and twin in ambiguous.stderr
+    assert len(orjson.loads(workspace.schedules.read_bytes())["schedules"]) == 2, "nothing deleted"
 
 
 def test_pause_resume_trigger_delete(workspace: WorkspacePaths) -> None:

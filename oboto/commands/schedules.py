@@ -1,8 +1,9 @@
-"""`oboto schedules create|list|show|pause|resume|delete|trigger`."""
+"""`oboto schedules create|list|edit|show|pause|resume|delete|trigger`; a schedule is named by its id or name."""
 
 from __future__ import annotations
 
 import argparse
+import re
 from argparse import Namespace
 from typing import Any, Callable, TypeVar
 
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--tag", metavar="TAG", help="only schedules with this tag")
     add_json_flag(listing)
     edit = actions.add_parser("edit", help="change a schedule's cadence, query, name, agent or limits")
-    edit.add_argument("schedule_id", metavar="ID")
+    edit.add_argument("schedule_id", metavar="ID", help=SCHEDULE_REF_HELP)
     edit_cadence = edit.add_mutually_exclusive_group()
     edit_cadence.add_argument("--every", metavar="DURATION", help="a new interval (replaces a cron expression)")
     edit_cadence.add_argument("--cron", metavar="EXPR", help="a new cron expression (replaces an interval)")
@@ -56,16 +57,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     edit.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="replace the tags (repeatable)")
     add_json_flag(edit)
     show = actions.add_parser("show", help="one schedule in full")
-    show.add_argument("schedule_id", metavar="ID")
+    show.add_argument("schedule_id", metavar="ID", help=SCHEDULE_REF_HELP)
     add_json_flag(show)
     pause = actions.add_parser("pause", help="stop a schedule from firing")
-    pause.add_argument("schedule_id", metavar="ID")
+    pause.add_argument("schedule_id", metavar="ID", help=SCHEDULE_REF_HELP)
     pause.add_argument("--reason", metavar="TEXT", help="why (shown in list and show)")
     for name, text in (("resume", "start a paused schedule again, counting from now"),
                        ("delete", "delete a schedule"),
                        ("trigger", "run a schedule once now (a paused one stays paused)")):
         action = actions.add_parser(name, help=text)
-        action.add_argument("schedule_id", metavar="ID")
+        action.add_argument("schedule_id", metavar="ID", help=SCHEDULE_REF_HELP)
+
+
+SCHEDULE_REF_HELP = "the schedule's id (like s-1a2b3c4d) or its name"
+
+
+def _schedule_ref(scheduler: Any, ref: str) -> str:
+    """The id `ref` names: an id as it is, else the one schedule of that name."""
+    from oboto.services.schedule_models import SCHEDULE_ID_PATTERN
+
+    if re.fullmatch(SCHEDULE_ID_PATTERN, ref):
+        return ref
+    named = [schedule.id for schedule in scheduler.list() if schedule.name == ref]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise UsageError(f"{len(named)} schedules are named {ref!r} ({', '.join(named)}): give one id")
+    raise UsageError(f"no schedule has the id or name {ref!r} (see `oboto schedules list`)")
 
 
 def _guard(action: Callable[[], T]) -> T:
@@ -90,6 +108,8 @@ def run(args: Namespace) -> int:
     runtime = open_runtime(args)
     scheduler = runtime.scheduler
     action = args.schedules_action
+    if getattr(args, "schedule_id", None) is not None:
+        args.schedule_id = _schedule_ref(scheduler, args.schedule_id)
     if action == "create":
         interval = _guard(lambda: parse_duration(args.every)) if args.every is not None else None
         schedule = _guard(lambda: scheduler.create(
