@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
+from oboto.core import safe_open
 from oboto.core.atomic import atomic_write_bytes
 from oboto.services.change_models import Change, FileState
 from oboto.services.checkpoint_repo import CheckpointRepo, Snapshot
@@ -33,9 +35,9 @@ def restore(root: Path, states: dict[str, FileState | None], contents: dict[str,
         target = root / path
         try:
             if state is None:
-                _remove(target)
+                _remove(root, target)
             else:
-                _write(target, state, contents[state.blob])
+                _write(root, target, state, contents[state.blob])
         except OSError as error:
             failures.append(f"{path}: {error.strerror or error}")
             continue
@@ -43,25 +45,26 @@ def restore(root: Path, states: dict[str, FileState | None], contents: dict[str,
     return restored, failures
 
 
-def _remove(target: Path) -> None:
-    if not os.path.lexists(target):
+def _remove(root: Path, target: Path) -> None:
+    try:
+        with safe_open.parent_folder(target, base=root) as (folder, name):
+            if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                raise IsADirectoryError(21, "a folder stands there now; it was left alone")
+            os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
         return
-    if target.is_dir() and not target.is_symlink():
-        raise IsADirectoryError(21, "a folder stands there now; it was left alone")
-    target.unlink()
 
 
-def _write(target: Path, state: FileState, data: bytes) -> None:
+def _write(root: Path, target: Path, state: FileState, data: bytes) -> None:
     if target.is_dir() and not target.is_symlink():
         raise IsADirectoryError(21, "a folder stands there now; it was left alone")
-    target.parent.mkdir(parents=True, exist_ok=True)
     if state.mode == SYMLINK_MODE:
-        if os.path.lexists(target):
-            target.unlink()
-        os.symlink(os.fsdecode(data), target)
+        with safe_open.parent_folder(target, base=root, create=True) as (folder, name):
+            try:
+                os.unlink(name, dir_fd=folder)
+            except FileNotFoundError:
+                pass
+            os.symlink(os.fsdecode(data), name, dir_fd=folder)
         return
-    if target.is_symlink():
-        target.unlink()  # write the file itself, never through a link that replaced it
-    atomic_write_bytes(target, data)
-    # The temp file behind an atomic write is 0600; give the file the mode git kept for it.
-    os.chmod(target, 0o755 if state.mode == EXECUTABLE_MODE else 0o644)
+    # The file is written itself (a link that replaced it is replaced, not followed), with the mode git kept.
+    atomic_write_bytes(target, data, base=root, mode=0o755 if state.mode == EXECUTABLE_MODE else 0o644)

@@ -13,6 +13,18 @@ from pydantic import Field, model_validator
 
 from oboto.agent.changes import report_written
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from oboto.agent.tools.file_access import (
+    BINARY_SNIFF_BYTES,
+    MAX_READ_BYTES,
+    MAX_WRITE_BYTES,
+    human_size,
+    looks_binary,
+    opened,
+    read_bytes,
+    read_lines,
+    read_text_if_small,
+    write_bytes,
+)
 from oboto.agent.tools.ignore import INCLUDE_IGNORED_HINT, IgnoreRules
 from oboto.agent.tools.text_diff import line_changes, line_count, lines_word, short_diff
 from oboto.agent.tools.workspace_paths import (
@@ -23,32 +35,11 @@ from oboto.agent.tools.workspace_paths import (
     path_subject,
     resolve_in_workspace,
 )
-from oboto.core.atomic import atomic_write_bytes
 from oboto.core.paths import OBOTO_DIR_NAME
 
-MAX_READ_BYTES = 1024 * 1024
-MAX_WRITE_BYTES = 1024 * 1024
 MAX_SEARCH_FILE_BYTES = 2 * 1024 * 1024
-BINARY_SNIFF_BYTES = 8192
 MAX_MATCH_LINE_CHARS = 300
 NEW_FILE_MODE = 0o644
-_READ_CHUNK = 64 * 1024
-
-
-def human_size(size: int) -> str:
-    """`size` bytes in a short human form: 512 B, 3.4 KB, 1.2 MB."""
-    if size < 1024:
-        return f"{size} B"
-    value = size / 1024
-    for unit in ("KB", "MB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
-def _looks_binary(head: bytes) -> bool:
-    return b"\x00" in head[:BINARY_SNIFF_BYTES]
 
 
 def _require_regular_file(root: Path, path: Path) -> None:
@@ -57,66 +48,6 @@ def _require_regular_file(root: Path, path: Path) -> None:
         raise ToolError(f"{name} is a directory; use list_files to see what it holds")
     if not path.is_file():
         raise ToolError(f"{name} is not a regular file")
-
-
-def _read_text_if_small(path: Path) -> str | None:
-    """The UTF-8 text of a file small enough to compare with what replaces it; None for binary or big files."""
-    try:
-        if path.stat().st_size > MAX_WRITE_BYTES:
-            return None
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    if _looks_binary(raw):
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def _read_head(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(BINARY_SNIFF_BYTES)
-
-
-def _read_lines(path: Path, first: int, count: int) -> tuple[list[str], int, bool]:
-    """Up to `count` lines from line `first`, streamed; also the line count and whether the 1 MB cap cut it short."""
-    kept: list[bytes] = []
-    partial: list[bytes] = []
-    budget = MAX_READ_BYTES
-    cut_short = False
-    newlines = 0
-    last_byte = b""
-    line_no = 1
-    with path.open("rb") as handle:
-        while line_no < first + count:
-            # A bounded readline keeps one enormous line from being loaded whole.
-            piece = handle.readline(_READ_CHUNK)
-            if not piece:
-                break
-            last_byte = piece[-1:]
-            if line_no >= first:
-                budget -= len(piece)
-                if budget < 0:
-                    cut_short = True
-                    partial = []
-                    newlines += piece.count(b"\n")
-                    break
-                partial.append(piece)
-            if last_byte == b"\n":
-                newlines += 1
-                line_no += 1
-                if partial:
-                    kept.append(b"".join(partial))
-                    partial = []
-        if partial:
-            kept.append(b"".join(partial))
-        for block in iter(lambda: handle.read(1024 * 1024), b""):
-            newlines += block.count(b"\n")
-            last_byte = block[-1:]
-    total = newlines + (1 if last_byte not in (b"", b"\n") else 0)
-    return [line.decode("utf-8", "replace") for line in kept], total, cut_short
 
 
 class ReadFileArgs(ToolArgs):
@@ -147,16 +78,19 @@ class ReadFile(Tool):
         path = resolve_in_workspace(root, args.path, must_exist=True)
         _require_regular_file(root, path)
         name = display_path(root, path)
-        if _looks_binary(_read_head(path)):
-            raise ToolError(f"{name} looks like a binary file (it contains NUL bytes); read_file only reads text")
-        size = path.stat().st_size
-        range_given = bool({"offset_line", "max_lines"} & args.model_fields_set)
-        if size > MAX_READ_BYTES and not range_given:
-            raise ToolError(
-                f"{name} is {human_size(size)}, over the 1 MB limit for a whole read; read it in parts with "
-                "offset_line and max_lines (e.g. offset_line=1, max_lines=500), or find what you need with search_files"
-            )
-        lines, total, cut_short = _read_lines(path, args.offset_line, args.max_lines)
+        with opened(root, path) as handle:
+            if looks_binary(handle.read(BINARY_SNIFF_BYTES)):
+                raise ToolError(f"{name} looks like a binary file (it contains NUL bytes); read_file only reads text")
+            handle.seek(0)
+            size = os.fstat(handle.fileno()).st_size
+            range_given = bool({"offset_line", "max_lines"} & args.model_fields_set)
+            if size > MAX_READ_BYTES and not range_given:
+                raise ToolError(
+                    f"{name} is {human_size(size)}, over the 1 MB limit for a whole read; read it in parts with "
+                    "offset_line and max_lines (e.g. offset_line=1, max_lines=500), or find what you need with "
+                    "search_files"
+                )
+            lines, total, cut_short = read_lines(handle, args.offset_line, args.max_lines)
         if total == 0:
             return ToolResult.success(f"({name} is empty)", path=name, total_lines=0)
         if not lines:
@@ -198,7 +132,7 @@ class WriteFile(Tool):
     def preview(self, args: WriteFileArgs, ctx: ToolContext) -> str | None:
         root = ctx.paths.root
         path = resolve_in_workspace(root, args.path)
-        old = path.read_text("utf-8", errors="replace") if path.is_file() else ""
+        old = read_bytes(root, path).decode("utf-8", errors="replace") if path.is_file() else ""
         return file_diff(display_path(root, path), old, args.content, created=not path.exists())
 
     async def run(self, args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
@@ -225,13 +159,10 @@ class WriteFile(Tool):
                 f"folder {display_path(root, parent)} does not exist; set create_dirs=true to create it"
             )
         old = path.stat() if existed else None
-        previous = _read_text_if_small(path) if old else None
-        try:
-            atomic_write_bytes(path, data)
-        except (FileExistsError, NotADirectoryError) as error:
-            raise ToolError(f"cannot write {name}: part of its folder path is a file ({error.strerror})") from error
-        # The temp file behind an atomic write is created 0600; keep the old mode, or a usual one for new files.
-        os.chmod(path, stat.S_IMODE(old.st_mode) if old else NEW_FILE_MODE)
+        previous = read_text_if_small(root, path) if old else None
+        # The old file's mode is kept, or a usual one given to a new file (not the temp file's 0600).
+        write_bytes(root, path, data, mode=stat.S_IMODE(old.st_mode) if old else NEW_FILE_MODE,
+                    create_dirs=args.create_dirs)
         lines = line_count(args.content)
         if old is None:
             return ToolResult.success(f"Created {name} ({lines_word(lines)}, {len(data)} bytes)", path=name,
@@ -282,7 +213,7 @@ class EditFile(Tool):
     def preview(self, args: EditFileArgs, ctx: ToolContext) -> str | None:
         root = ctx.paths.root
         path = resolve_in_workspace(root, args.path, must_exist=True)
-        text = path.read_text("utf-8")
+        text = read_bytes(root, path).decode("utf-8")
         if args.old_text not in text:
             return None
         new = text.replace(args.old_text, args.new_text, -1 if args.replace_all else 1)
@@ -300,8 +231,8 @@ class EditFile(Tool):
         old = path.stat()
         if old.st_size > MAX_WRITE_BYTES:
             raise ToolError(f"{name} is {human_size(old.st_size)}, over the 1 MB limit for edit_file")
-        raw = path.read_bytes()
-        if _looks_binary(raw):
+        raw = read_bytes(root, path)
+        if looks_binary(raw):
             raise ToolError(f"{name} looks like a binary file (it contains NUL bytes); edit_file only edits text")
         try:
             text = raw.decode("utf-8")
@@ -325,8 +256,7 @@ class EditFile(Tool):
         data = replaced.encode("utf-8")
         if len(data) > MAX_WRITE_BYTES:
             raise ToolError(f"the edited {name} would be {human_size(len(data))}, over the 1 MB limit")
-        atomic_write_bytes(path, data)
-        os.chmod(path, stat.S_IMODE(old.st_mode))
+        write_bytes(root, path, data, mode=stat.S_IMODE(old.st_mode), create_dirs=False)
         done = count if args.replace_all else 1
         noun = "replacement" if done == 1 else "replacements"
         changes = line_changes(text, replaced)
@@ -484,10 +414,10 @@ class SearchFiles(Tool):
                 if path.stat().st_size > MAX_SEARCH_FILE_BYTES:
                     skipped_large += 1
                     continue
-                raw = path.read_bytes()
-            except OSError:
+                raw = read_bytes(root, path.resolve())
+            except (OSError, ToolError):
                 continue
-            if _looks_binary(raw):
+            if looks_binary(raw):
                 skipped_binary += 1
                 continue
             relative = display_path(root, path)
