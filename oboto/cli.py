@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -15,6 +16,9 @@ from oboto import __version__
 from oboto.commands.common import add_mode_flag
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141
+"""128 + SIGPIPE: what a command killed by a closed pipe reports, as `git log | head` does."""
 
 COMMAND_MODULES = {
     "run": "oboto.commands.run",
@@ -63,18 +67,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+        return _run(args)
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit code; whatever goes wrong becomes one line on stderr, never a traceback."""
     from oboto.commands.common import EXIT_FAILED, UsageError, WorkFailed, warn
+    from oboto.core.errors import RequestRefused
+    from oboto.core.quarantine import DamagedState
 
     module = importlib.import_module(COMMAND_MODULES.get(args.command, "oboto.commands.tui"))
     try:
-        return module.run(args)
-    except UsageError as error:
+        code = module.run(args)
+        sys.stdout.flush()  # a closed pipe shows here for output still buffered
+        return code
+    except BrokenPipeError:
+        raise
+    except (UsageError, RequestRefused) as error:
+        if isinstance(error, DamagedState):
+            warn(str(error))
+            return EXIT_FAILED
         warn(str(error))
         return EXIT_USAGE
     except WorkFailed as error:
         warn(str(error))
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        warn(f"{error.filename + ': ' if error.filename else ''}{error.strerror or error}")
+        return EXIT_FAILED
+    except Exception as error:  # the last line of defence: a bug still ends in one line, not a traceback
+        warn(f"internal error: {type(error).__name__}: {error} (please report it)")
+        return EXIT_FAILED
+
+
+def _stdout_closed() -> int:
+    """The reader of our output went away (`oboto events | head -1`): stop quietly, like `git log | head`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit, so no second error either
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE_CLOSED
 
 
 if __name__ == "__main__":

@@ -32,12 +32,21 @@ def test_environment_beats_workspace_beats_user(workspace: WorkspacePaths, monke
     assert settings.tasks.timeout_seconds == 60
 
 
-def test_broken_workspace_file_is_ignored_with_a_warning(workspace: WorkspacePaths) -> None:
+def test_broken_workspace_file_is_moved_aside_with_a_warning(workspace: WorkspacePaths) -> None:
     _write(workspace.config, "model = \n")
     settings, warnings = load_settings(workspace)
     assert settings.model is None
     assert len(warnings) == 1 and "not valid TOML" in warnings[0] and str(workspace.config) in warnings[0]
-    assert workspace.config.exists(), "a person's config file is never moved or overwritten"
+    [moved] = workspace.state_dir.glob("config.toml.corrupt-*")
+    assert f"it was moved to {moved}" in warnings[0]
+    assert moved.read_text() == "model = \n", "a person's config file is never overwritten: it is kept aside whole"
+    assert not workspace.config.exists()
+
+
+def test_the_doctor_reads_a_broken_workspace_file_without_moving_it(workspace: WorkspacePaths) -> None:
+    _write(workspace.config, "model = \n")
+    _settings, warnings = load_settings(workspace, quarantine=False)
+    assert warnings[0].endswith("; it was ignored") and workspace.config.read_text() == "model = \n"
 
 
 def test_invalid_value_names_the_field(workspace: WorkspacePaths) -> None:

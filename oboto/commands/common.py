@@ -78,7 +78,7 @@ def open_runtime(args: argparse.Namespace):  # -> Runtime
     paths = WorkspacePaths.for_root(args.workspace or ".")
     if not paths.root.is_dir():
         raise UsageError(f"workspace {paths.root} is not a folder")
-    paths.ensure()
+    moved = paths.ensure()
     try:
         settings, warnings = load_settings(paths)
     except ConfigProblem as problem:
@@ -87,6 +87,8 @@ def open_runtime(args: argparse.Namespace):  # -> Runtime
         warn(message)
     bus = EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
     bus.subscribe(report_event, FileQuarantined, WorkspaceWarning)
+    for event in moved:
+        bus.publish(event)
     runtime = Runtime(paths, settings, warnings=warnings, bus=bus)
     # `oboto --mode M` (before the command) and `oboto run --mode M` are both honoured.
     if mode := getattr(args, "mode", None) or getattr(args, "global_mode", None):

@@ -61,7 +61,7 @@ def gather(args: Namespace) -> list[Check]:
     writable = os.access(paths.state_dir if paths.state_dir.exists() else paths.root, os.W_OK)
     checks.append(Check("workspace", writable, f"{paths.root}" + ("" if writable else " is not writable")))
     try:
-        settings, warnings = load_settings(paths)
+        settings, warnings = load_settings(paths, quarantine=False)
     except ConfigProblem as problem:
         return checks + [Check("settings", False, str(problem))]
     sources = [str(path) for path in (paths.config, user_config_dir() / "config.toml") if path.exists()]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from argparse import Namespace
 from pathlib import Path
+from typing import BinaryIO
 
-from oboto.commands.common import EXIT_OK, add_json_flag, positive_int, warn
+from oboto.commands.common import EXIT_OK, WorkFailed, add_json_flag, positive_int, warn
 
 HELP = "print the workspace's event log"
 SKIP_FIELDS = {"type", "at", "pid"}
@@ -20,11 +22,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json_flag(parser)
 
 
+def _open(path: Path) -> BinaryIO | None:
+    """The event log open for reading, None when there is none; never read through a link."""
+    from oboto.core import safe_open
+    from oboto.core.quarantine import describe_unusable
+
+    try:
+        return os.fdopen(safe_open.open_file(path, os.O_RDONLY), "rb")
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise WorkFailed(f"{path} {describe_unusable(error)}; it was not read") from None
+
+
 def run(args: Namespace) -> int:
     from oboto.core.paths import WorkspacePaths
 
     path = WorkspacePaths.for_root(args.workspace or ".").events
-    data = path.read_bytes() if path.exists() else b""
+    handle = _open(path)
+    data = b""
+    if handle is not None:
+        with handle:
+            data = handle.read()
     lines = data.splitlines()
     if args.tail:
         lines = lines[-args.tail:]
@@ -59,14 +78,16 @@ def _emit(line: bytes, *, as_json: bool) -> None:
 
 def _follow(path: Path, offset: int, *, as_json: bool) -> None:
     """Like `tail -f` from `offset`, surviving rotation (the log is renamed and a new one started)."""
+    from oboto.core.safe_open import still_at_path
+
     handle = None
-    inode = None
     pending = b""
     while True:
-        if handle is None and path.exists():
-            handle = open(path, "rb")
-            inode = path.stat().st_ino
-            handle.seek(offset)
+        if handle is None:
+            handle = _open(path)
+            if handle is not None:
+                handle.seek(offset)
+                offset = 0  # a log opened after a rotation is read from its start
         if handle is not None:
             chunk = handle.read()
             if chunk:
@@ -74,10 +95,8 @@ def _follow(path: Path, offset: int, *, as_json: bool) -> None:
                 *complete, pending = pending.split(b"\n")
                 for line in complete:
                     _emit(line, as_json=as_json)
-            elif not path.exists() or path.stat().st_ino != inode:
+            elif not still_at_path(handle.fileno(), path):
                 handle.close()
                 handle = None
-                if path.exists():
-                    handle, inode = open(path, "rb"), path.stat().st_ino
                 continue
         time.sleep(0.2)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from oboto.core.events import Event
 from oboto.core.models import utc_now
 from oboto.core.rotating_log import RotatingJsonl
 
@@ -63,24 +64,31 @@ class AuditEntry:
 
 
 class AuditLog:
-    """Appends entries durably; any process may write (O_APPEND keeps lines whole) and read."""
+    """Appends entries durably; any process may write (O_APPEND keeps lines whole) and read.
 
-    def __init__(self, path: Path, *, max_bytes: int = 5_000_000, backups: int = 3) -> None:
+    `report` hears of a damaged log: one moved aside before an entry was written, one skipped while reading.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int = 5_000_000, backups: int = 3,
+                 report: Callable[[Event], None] | None = None) -> None:
         self._log = RotatingJsonl(path, max_bytes=max_bytes, backups=backups, fsync=True)
+        self._report = report
 
     @property
     def path(self) -> Path:
         return self._log.path
 
     def write(self, entry: AuditEntry) -> None:
-        self._log.append(entry.to_record())
+        moved = self._log.append(entry.to_record())
+        if moved is not None and self._report is not None:
+            self._report(moved)
 
     def entries(self, *, task_id: str | None = None, conversation: str | None = None,
                 since: datetime | None = None, decisions: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
         """Entries oldest first, filtered; `decisions` matches the start of the decision (`denied` finds
         `deny` and `ask→denied`)."""
         wanted = [word.lower() for word in decisions] if decisions else None
-        for record in self._log.records():
+        for record in self._log.records(self._report):
             if task_id and record.get("task_id") != task_id:
                 continue
             if conversation and record.get("conversation") != conversation:

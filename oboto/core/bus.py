@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Callable
 
-import orjson
-
-from oboto.core.atomic import append_line
 from oboto.core.events import Event, WorkspaceWarning
+from oboto.core.rotating_log import RotatingJsonl
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +21,8 @@ class EventBus:
 
     def __init__(self, log_path: Path | None = None, *, max_bytes: int = 5_000_000, backups: int = 3) -> None:
         self.log_path = log_path
-        self.max_bytes = max_bytes
-        self.backups = backups
+        self._log = RotatingJsonl(log_path, max_bytes=max_bytes, backups=backups, fsync=False) if log_path else None
         self._handlers: list[tuple[Handler, tuple[type[Event], ...]]] = []
-        self._write_lock = threading.Lock()
 
     def subscribe(self, handler: Handler, *types: type[Event]) -> Callable[[], None]:
         """Call `handler` for every event (or only those of `types`); returns an unsubscribe function."""
@@ -48,21 +43,12 @@ class EventBus:
                     self.publish(WorkspaceWarning(message=f"reacting to {event.kind} failed: {failure}"))
 
     def _write(self, event: Event) -> None:
-        if self.log_path is None or not event.logged:
+        if self._log is None or not event.logged:
             return
-        line = orjson.dumps({**event.to_record(), "pid": os.getpid()})
-        with self._write_lock:
-            try:
-                size = append_line(self.log_path, line, fsync=False)
-                if size > self.max_bytes:
-                    self._rotate()
-            except OSError:
-                log.exception("could not write the event log %s", self.log_path)
-
-    def _rotate(self) -> None:
-        assert self.log_path is not None
-        for index in range(self.backups - 1, 0, -1):
-            older = self.log_path.with_name(f"{self.log_path.name}.{index}")
-            if older.exists():
-                os.replace(older, self.log_path.with_name(f"{self.log_path.name}.{index + 1}"))
-        os.replace(self.log_path, self.log_path.with_name(f"{self.log_path.name}.1"))
+        try:
+            moved = self._log.append({**event.to_record(), "pid": os.getpid()})
+        except OSError as error:
+            log.warning("could not write the event log %s: %s", self.log_path, error)
+            return
+        if moved is not None:
+            self.publish(moved)  # the damaged log that was in the way, moved aside before this event was written

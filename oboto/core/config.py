@@ -10,8 +10,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from oboto.core import safe_open
+from oboto.core.locks import locked
 from oboto.core.names import NAME_PATTERN, NAME_RULE
 from oboto.core.paths import WorkspacePaths, user_config_dir
+from oboto.core.quarantine import DamagedState, describe_unusable, move_aside
 from oboto.core.permissions import DEFAULT_MODE, Mode, PermissionPolicy, RuleError, parse_rules
 
 
@@ -250,14 +253,23 @@ class ConfigProblem(Exception):
     """A settings file or variable that cannot be used, with a message for the person."""
 
 
-def read_toml_settings(path: Path) -> tuple[dict[str, Any], str | None]:
-    """The settings in one TOML file, or ({}, why it was ignored)."""
+def _read_text(path: Path, *, in_state_folder: bool) -> str:
+    """The file's text; in `.oboto/` never through a link (the person's own config may well be a dotfile link)."""
+    if in_state_folder:
+        return safe_open.read_bytes(path).decode("utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+def read_toml_settings(path: Path, *, in_state_folder: bool = False) -> tuple[dict[str, Any], str | None]:
+    """The settings in one TOML file, or ({}, what is wrong with it) when it cannot be used."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_text(path, in_state_folder=in_state_folder))
     except FileNotFoundError:
         return {}, None
+    except OSError as error:
+        return {}, f"{path} {describe_unusable(error)}"
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        return {}, f"{path} is not valid TOML ({error}); it was ignored"
+        return {}, f"{path} is not valid TOML ({error})"
     try:
         token = _toml_files.set(())
         try:
@@ -270,17 +282,41 @@ def read_toml_settings(path: Path) -> tuple[dict[str, Any], str | None]:
         if first["loc"] and first["loc"][0] == "permissions":
             # Ignoring the file would drop its deny rules: agents must never run with less control than written.
             raise ConfigProblem(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
-        return {}, f"{path}: {where}: {first['msg']}; the file was ignored"
+        return {}, f"{path}: {where}: {first['msg']}"
     return data, None
 
 
-def load_settings(paths: WorkspacePaths | None, **overrides: Any) -> tuple[Settings, list[str]]:
-    """Settings for a workspace plus warnings about files that were ignored. Raises ConfigProblem for bad env."""
+def _workspace_config(path: Path, *, quarantine: bool) -> tuple[dict[str, Any], str | None]:
+    """The workspace's settings; a bad file is moved aside (decided again under its lock, so a file just fixed
+    by the person stays), unless `quarantine` is off (the doctor only looks)."""
+    data, problem = read_toml_settings(path, in_state_folder=True)
+    if problem is None or not quarantine:
+        return data, problem and f"{problem}; it was ignored"
+    with locked(path):
+        data, problem = read_toml_settings(path, in_state_folder=True)
+        if problem is None:
+            return data, None
+        try:
+            moved = move_aside(path, problem)
+        except FileNotFoundError:
+            return {}, None
+        except DamagedState as error:
+            return {}, f"{error}; it was ignored"
+    return {}, f"{problem}; it was moved to {moved.moved_to} (fix it and move it back)"
+
+
+def load_settings(paths: WorkspacePaths | None, *, quarantine: bool = True,
+                  **overrides: Any) -> tuple[Settings, list[str]]:
+    """Settings for a workspace plus warnings about files that were ignored or moved aside.
+
+    Raises ConfigProblem for bad environment variables and bad permission rules.
+    """
     documents: list[dict[str, Any]] = []
     warnings: list[str] = []
-    candidates = ([paths.config] if paths else []) + [user_config_dir() / "config.toml"]
-    for candidate in candidates:
-        data, problem = read_toml_settings(candidate)
+    sources = [_workspace_config(paths.config, quarantine=quarantine)] if paths else []
+    user_data, user_problem = read_toml_settings(user_config_dir() / "config.toml")
+    sources.append((user_data, user_problem and f"{user_problem}; it was ignored"))
+    for data, problem in sources:
         if problem:
             warnings.append(problem)
         elif data:

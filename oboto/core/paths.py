@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oboto.core.atomic import atomic_write_bytes
-
-OBOTO_DIR_NAME = ".oboto"
+from oboto.core.events import FileQuarantined
+from oboto.core.quarantine import real_folder
+from oboto.core.safe_open import OBOTO_DIR_NAME
 
 
 def user_agents_dir() -> Path:
@@ -143,9 +144,11 @@ class WorkspacePaths:
         """Diagnostic logs (litellm's own logging goes here, never to the terminal)."""
         return self.state_dir / "logs"
 
-    def ensure(self) -> None:
-        """Create the state folders; cheap and idempotent."""
-        for folder in (self.state_dir, self.conversations_dir, self.tasks_dir, self.logs_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        if not self.state_gitignore.exists():
+    def ensure(self) -> list[FileQuarantined]:
+        """Create the state folders (cheap and idempotent); what stands in a folder's place (a file, a link) is
+        moved aside first, and the returned events say so."""
+        moved = [event for folder in (self.state_dir, self.conversations_dir, self.tasks_dir, self.logs_dir)
+                 if (event := real_folder(folder)) is not None]
+        if not os.path.lexists(self.state_gitignore):
             atomic_write_bytes(self.state_gitignore, b"*\n")
+        return moved

@@ -1,15 +1,24 @@
-"""An append-only JSONL file rotated at a size limit (`file`, `file.1` … `file.N`), read back oldest first."""
+"""An append-only JSONL file rotated at a size limit (`file`, `file.1` … `file.N`), read back oldest first.
+
+Every open and rename goes through `core.safe_open`: a link in the log's place is never appended to or read
+through; a damaged log is moved aside by the writer, and skipped (and reported) by readers.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Iterator
 
 import orjson
 
-from oboto.core.atomic import append_line
+from oboto.core import safe_open
+from oboto.core.events import FileQuarantined, WorkspaceWarning
+from oboto.core.quarantine import append_repairing, describe_unusable
+
+DamageReport = Callable[[WorkspaceWarning], None]
 
 
 class RotatingJsonl:
@@ -22,38 +31,49 @@ class RotatingJsonl:
         self.fsync = fsync
         self._lock = threading.Lock()
 
-    def append(self, record: dict[str, Any]) -> None:
-        line = orjson.dumps(record)
+    def append(self, record: dict[str, Any]) -> FileQuarantined | None:
+        """Append `record`; returns the event of a damaged log that was moved aside first, for the caller to publish."""
+        line = orjson.dumps(record) + b"\n"
         with self._lock:
-            if append_line(self.path, line, fsync=self.fsync) > self.max_bytes:
+            size, moved = append_repairing(self.path, line, fsync=self.fsync)
+            if size > self.max_bytes:
                 self._rotate()
+        return moved
 
     def _rotate(self) -> None:
-        for index in range(self.backups - 1, 0, -1):
-            older = self._backup(index)
-            if older.exists():
-                os.replace(older, self._backup(index + 1))
-        os.replace(self.path, self._backup(1))
+        with safe_open.parent_folder(self.path) as (folder, name):
+            for index in range(self.backups - 1, 0, -1):
+                try:
+                    os.replace(f"{name}.{index}", f"{name}.{index + 1}", src_dir_fd=folder, dst_dir_fd=folder)
+                except FileNotFoundError:
+                    continue
+            os.replace(name, f"{name}.1", src_dir_fd=folder, dst_dir_fd=folder)
 
     def _backup(self, index: int) -> Path:
         return self.path.with_name(f"{self.path.name}.{index}")
 
     def files(self) -> list[Path]:
-        """The existing files, oldest first."""
+        """The existing files (whatever stands there, links too), oldest first."""
         candidates = [self._backup(index) for index in range(self.backups, 0, -1)] + [self.path]
-        return [path for path in candidates if path.is_file()]
+        return [path for path in candidates if os.path.lexists(path)]
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        """Every readable record, oldest first; a torn or foreign line is skipped."""
+    def records(self, report: DamageReport | None = None) -> Iterator[dict[str, Any]]:
+        """Every readable record, oldest first; a torn or foreign line is skipped, and so is a file that is a
+        link or no file at all (said to `report`)."""
         for path in self.files():
             try:
-                with open(path, "rb") as handle:
-                    for line in handle:
-                        try:
-                            record = orjson.loads(line)
-                        except orjson.JSONDecodeError:
-                            continue
-                        if isinstance(record, dict):
-                            yield record
-            except OSError:
+                fd = safe_open.open_file(path, os.O_RDONLY)
+            except FileNotFoundError:
                 continue
+            except OSError as error:
+                if report is not None:
+                    report(WorkspaceWarning(message=f"{path} {describe_unusable(error)}; it was not read"))
+                continue
+            with os.fdopen(fd, "rb") as handle:
+                for line in handle:
+                    try:
+                        record = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if isinstance(record, dict):
+                        yield record

@@ -10,17 +10,18 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from oboto.core.atomic import atomic_write_json, fsync_dir
+from oboto.core import safe_open
+from oboto.core.atomic import atomic_write_json
 from oboto.core.bus import EventBus
 from oboto.core.events import Event, FileQuarantined
 from oboto.core.locks import locked
+from oboto.core.quarantine import describe_unusable, is_damage, move_aside
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,11 +39,6 @@ def in_transaction(path: Path) -> bool:
     return path.absolute() in _changing_paths()
 
 
-def quarantine_name(path: Path) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return path.with_name(f"{path.name}.corrupt-{stamp}")
-
-
 def describe_error(error: Exception) -> str:
     """One plain sentence about why a file was rejected."""
     if isinstance(error, ValidationError):
@@ -55,30 +51,36 @@ def describe_error(error: Exception) -> str:
     return str(error)
 
 
-def _move_aside(path: Path, reason: str) -> FileQuarantined:
-    """Rename a bad file to `<file>.corrupt-<timestamp>`; returns the event that reports it."""
-    target = quarantine_name(path)
-    os.replace(path, target)
-    fsync_dir(path.parent)
-    return FileQuarantined(path=str(path), moved_to=str(target), reason=reason)
-
-
-def _parse(path: Path, model: type[M]) -> tuple[M | None, str | None]:
-    """The validated document (None when missing or corrupt) and why it is corrupt, if it is."""
+def _parse(path: Path, model: type[M]) -> tuple[M | None, str | None, Path]:
+    """The validated document (None when missing or corrupt), why it is corrupt if it is, and what is damaged:
+    the file, or a folder on its way that is a link or no folder at all."""
     try:
-        raw = path.read_bytes()
+        raw = safe_open.read_bytes(path)
     except FileNotFoundError:
-        return None, None
+        return None, None, path
+    except OSError as error:
+        if not is_damage(error):
+            raise
+        return None, describe_unusable(error), Path(error.filename or path)
     try:
-        return model.model_validate(orjson.loads(raw)), None
+        return model.model_validate(orjson.loads(raw)), None, path
     except (orjson.JSONDecodeError, ValidationError, ValueError) as error:
-        return None, describe_error(error)
+        return None, describe_error(error), path
 
 
 def _read(path: Path, model: type[M]) -> tuple[M | None, FileQuarantined | None]:
-    """Under the file's lock: the validated document, moving a corrupt file aside (with the event saying so)."""
-    document, problem = _parse(path, model)
-    return document, _move_aside(path, problem) if problem is not None else None
+    """Under the file's lock: the validated document, moving a corrupt file aside (with the event saying so).
+
+    A damaged file that cannot be moved aside raises DamagedState: it must not be read as missing and then
+    written over.
+    """
+    document, problem, damaged = _parse(path, model)
+    if problem is None:
+        return document, None
+    try:
+        return document, move_aside(damaged, problem)
+    except FileNotFoundError:
+        return None, None  # someone else moved it aside meanwhile
 
 
 def load_document(path: Path, model: type[M], bus: EventBus | None) -> M | None:
@@ -87,16 +89,19 @@ def load_document(path: Path, model: type[M], bus: EventBus | None) -> M | None:
     Reading needs no lock (documents are replaced atomically); moving a corrupt file aside does, so a
     file another process has just replaced with a good one is never taken for the bad one.
     """
-    document, problem = _parse(path, model)
+    document, problem, _damaged = _parse(path, model)
     if problem is None:
         return document
+    moved_lock = None
     if in_transaction(path):
         document, quarantined = _read(path, model)  # this thread already holds the lock
     else:
-        with locked(path):
+        with locked(path) as moved_lock:
             document, quarantined = _read(path, model)
-    if quarantined is not None and bus is not None:
-        bus.publish(quarantined)
+    if bus is not None:
+        for event in (moved_lock, quarantined):
+            if event is not None:
+                bus.publish(event)
     return document
 
 
@@ -131,7 +136,7 @@ class DocumentTransaction(Generic[M]):
         after = self.doc.model_dump(mode="json")
         if after != before or self._save_unchanged:
             atomic_write_json(path, after)
-            self.written = os.stat(path)
+            self.written = os.stat(path, follow_symlinks=False)
         self._committed = True
 
     def _published_events(self) -> list[Event]:
@@ -154,9 +159,10 @@ def document_transaction(path: Path, model: type[M], bus: EventBus | None, *,
         raise RuntimeError(f"{path} is already being changed by this thread; change it in one transaction")
     changing.add(key)
     quarantined: FileQuarantined | None = None
+    moved_lock: FileQuarantined | None = None
     transaction: DocumentTransaction[M] | None = None
     try:
-        with locked(path):
+        with locked(path) as moved_lock:
             document, quarantined = _read(path, model)
             transaction = DocumentTransaction(document if document is not None else default(),
                                               found=document is not None)
@@ -165,7 +171,8 @@ def document_transaction(path: Path, model: type[M], bus: EventBus | None, *,
             transaction._commit(path, before)
     finally:
         changing.discard(key)
-        events = ([quarantined] if quarantined else []) + (transaction._published_events() if transaction else [])
+        events = [event for event in (moved_lock, quarantined) if event is not None]
+        events += transaction._published_events() if transaction else []
         if bus is not None:
             for event in events:
                 bus.publish(event)

@@ -9,7 +9,6 @@ a checkpoint that fails never fails the turn, it publishes a warning.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections import deque
@@ -21,7 +20,6 @@ from typing import AsyncIterator, Callable, TypeVar
 import orjson
 from pydantic import ValidationError
 
-from oboto.core.atomic import fsync_dir
 from oboto.core.bus import EventBus
 from oboto.core.config import CheckpointSettings
 from oboto.core.errors import RequestRefused
@@ -29,7 +27,7 @@ from oboto.core.events import ChangeRecorded, Event, FileQuarantined, WorkspaceW
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
-from oboto.core.store import quarantine_name
+from oboto.core.quarantine import move_aside, real_folder
 from oboto.services.change_models import (
     CHANGE_ID_PATTERN,
     Change,
@@ -250,6 +248,8 @@ class CheckpointService:
     def _in_store(self, action: Callable[[], T]) -> T:
         """Run `action` under the store lock; a corrupt store is moved aside and `action` runs on a fresh one."""
         with locked(self.paths.checkpoints_dir):
+            if (moved := real_folder(self.paths.checkpoints_dir, create=False)) is not None:
+                self._outbox.append(moved)  # git would write through a link in the store's place
             try:
                 self.repo.open()
                 return action()
@@ -263,12 +263,8 @@ class CheckpointService:
             return action()
 
     def _quarantine(self, reason: str) -> FileQuarantined:
-        store = self.paths.checkpoints_dir
-        target = quarantine_name(store)
-        os.replace(store, target)
-        fsync_dir(store.parent)
-        return FileQuarantined(path=str(store), moved_to=str(target),
-                               reason=f"the checkpoint store is damaged ({reason}); a fresh one was started")
+        return move_aside(self.paths.checkpoints_dir,
+                          f"the checkpoint store is damaged ({reason}); a fresh one was started")
 
     def _maybe_prune(self) -> None:
         marker = self.paths.checkpoints_dir / "oboto-pruned"

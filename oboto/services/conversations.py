@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -15,7 +14,8 @@ from typing import Any, Iterator
 import orjson
 from pydantic import ValidationError
 
-from oboto.core.atomic import append_line, atomic_write_bytes, fsync_dir
+from oboto.core import safe_open
+from oboto.core.atomic import atomic_write_bytes, fsync_dir
 from oboto.core.bus import EventBus
 from oboto.core.errors import RequestRefused
 from oboto.core.events import (
@@ -36,7 +36,16 @@ from oboto.core.events import (
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
-from oboto.core.store import DocumentTransaction, describe_error, document_transaction, load_document, quarantine_name
+from oboto.core.quarantine import (
+    append_repairing,
+    describe_unusable,
+    is_damage,
+    move_aside,
+    open_repairing,
+    quarantine_name,
+    real_folder,
+)
+from oboto.core.store import DocumentTransaction, describe_error, document_transaction, load_document
 from oboto.services.conversation_models import (
     MAIN_CONVERSATION,
     ConversationIndex,
@@ -104,11 +113,21 @@ class ConversationManager:
         # The TUI reads long conversations in a thread worker while its event loop may read them too.
         self._histories_lock = threading.RLock()
         self._live_streams: set[str] = set()
-        paths.conversations_dir.mkdir(parents=True, exist_ok=True)
+        self._report(real_folder(paths.conversations_dir))
         with self._index_transaction() as tx:
             if MAIN_CONVERSATION not in tx.doc.conversations:
                 tx.doc.conversations[MAIN_CONVERSATION] = ConversationInfo(name=MAIN_CONVERSATION)
-        paths.conversation_file(MAIN_CONVERSATION).touch(exist_ok=True)
+        self._touch(MAIN_CONVERSATION)
+
+    def _report(self, moved: FileQuarantined | None) -> None:
+        if moved is not None:
+            self.bus.publish(moved)
+
+    def _touch(self, name: str) -> None:
+        """Make sure the conversation's file exists (a damaged one is moved aside and a fresh one started)."""
+        fd, moved = open_repairing(self.paths.conversation_file(name), os.O_WRONLY | os.O_CREAT)
+        os.close(fd)
+        self._report(moved)
 
     # ----- the index -------------------------------------------------------------------------
 
@@ -196,7 +215,7 @@ class ConversationManager:
                 raise ConversationError(f"a conversation named {name!r} already exists")
             parent = self._require(index, parent)
             info = ConversationInfo(name=name, parent=parent, agent=agent)
-            self.paths.conversation_file(name).touch(exist_ok=True)
+            self._touch(name)
             index.conversations[name] = info
             tx.publish(ConversationCreated(name=name, parent=parent))
         return info
@@ -228,11 +247,10 @@ class ConversationManager:
                 raise ConversationError(f"a conversation named {new!r} already exists")
             source, target = self.paths.conversation_file(old), self.paths.conversation_file(new)
             with locked(source):  # the JSONL's append lock, not a document change: no append lands mid-rename
-                if source.exists():
-                    os.replace(source, target)
-                else:
-                    target.touch()
-            fsync_dir(self.paths.conversations_dir)
+                try:
+                    safe_open.rename_here(source, target.name)
+                except FileNotFoundError:
+                    self._touch(new)
             info = index.conversations.pop(old)
             info.name = new
             index.conversations[new] = info
@@ -288,17 +306,22 @@ class ConversationManager:
     def _refresh_locked(self, name: str) -> _LoadedHistory:
         path = self.paths.conversation_file(name)
         try:
-            stat = path.stat()
+            fd = safe_open.open_file(path, os.O_RDONLY)
         except FileNotFoundError:
             self._histories.pop(name, None)
             return _LoadedHistory(inode=0)
-        history = self._histories.get(name)
-        if history is None or history.inode != stat.st_ino or stat.st_size < history.offset:
-            history = _LoadedHistory(inode=stat.st_ino)
-            self._histories[name] = history
-        if stat.st_size == history.offset:
-            return history
-        with open(path, "rb") as handle:
+        except OSError as error:
+            if not is_damage(error):
+                raise
+            return self._move_damaged(name, describe_unusable(error))
+        with os.fdopen(fd, "rb") as handle:
+            stat = os.fstat(fd)
+            history = self._histories.get(name)
+            if history is None or history.inode != stat.st_ino or stat.st_size < history.offset:
+                history = _LoadedHistory(inode=stat.st_ino)
+                self._histories[name] = history
+            if stat.st_size == history.offset:
+                return history
             handle.seek(history.offset)
             chunk = handle.read()
         bad_lines: list[str] = []
@@ -324,13 +347,27 @@ class ConversationManager:
             return self._refresh(name)
         return history
 
+    def _move_damaged(self, name: str, reason: str) -> _LoadedHistory:
+        """The conversation's file cannot be read as a file (a link, a folder, no permission): move it aside,
+        report it, and go on with an empty history in a fresh file."""
+        path = self.paths.conversation_file(name)
+        with locked(path) as moved_lock:
+            try:
+                moved = move_aside(path, reason)
+            except FileNotFoundError:
+                moved = None
+        self._report(moved_lock)
+        self._report(moved)
+        self._histories.pop(name, None)
+        return _LoadedHistory(inode=0)
+
     def _repair(self, name: str, bad_lines: list[str]) -> None:
         """Keep a copy of the damaged file aside, rewrite it with only its valid lines, and report it."""
         path = self.paths.conversation_file(name)
         with locked(path):  # a JSONL history, not a JSON document: rewritten whole under its append lock
-            original = path.read_bytes()
+            original = safe_open.read_bytes(path)
             backup = quarantine_name(path)
-            shutil.copyfile(path, backup)
+            atomic_write_bytes(backup, original)
             kept = []
             for raw in original.splitlines():
                 if not raw.strip():
@@ -348,10 +385,12 @@ class ConversationManager:
     def _write_record(self, name: str, message: Message, *, new: bool) -> None:
         path = self.paths.conversation_file(name)
         data = orjson.dumps(message.model_dump(mode="json", exclude_none=True))
-        with locked(path):  # an append to a JSONL history, not a document change
+        with locked(path) as moved_lock:  # an append to a JSONL history, not a document change
             if _ends_torn(path):
                 data = b"\n" + data  # a crash left half a line: never glue a new message onto it
-            append_line(path, data)
+            _size, moved = append_repairing(path, data + b"\n", fsync=True)
+        self._report(moved_lock)
+        self._report(moved)
         if not new:
             return  # a later snapshot of a counted message: the index does not change
         with self._index_transaction() as tx:
@@ -395,19 +434,19 @@ class ConversationManager:
 
 def _may_still_be_written(path: Path) -> bool:
     """A final line without a newline is torn only if nobody can still be appending to it."""
-    return time.time() - path.stat().st_mtime < 2.0
+    return time.time() - os.stat(path, follow_symlinks=False).st_mtime < 2.0
 
 
 def _ends_torn(path: Path) -> bool:
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() == 0:
-                return False
-            handle.seek(-1, os.SEEK_END)
-            return handle.read(1) != b"\n"
-    except FileNotFoundError:
-        return False
+        fd = safe_open.open_file(path, os.O_RDONLY)
+    except OSError:
+        return False  # missing, or damaged: the append moves it aside and starts a fresh file
+    try:
+        size = os.fstat(fd).st_size
+        return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+    finally:
+        os.close(fd)
 
 
 class StreamingReply:

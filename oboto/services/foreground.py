@@ -11,24 +11,38 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+from oboto.core import safe_open
+from oboto.core.events import Event
+from oboto.core.quarantine import open_repairing
 
 
 class ForegroundActivity:
-    def __init__(self, lock_path: Path) -> None:
+    def __init__(self, lock_path: Path, report: Callable[[Event], None] | None = None) -> None:
         self.lock_path = lock_path
+        self._report = report
+        """Hears of a damaged lock file that was moved aside."""
+
+    def _open(self) -> int:
+        fd, moved = open_repairing(self.lock_path, os.O_RDWR | os.O_CREAT)
+        if moved is not None and self._report is not None:
+            self._report(moved)
+        return fd
 
     def touch(self) -> None:
         """Record that the person just did something."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_path.touch()
-        os.utime(self.lock_path)
+        fd = self._open()
+        try:
+            os.utime(fd)
+        finally:
+            os.close(fd)
 
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Mark the foreground busy for the duration of the person's turn."""
         self.touch()
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             yield
@@ -39,9 +53,9 @@ class ForegroundActivity:
 
     def is_busy(self) -> bool:
         try:
-            fd = os.open(self.lock_path, os.O_RDWR)
-        except FileNotFoundError:
-            return False
+            fd = safe_open.open_file(self.lock_path, os.O_RDWR)
+        except (FileNotFoundError, safe_open.UnsafePath):
+            return False  # nobody holds a lock through a link or a folder: oboto never opens one
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -54,6 +68,6 @@ class ForegroundActivity:
 
     def idle_seconds(self) -> float:
         try:
-            return max(0.0, time.time() - self.lock_path.stat().st_mtime)
+            return max(0.0, time.time() - os.stat(self.lock_path, follow_symlinks=False).st_mtime)
         except FileNotFoundError:
             return float("inf")

@@ -14,9 +14,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from oboto.core.atomic import fsync_dir
-from oboto.core.events import Event, FileQuarantined, MemoryReembedded
-from oboto.core.store import quarantine_name
+from oboto.core.events import Event, MemoryReembedded
+from oboto.core.quarantine import move_aside, real_folder
 from oboto.services.memory_models import MemoryUnavailable, MetadataValue
 
 if TYPE_CHECKING:
@@ -87,6 +86,8 @@ class ChromaCollection:
         if self._collection is not None and self.stamp() == self._seen:
             return self._collection
         self.close()
+        if (moved := real_folder(self.folder, create=False)) is not None:
+            self.notices.append(moved)  # Chroma would write through a link in the store's place
         _quiet_chroma(self.log_path)
         import chromadb  # outside the guard below: a missing library is no reason to move a store aside
 
@@ -155,13 +156,8 @@ class ChromaCollection:
 
     def _quarantine(self, reason: str) -> None:
         """Move the whole store folder aside (never delete it) and report where it went."""
-        target = quarantine_name(self.folder)
-        os.replace(self.folder, target)
-        fsync_dir(self.folder.parent)
-        self.notices.append(FileQuarantined(
-            path=str(self.folder), moved_to=str(target),
-            reason=f"the memory store could not be opened ({reason}); a new, empty store was started",
-        ))
+        self.notices.append(move_aside(
+            self.folder, f"the memory store could not be opened ({reason}); a new, empty store was started"))
 
     def _match_embedder(self, collection: Any) -> Any:
         """`collection` when its vectors come from our embedder; otherwise every memory re-embedded with it."""

@@ -59,14 +59,16 @@ class Runtime:
 
     def __init__(self, paths: WorkspacePaths, settings: Settings, *, warnings: list[str] | None = None,
                  bus: EventBus | None = None, llm: ChatModel | None = None) -> None:
-        paths.ensure()
+        moved = paths.ensure()
         self.paths = paths
         self.settings = settings
         self.model_choice: ModelChoice = resolve_model(settings, os.environ)
         """The model every agent of this process uses, and why (OBOTO_MODEL, a provider key, or the local extra)."""
         self.warnings = list(warnings or [])
         self.bus = bus or EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
-        self.foreground = ForegroundActivity(paths.foreground_lock)
+        for event in moved:
+            self.bus.publish(event)
+        self.foreground = ForegroundActivity(paths.foreground_lock, self.bus.publish)
         self.watcher = WorkspaceWatcher(paths.state_dir, ignored=(paths.events, paths.audit))
         """The process's one watcher of `.oboto/`: the runner and the TUI listen to it."""
         self.tools = build_tool_registry()
@@ -90,7 +92,8 @@ class Runtime:
                                      self.tasks, self.questions, self.memory, self.profiles, settings.loop.agent)
         self.agent_loop = AgentLoopController(paths.agent_loop, settings.loop, bus, self.tasks, self.briefing)
         self.emergency = EmergencyStop(paths.emergency_stop, bus, self.tasks, self.scheduler, self.agent_loop)
-        self.audit = AuditLog(paths.audit, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
+        self.audit = AuditLog(paths.audit, max_bytes=settings.events.max_bytes, backups=settings.events.backups,
+                              report=bus.publish)
         self.grants = GrantStore(paths.grants, bus)
         self.agent_calls = AgentCalls(settings, bus, self)
         self.agent_stats = AgentStats(paths, bus)
@@ -103,9 +106,12 @@ class Runtime:
     def open(cls, root: str | os.PathLike[str] | Path, *, bus: EventBus | None = None, **overrides: object) -> "Runtime":
         """Open the workspace at `root` with settings from the environment and config files."""
         paths = WorkspacePaths.for_root(root)
-        paths.ensure()
+        moved = paths.ensure()  # before the settings: config.toml is read from the state folder
         settings, warnings = load_settings(paths, **overrides)
-        return cls(paths, settings, warnings=warnings, bus=bus)
+        runtime = cls(paths, settings, warnings=warnings, bus=bus)
+        for event in moved:
+            runtime.bus.publish(event)
+        return runtime
 
     @property
     def llm(self) -> ChatModel:

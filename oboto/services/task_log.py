@@ -6,12 +6,15 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from oboto.agent.tools.base import ToolResult
 from oboto.agent.turn import TurnObserver
+from oboto.core import safe_open
 from oboto.core.bus import EventBus
+from oboto.core.events import Event, TaskProgress
 from oboto.core.events import TaskOutput as TaskOutputLine
-from oboto.core.events import TaskProgress
+from oboto.core.quarantine import DamagedState, describe_unusable, open_repairing
 from oboto.core.text import cut
 from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest, Usage
 
@@ -26,9 +29,11 @@ def _stamp() -> str:
 class TaskLogWriter(TurnObserver):
     """Appends the agent's text and tool activity to the log as they happen (readers see it at once)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, report: Callable[[Event], None] | None = None) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd, moved = open_repairing(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        if moved is not None and report is not None:
+            report(moved)
         self._at_line_start = True
 
     def write(self, text: str) -> None:
@@ -78,7 +83,7 @@ class PublishingTaskLog(TaskLogWriter):
     (`task:progress`: model calls, tool calls, tokens so far)."""
 
     def __init__(self, path: Path, bus: EventBus, task_id: str) -> None:
-        super().__init__(path)
+        super().__init__(path, bus.publish)
         self.bus = bus
         self.task_id = task_id
         self.usage = Usage()
@@ -116,12 +121,18 @@ class TaskOutput:
 
 
 def read_output(path: Path, *, tail: int | None = None, offset: int | None = None) -> TaskOutput:
-    """The last `tail` lines, or the bytes from `offset` on (at most 256 KB), or everything (capped)."""
+    """The last `tail` lines, or the bytes from `offset` on (at most 256 KB), or everything (capped).
+
+    A log that is a link (or no file) is refused with DamagedState, never read through.
+    """
     try:
-        size = path.stat().st_size
+        fd = safe_open.open_file(path, os.O_RDONLY)
     except FileNotFoundError:
         return TaskOutput("", 0, 0)
-    with open(path, "rb") as handle:
+    except OSError as error:
+        raise DamagedState(f"the task's output log {path} {describe_unusable(error)}; it was not read") from None
+    with os.fdopen(fd, "rb") as handle:
+        size = os.fstat(fd).st_size
         if tail is not None:
             data = _tail_bytes(handle, size, tail)
         else:
@@ -131,7 +142,8 @@ def read_output(path: Path, *, tail: int | None = None, offset: int | None = Non
             handle.seek(start)
             data = handle.read(MAX_READ_BYTES)
             size = start + len(data)
-    return TaskOutput(data.decode("utf-8", errors="replace"), size, path.stat().st_size)
+        total = os.fstat(fd).st_size
+    return TaskOutput(data.decode("utf-8", errors="replace"), size, total)
 
 
 def _tail_bytes(handle, size: int, lines: int) -> bytes:
