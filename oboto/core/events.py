@@ -379,6 +379,14 @@ class RunnerChanged(Event):
     reason: str | None = None
 
 
+class StaleFilesRemoved(Event):
+    """The runner removed what killed processes left in `.oboto/` (old temp files, unused locks of gone files)."""
+
+    kind: ClassVar[str] = "workspace:stale-files-removed"
+    temp_files: list[str]
+    lock_files: list[str]
+
+
 class MemoryStored(Event):
     """A memory was added, or a near-identical one was updated in its place (`updated`)."""
 

@@ -12,8 +12,9 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Callable
 
-from oboto.core.events import RunnerChanged
+from oboto.core.events import RunnerChanged, StaleFilesRemoved
 from oboto.core.locks import ProcessLock
+from oboto.core.stale_files import clean_stale_files
 
 if TYPE_CHECKING:
     from oboto.services.runtime import Runtime
@@ -53,6 +54,8 @@ class Runner:
                 return
             except TimeoutError:
                 continue
+        if self.lock.moved is not None:
+            self.runtime.bus.publish(self.lock.moved)
         try:
             await self._serve()
         finally:
@@ -61,6 +64,9 @@ class Runner:
 
     async def _serve(self) -> None:
         self.runtime.bus.publish(RunnerChanged(pid=os.getpid(), is_runner=True))
+        cleaned = await asyncio.to_thread(clean_stale_files, self.runtime.paths.state_dir)
+        if cleaned:
+            self.runtime.bus.publish(StaleFilesRemoved(temp_files=cleaned.temp_files, lock_files=cleaned.lock_files))
         self.runtime.activate_runner()
         self._active.set()
         # Changes other processes make in `.oboto/` go to the service that owns the file.
