@@ -6,7 +6,7 @@ import argparse
 import sys
 from argparse import Namespace
 
-from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, print_json
+from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, print_json, report_event
 
 HELP = "show the audit log: every tool call, who made it, what was decided and why"
 
@@ -34,7 +34,7 @@ def run(args: Namespace) -> int:
     for word in args.decision or ():
         if word.lower() not in ("allowed", "allow", "denied", "deny", "refused", "ask", "asked"):
             raise UsageError(f"--decision {word!r}: use allowed, denied or ask")
-    entries = list(AuditLog(paths.audit).entries(task_id=args.task, conversation=args.conversation, since=since,
+    entries = list(AuditLog(paths.audit, report=report_event).entries(task_id=args.task, conversation=args.conversation, since=since,
                                                  decisions=args.decision))
     if args.json:
         print_json(entries)

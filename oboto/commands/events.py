@@ -48,7 +48,7 @@ def run(args: Namespace) -> int:
     if args.tail:
         lines = lines[-args.tail:]
     for line in lines:
-        _emit(line, as_json=args.json)
+        _emit(line, path, as_json=args.json)
     if args.follow:
         try:
             _follow(path, len(data), as_json=args.json)
@@ -57,7 +57,7 @@ def run(args: Namespace) -> int:
     return EXIT_OK
 
 
-def _emit(line: bytes, *, as_json: bool) -> None:
+def _emit(line: bytes, path: Path, *, as_json: bool) -> None:
     import orjson
 
     if not line.strip():
@@ -68,7 +68,9 @@ def _emit(line: bytes, *, as_json: bool) -> None:
         try:
             event = orjson.loads(line)
         except orjson.JSONDecodeError:
-            warn(f"skipped an unreadable event line: {line[:80]!r}")
+            event = None
+        if not isinstance(event, dict):
+            warn(f"{path}: skipped an unreadable line: {line[:80]!r}")
             return
         details = " ".join(f"{key}={value}" for key, value in event.items() if key not in SKIP_FIELDS)
         stamp = str(event.get("at", ""))[11:19]
@@ -94,7 +96,7 @@ def _follow(path: Path, offset: int, *, as_json: bool) -> None:
                 pending += chunk
                 *complete, pending = pending.split(b"\n")
                 for line in complete:
-                    _emit(line, as_json=as_json)
+                    _emit(line, path, as_json=as_json)
             elif not still_at_path(handle.fileno(), path):
                 handle.close()
                 handle = None

@@ -69,11 +69,16 @@ class RotatingJsonl:
                 if report is not None:
                     report(WorkspaceWarning(message=f"{path} {describe_unusable(error)}; it was not read"))
                 continue
+            skipped = 0
             with os.fdopen(fd, "rb") as handle:
                 for line in handle:
                     try:
                         record = orjson.loads(line)
                     except orjson.JSONDecodeError:
-                        continue
+                        record = None
                     if isinstance(record, dict):
                         yield record
+                    elif line.strip():
+                        skipped += 1
+            if skipped and report is not None:
+                report(WorkspaceWarning(message=f"{path}: {skipped} unreadable line(s) skipped"))

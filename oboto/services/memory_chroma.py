@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -53,8 +54,17 @@ class ChromaCollection:
         """Events to publish whatever happens next (a store moved aside, a re-embedding)."""
 
     def exists(self) -> bool:
-        """Whether a store was ever created here (checked without opening Chroma)."""
-        return (self.folder / STORE_FILE).exists()
+        """Whether a store was ever created here, or something damaged stands in its place (which opening moves
+        aside); checked without opening Chroma."""
+        try:
+            if not stat.S_ISDIR(os.stat(self.folder, follow_symlinks=False).st_mode):
+                return True
+            os.stat(self.folder / STORE_FILE)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        return True
 
     def call(self, function: Callable[[], Any]) -> Any:
         """Run one Chroma call; its failures become MemoryUnavailable."""
