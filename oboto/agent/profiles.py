@@ -24,9 +24,11 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from oboto.core import safe_open
 from oboto.core.errors import RequestRefused
 from oboto.core.names import NAME_PATTERN, NAME_RULE, is_valid_name
 from oboto.core.permissions import Mode
+from oboto.core.safe_open import OBOTO_DIR_NAME
 
 DEFAULT_AGENT = "general"
 SHIPPED_AGENTS_DIR = Path(__file__).with_name("shipped_agents")
@@ -140,7 +142,7 @@ def load_profiles(folders: list[Path]) -> ProfileCatalog:
     catalog = ProfileCatalog()
     for folder in folders:
         try:
-            files = sorted(path for path in folder.glob("*.md") if path.is_file())
+            files = sorted(folder.glob("*.md"))  # a folder or a link named *.md is reported by _read, not skipped
         except OSError:
             continue
         for path in files:
@@ -158,12 +160,18 @@ def load_profiles(folders: list[Path]) -> ProfileCatalog:
 
 
 def _read(path: Path) -> str:
+    """The profile's text; one in the workspace's `.oboto/` is never read through a link (the person's own may be
+    a dotfile link)."""
     try:
-        if path.stat().st_size > MAX_PROFILE_BYTES:
-            raise ProfileError(f"{path}: the file is over {MAX_PROFILE_BYTES // 1024} KB")
-        return path.read_text(encoding="utf-8")
+        fd = safe_open.open_file(path, os.O_RDONLY) if OBOTO_DIR_NAME in path.parts else os.open(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as handle:
+            if os.fstat(fd).st_size > MAX_PROFILE_BYTES:
+                raise ProfileError(f"{path}: the file is over {MAX_PROFILE_BYTES // 1024} KB")
+            return handle.read().decode("utf-8")
     except UnicodeDecodeError:
         raise ProfileError(f"{path}: the file is not UTF-8 text") from None
+    except safe_open.UnsafePath as error:
+        raise ProfileError(f"{path} {error.strerror}; it was not read") from None
     except OSError as error:
         raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
 from oboto.agent.tools.base import ToolContext
+from oboto.core import safe_open
 from oboto.core.paths import user_config_dir
 
 PROJECT_INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
@@ -51,7 +53,7 @@ def project_instructions(root: Path, max_chars: int) -> str:
     found: list[tuple[str, str]] = []
     project = next((root / name for name in PROJECT_INSTRUCTION_FILES if (root / name).is_file()), None)
     if project is not None:
-        found.append((f"{project.name} (the project's instructions)", _read(project, max_chars)))
+        found.append((f"{project.name} (the project's instructions)", _read_in_workspace(root, project, max_chars)))
     user_file = user_config_dir() / USER_INSTRUCTIONS_FILE
     if user_file.is_file():
         found.append((f"{user_file} (the person's own instructions)", _read(user_file, max_chars)))
@@ -73,6 +75,20 @@ def project_instructions(root: Path, max_chars: int) -> str:
     if not sections:
         return ""
     return "Follow these instructions for this workspace:\n\n" + "\n\n".join(sections)
+
+
+def _read_in_workspace(root: Path, path: Path, max_chars: int) -> str:
+    """Like `_read`, for a file of the workspace: a link to a file inside it is read, one leading out is not."""
+    real_root = root.resolve()
+    real = path.resolve()
+    if not real.is_relative_to(real_root):
+        return ""
+    try:
+        fd = safe_open.open_file(real, os.O_RDONLY, base=real_root)
+    except OSError:
+        return ""
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+        return handle.read(max_chars + 1)
 
 
 def _read(path: Path, max_chars: int) -> str:

@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
+from oboto.core.log_files import StateLogHandler
+
 # Loggers litellm and the HTTP stack under it write to; all go to oboto's log file instead of the terminal.
 LIBRARY_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "openai", "aiohttp")
 
@@ -54,8 +56,7 @@ def _quiet_module(litellm: ModuleType) -> None:
 def route_library_logs(log_path: Path | None) -> None:
     """Send the library loggers to `log_path` (or nowhere), replacing the stream handlers litellm installed."""
     if log_path is not None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(log_path, encoding="utf-8", delay=True)
+        handler: logging.Handler = StateLogHandler(log_path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         handler.setLevel(logging.INFO)
     else:

@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 from oboto.agent.tools.base import Tool
 from oboto.agent.tools.mcp import TOOL_NAME_LIMIT, McpCallResult, McpTool, mcp_tool_name, schema_problem
 from oboto.core.config import McpServerSettings, McpSettings
+from oboto.core.log_files import open_log
 from oboto.core.paths import WorkspacePaths
 
 ServerState = Literal["disabled", "not started", "starting", "ready", "crashed", "failed", "stopped"]
@@ -149,8 +150,7 @@ class McpServer:
         from mcp.client.stdio import StdioServerParameters, stdio_client
 
         cwd = self.paths.root / self.config.cwd if self.config.cwd else self.paths.root
-        self.paths.logs_dir.mkdir(parents=True, exist_ok=True)
-        errlog: IO[str] = stack.enter_context(self.log_path.open("a", encoding="utf-8"))
+        errlog: IO[str] = stack.enter_context(open_log(self.log_path))
         assert self.config.command is not None
         params = StdioServerParameters(command=self.config.command, args=self.config.args, env=self.config.env or None,
                                        cwd=cwd)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from oboto.core.events import Event, MemoryReembedded
+from oboto.core.log_files import StateLogHandler
 from oboto.core.quarantine import move_aside, real_folder
 from oboto.services.memory_models import MemoryUnavailable, MetadataValue
 
@@ -223,8 +224,7 @@ def _quiet_chroma(log_path: Path) -> None:
     logger = logging.getLogger("chromadb")
     if logger.handlers:
         return
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_path, encoding="utf-8", delay=True)
+    handler = StateLogHandler(log_path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False

@@ -432,9 +432,7 @@ class TaskManager:
     def _keep_history(self, task_id: str, messages: list[dict[str, Any]]) -> None:
         """What the agent saw and said, for `continue_task`; a full disk must not change how the task ended."""
         try:
-            path = self.paths.task_history(task_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_document(path, TaskHistory(messages=settled(messages)))
+            save_document(self.paths.task_history(task_id), TaskHistory(messages=settled(messages)))
         except OSError as failure:
             self.bus.publish(WorkspaceWarning(message=f"the history of {task_id} could not be saved ({failure}); "
                                                       "it cannot be continued"))
