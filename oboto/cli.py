@@ -88,12 +88,9 @@ def _run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise
     except (UsageError, RequestRefused) as error:
-        if isinstance(error, DamagedState):
-            warn(str(error))
-            return EXIT_FAILED
         warn(str(error))
         return EXIT_USAGE
-    except WorkFailed as error:
+    except (WorkFailed, DamagedState) as error:
         warn(str(error))
         return EXIT_FAILED
     except KeyboardInterrupt:

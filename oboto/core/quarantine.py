@@ -13,14 +13,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from oboto.core import safe_open
-from oboto.core.errors import RequestRefused
 from oboto.core.events import FileQuarantined
 
 CORRUPT_MARK = ".corrupt-"
 
 
-class DamagedState(RequestRefused):
-    """A damaged state file that could not be moved aside; the message says which, why, and what to do."""
+class DamagedState(Exception):
+    """A damaged state file that could not be moved aside, or a reader that refuses one; the message says which,
+    why, and what to do. Not bad input: the CLI exits 1 on it."""
 
 
 def quarantine_name(path: Path) -> Path:

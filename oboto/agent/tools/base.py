@@ -21,6 +21,7 @@ from oboto.core.config import Settings
 from oboto.core.errors import RequestRefused
 from oboto.core.paths import WorkspacePaths
 from oboto.core.permissions import Tier
+from oboto.core.quarantine import DamagedState
 from oboto.core.redact import Redactor
 
 S = TypeVar("S")
@@ -266,7 +267,7 @@ class ToolRegistry:
                 async with ctx.changes.around_program(call_id, tool.name):
                     return await tool.run(args, ctx)
             return await tool.run(args, ctx)
-        except (ToolError, RequestRefused) as error:
+        except (ToolError, RequestRefused, DamagedState) as error:
             return ToolResult.error(str(error))
         except Exception as error:  # a tool failure is the model's to handle, never the app's crash
             return ToolResult.error(f"{name} failed: {type(error).__name__}: {error}")
