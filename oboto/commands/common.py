@@ -38,6 +38,12 @@ def add_mode_flag(parser: argparse.ArgumentParser, *, dest: str = "mode") -> Non
                         help=f"permission mode: {', '.join(MODES)} (default: permissions.mode, auto-edit)")
 
 
+MAX_COUNT = 1_000_000_000
+"""The largest count a flag takes (lines, runs, entries): far beyond use, and within what JSON and SQLite store."""
+MAX_FLAG_SECONDS = 100 * 365 * 86400.0
+"""The longest wait or interval a flag takes (100 years, like `audit --since`); each command may allow less."""
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -45,6 +51,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large (at most {MAX_COUNT})")
     return value
 
 
@@ -53,8 +61,10 @@ def positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
+    if not 0 < value < float("inf"):  # also refuses nan, for which every comparison is false
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    if value > MAX_FLAG_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is too long (at most 100 years, {MAX_FLAG_SECONDS:.0f} seconds)")
     return value
 
 

@@ -35,6 +35,8 @@ def audit_arguments(arguments: Any, redact: Redact | None = None) -> Any:
         return [audit_arguments(value, redact) for value in arguments[:50]]
     if isinstance(arguments, str):
         return cut(redact(arguments) if redact else arguments)
+    if isinstance(arguments, int) and not isinstance(arguments, bool) and not -(2**63) <= arguments < 2**64:
+        return cut(str(arguments))  # JSON lines hold 64-bit integers; a bigger one is kept as its digits
     return arguments
 
 

@@ -11,25 +11,37 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from oboto.core import safe_open
+from oboto.core.durations import MAX_LOOP_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
 from oboto.core.locks import locked
 from oboto.core.names import NAME_PATTERN, NAME_RULE
 from oboto.core.paths import WorkspacePaths, user_config_dir
 from oboto.core.quarantine import DamagedState, describe_unusable, move_aside
 from oboto.core.permissions import DEFAULT_MODE, Mode, PermissionPolicy, RuleError, parse_rules
 
+MAX_TOKENS = 1_000_000_000
+MAX_BYTES = 1 << 40
 
-class LLMSettings(BaseModel):
-    timeout_seconds: float = Field(120.0, gt=0, description="Longest wait for the model to start or continue a reply.")
+
+class Section(BaseModel):
+    """A table of config.toml: no value may be inf or nan (TOML can write both), and each number has a range."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class LLMSettings(Section):
+    timeout_seconds: float = Field(120.0, gt=0, le=3600,
+                                   description="Longest wait for the model to start or continue a reply.")
     max_retries: int = Field(4, ge=0, le=20, description="Retries of transient errors (429, 5xx, timeouts, resets).")
-    backoff_initial_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles each time.")
-    backoff_max_seconds: float = Field(30.0, ge=0, description="Cap on a single retry delay.")
+    backoff_initial_seconds: float = Field(1.0, ge=0, le=600, description="First retry delay; doubles each time.")
+    backoff_max_seconds: float = Field(30.0, ge=0, le=3600, description="Cap on a single retry delay.")
     temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; provider default when unset.")
-    max_tokens: int | None = Field(None, gt=0, description="Cap on tokens in one model reply.")
+    max_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS, description="Cap on tokens in one model reply.")
 
 
-class AgentSettings(BaseModel):
+class AgentSettings(Section):
     max_iterations: int = Field(25, ge=1, le=500, description="Model calls allowed in one foreground turn.")
-    token_budget: int = Field(400_000, ge=1000, description="Tokens (prompt + completion) one turn may spend.")
+    token_budget: int = Field(400_000, ge=1000, le=MAX_TOKENS,
+                              description="Tokens (prompt + completion) one turn may spend.")
     repeat_limit: int = Field(3, ge=2, le=20, description="Identical consecutive tool calls that stop a looping agent.")
     persona: str = Field(
         "You are oboto, a careful software agent working inside the person's project folder.",
@@ -41,11 +53,11 @@ class AgentSettings(BaseModel):
                     "agent's system prompt; the rest is cut with a note. 0 leaves them out.")
 
 
-class TaskSettings(BaseModel):
+class TaskSettings(Section):
     max_concurrent: int = Field(3, ge=1, le=64, description="Background tasks running at once; the rest queue (FIFO).")
-    timeout_seconds: float = Field(900.0, gt=0, description="Wall-clock limit of one background task.")
+    timeout_seconds: float = Field(900.0, gt=0, le=7 * 86400, description="Wall-clock limit of one background task.")
     max_iterations: int = Field(30, ge=1, le=500, description="Model calls allowed in one background task.")
-    token_budget: int = Field(400_000, ge=1000, description="Tokens one background task may spend.")
+    token_budget: int = Field(400_000, ge=1000, le=MAX_TOKENS, description="Tokens one background task may spend.")
     max_depth: int = Field(2, ge=0, le=5, description="How deep tasks may spawn tasks.")
 
 
@@ -60,11 +72,12 @@ def _no_limit_or_at_least(minimum: int) -> AfterValidator:
     return AfterValidator(check)
 
 
-class ShellSettings(BaseModel):
+class ShellSettings(Section):
     enabled: bool = Field(True, description="Whether the foreground agent may run shell commands.")
     allow_background: bool = Field(False, description="Whether background agents may run shell commands.")
     timeout_seconds: float = Field(120.0, gt=0, le=3600, description="Default limit for one command.")
-    max_output_bytes: int = Field(64_000, ge=1000, description="Output kept from one command (head and tail).")
+    max_output_bytes: int = Field(64_000, ge=1000, le=100_000_000,
+                                  description="Output kept from one command (head and tail).")
     sandbox: Literal["auto", "required", "off"] = Field(
         "auto", description="auto: Landlock where the kernel has it, else say so and run with the other protections; "
                             "required: refuse to run commands without it; off: no sandbox.")
@@ -86,14 +99,14 @@ class ShellSettings(BaseModel):
         512, description="Processes and threads a command may start on top of those its user runs (0: no limit).")
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(Section):
     redact_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
         default_factory=list,
         description="More environment variables whose values are secrets, besides those named like keys, tokens, "
                     "secrets and passwords; their values are replaced by [redacted] in everything tools return.")
 
 
-class PermissionSettings(BaseModel):
+class PermissionSettings(Section):
     mode: Mode = Field(DEFAULT_MODE, description="read-only, ask, auto-edit (reads and edits run, commands ask) or full.")
     allow: list[str] = Field(default_factory=list, description='Calls that run without asking, e.g. "run_command(pytest *)".')
     ask: list[str] = Field(default_factory=list, description='Calls that always ask first, e.g. "write_file(*.lock)".')
@@ -121,16 +134,17 @@ class PermissionSettings(BaseModel):
         return PermissionPolicy(self.mode, parse_rules(self.allow, self.ask, self.deny))
 
 
-class LoopSettings(BaseModel):
-    interval_seconds: float = Field(180.0, ge=10, description="Default time between agent-loop ticks.")
+class LoopSettings(Section):
+    interval_seconds: float = Field(180.0, ge=MIN_INTERVAL_SECONDS, le=MAX_LOOP_INTERVAL_SECONDS,
+                                    description="Default time between agent-loop ticks.")
     agent: str | None = Field(None, pattern=NAME_PATTERN.pattern,
                               description="The agent profile the loop runs as (its persona); the default agent when unset.")
 
 
-class McpServerSettings(BaseModel):
+class McpServerSettings(Section):
     """One MCP server: a program spoken to over stdio (`command`) or a streamable-HTTP endpoint (`url`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     command: str | None = Field(None, min_length=1, description="The program to start (stdio transport).")
     args: list[str] = Field(default_factory=list, description="Its arguments.")
@@ -148,13 +162,14 @@ class McpServerSettings(BaseModel):
         return self
 
 
-class McpSettings(BaseModel):
+class McpSettings(Section):
     servers: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="The MCP servers whose tools agents get, as [mcp.servers.NAME] tables "
                                           "(each checked on its own, so one bad table leaves the others working).")
     startup_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Longest wait for a server to start.")
     call_timeout_seconds: float = Field(120.0, gt=0, le=3600, description="Longest wait for one MCP tool call.")
-    max_result_chars: int = Field(64_000, ge=1000, description="Characters of an MCP tool's result kept (head and tail).")
+    max_result_chars: int = Field(64_000, ge=1000, le=100_000_000,
+                                  description="Characters of an MCP tool's result kept (head and tail).")
 
     def parsed(self) -> tuple[dict[str, McpServerSettings], dict[str, str]]:
         """The usable servers by name, and why each other one cannot be used (in plain words)."""
@@ -174,12 +189,12 @@ class McpSettings(BaseModel):
         return servers, problems
 
 
-class EventLogSettings(BaseModel):
-    max_bytes: int = Field(5_000_000, ge=10_000, description="Size at which events.jsonl is rotated.")
+class EventLogSettings(Section):
+    max_bytes: int = Field(5_000_000, ge=10_000, le=MAX_BYTES, description="Size at which events.jsonl is rotated.")
     backups: int = Field(3, ge=1, le=50, description="Rotated event logs kept.")
 
 
-class MemorySettings(BaseModel):
+class MemorySettings(Section):
     context_k: int = Field(5, ge=0, le=50, description="Memories offered to the person's own turns; 0 turns this off.")
     context_token_cap: int = Field(600, ge=50, le=20_000, description="Most tokens the memory section of a turn may take.")
     context_min_score: float = Field(
@@ -190,11 +205,12 @@ class MemorySettings(BaseModel):
     embedding_api_base: str | None = Field(None, description="Base URL for `embedding_model`, when it needs one.")
 
 
-class CheckpointSettings(BaseModel):
+class CheckpointSettings(Section):
     enabled: bool = Field(True, description="Checkpoint the workspace's files around every turn, task and shell command.")
     max_file_bytes: int = Field(
-        5_000_000, ge=1, description="Files larger than this are left out of checkpoints (and listed as skipped).")
-    retention_days: float = Field(30.0, gt=0, description="Checkpoints older than this are pruned.")
+        5_000_000, ge=1, le=MAX_BYTES,
+        description="Files larger than this are left out of checkpoints (and listed as skipped).")
+    retention_days: float = Field(30.0, gt=0, le=36_500, description="Checkpoints older than this are pruned.")
 
 
 _toml_files: ContextVar[tuple[Path, ...]] = ContextVar("oboto_toml_files", default=())

@@ -6,6 +6,13 @@ import re
 
 from oboto.core.errors import RequestRefused
 
+MIN_INTERVAL_SECONDS = 10.0
+"""The shortest interval of a schedule or of the agent loop."""
+MAX_SCHEDULE_INTERVAL_SECONDS = 366 * 86400.0
+"""A yearly schedule at the most: `now + interval` stays far from where a datetime overflows."""
+MAX_LOOP_INTERVAL_SECONDS = 30 * 86400.0
+"""Far beyond any useful heartbeat."""
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 

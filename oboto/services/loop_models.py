@@ -8,13 +8,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from oboto.core.durations import MAX_LOOP_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
 from oboto.core.errors import RequestRefused
 from oboto.core.models import Document
 
 LoopStateName = Literal["stopped", "playing", "paused"]
-MIN_INTERVAL_SECONDS = 10.0
-# Far beyond any useful heartbeat, and small enough that `now + interval` can never overflow a datetime.
-MAX_INTERVAL_SECONDS = 30 * 24 * 3600.0
 
 
 class LoopError(RequestRefused, ValueError):
@@ -33,14 +31,15 @@ def validate_interval(value: object) -> float:
         raise LoopError(f"the interval must be a finite number of seconds, not {value}")
     if seconds < MIN_INTERVAL_SECONDS:
         raise LoopError(f"the interval must be at least {MIN_INTERVAL_SECONDS:g} seconds, not {seconds:g}")
-    if seconds > MAX_INTERVAL_SECONDS:
-        raise LoopError(f"the interval must be at most {MAX_INTERVAL_SECONDS:g} seconds (30 days), not {seconds:g}")
+    if seconds > MAX_LOOP_INTERVAL_SECONDS:
+        raise LoopError(f"the interval must be at most {MAX_LOOP_INTERVAL_SECONDS:g} seconds (30 days), "
+                        f"not {seconds:g}")
     return seconds
 
 
 class LoopState(Document):
     state: LoopStateName = "stopped"
-    interval_seconds: float = Field(180.0, ge=MIN_INTERVAL_SECONDS, le=MAX_INTERVAL_SECONDS, allow_inf_nan=False)
+    interval_seconds: float = Field(180.0, ge=MIN_INTERVAL_SECONDS, le=MAX_LOOP_INTERVAL_SECONDS, allow_inf_nan=False)
     invocation_count: int = Field(0, ge=0)
     last_tick_at: datetime | None = None
     next_tick_at: datetime | None = None

@@ -10,12 +10,12 @@ from typing import Any, Iterable, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from oboto.core.durations import format_duration
+from oboto.core.durations import MAX_SCHEDULE_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, format_duration
 from oboto.core.errors import RequestRefused
 from oboto.core.models import Document, Record, utc_now
 
 SCHEDULE_ID_PATTERN = r"^s-[0-9a-f]{8}$"
-MIN_INTERVAL_SECONDS = 10.0
+MAX_RUNS = 1_000_000_000
 MAX_RECENT_TASKS = 10
 FAILURES_BEFORE_PAUSE = 5
 
@@ -58,6 +58,9 @@ def check_interval(value: object) -> float:
         raise ScheduleError(
             f"interval_seconds {seconds:g} is too short; the minimum is {MIN_INTERVAL_SECONDS:g} seconds"
         )
+    if seconds > MAX_SCHEDULE_INTERVAL_SECONDS:
+        raise ScheduleError(f"interval_seconds {seconds:g} is too long; the maximum is 366 days "
+                            f"({MAX_SCHEDULE_INTERVAL_SECONDS:.0f} seconds)")
     return seconds
 
 
@@ -87,6 +90,8 @@ def check_max_runs(value: object) -> int | None:
         raise ScheduleError(f"max_runs must be a whole number of runs or null, not {value!r}")
     if value < 1:
         raise ScheduleError(f"max_runs must be 1 or more (got {value!r}); leave it out for no limit")
+    if value > MAX_RUNS:
+        raise ScheduleError(f"max_runs must be at most {MAX_RUNS} (got {value:g}); leave it out for no limit")
     return int(value)
 
 
