@@ -47,7 +47,15 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"oboto: {message} (see `{self.prog} --help`)\n")
+        from oboto.core.text import one_line
+
+        self.exit(EXIT_USAGE, f"oboto: {one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def _folder_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty name is no folder (leave --workspace out for the current folder)")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A multi-agent workspace for the terminal. With no command, opens the terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"oboto {__version__}")
-    parser.add_argument("--workspace", "-w", metavar="DIR", help="the project folder (default: the current folder)")
+    parser.add_argument("--workspace", "-w", metavar="DIR", type=_folder_name,
+                        help="the project folder (default: the current folder)")
     add_mode_flag(parser, dest="global_mode")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name in COMMAND_MODULES.items():

@@ -163,3 +163,14 @@ def test_help_imports_nothing_heavy() -> None:
 def test_bad_usage_exits_2() -> None:
     result = subprocess.run([sys.executable, "-m", "oboto", "conversations", "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [("run", "-"), ("run",)])
+def test_run_reads_the_prompt_from_standard_input(workspace, llm_env: ScriptedLLM, argv: tuple[str, ...]) -> None:
+    llm_env.add(Reply(text="Piped prompt received."))
+    result = subprocess.run([sys.executable, "-m", "oboto", "--workspace", str(workspace.root), *argv],
+                            input="what does\nthis say?\n", capture_output=True, text=True, timeout=60,
+                            env={key: value for key, value in os.environ.items() if not key.startswith("PYTEST")})
+    assert result.returncode == 0, result.stderr
+    assert "Piped prompt received." in result.stdout
+    assert chat_lines(workspace)[0]["content"] == "what does\nthis say?\n"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from argparse import Namespace
 
-from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, print_json, report_event
+from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, print_json, report_event, workspace_paths
 
 HELP = "show the audit log: every tool call, who made it, what was decided and why"
 
@@ -22,11 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: Namespace) -> int:
     from oboto.core.audit import AuditLog, parse_since
-    from oboto.core.paths import WorkspacePaths
 
-    paths = WorkspacePaths.for_root(args.workspace or ".")
-    if not paths.root.is_dir():
-        raise UsageError(f"workspace {paths.root} is not a folder")
+    paths = workspace_paths(args)
     try:
         since = parse_since(args.since) if args.since else None
     except ValueError as error:

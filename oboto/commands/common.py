@@ -24,7 +24,10 @@ class WorkFailed(Exception):
 
 
 def warn(message: str) -> None:
-    print(f"oboto: {message}", file=sys.stderr)
+    """One line on stderr, whatever the message holds (a name given on the command line may hold a newline)."""
+    from oboto.core.text import one_line
+
+    print(f"oboto: {one_line(message)}", file=sys.stderr)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -78,16 +81,29 @@ def report_event(event: Any) -> None:
         warn(event.message)
 
 
+def workspace_paths(args: argparse.Namespace):  # -> WorkspacePaths
+    """The paths of the workspace named by --workspace (the current folder without it); UsageError if it cannot be."""
+    from oboto.core.paths import WorkspacePaths
+    from oboto.core.text import cut
+
+    try:
+        paths = WorkspacePaths.for_root(args.workspace or ".")
+        is_folder = paths.root.is_dir()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop on Python 3.11
+        reason = getattr(error, "strerror", None) or error
+        raise UsageError(f"workspace {cut(args.workspace, 80)!r} cannot be used: {reason}") from None
+    if not is_folder:
+        raise UsageError(f"workspace {paths.root} is not a folder")
+    return paths
+
+
 def open_runtime(args: argparse.Namespace):  # -> Runtime
     from oboto.core.bus import EventBus
     from oboto.core.config import ConfigProblem, load_settings
     from oboto.core.events import FileQuarantined, WorkspaceWarning
-    from oboto.core.paths import WorkspacePaths
     from oboto.services.runtime import Runtime
 
-    paths = WorkspacePaths.for_root(args.workspace or ".")
-    if not paths.root.is_dir():
-        raise UsageError(f"workspace {paths.root} is not a folder")
+    paths = workspace_paths(args)
     moved = paths.ensure()
     try:
         settings, warnings = load_settings(paths)

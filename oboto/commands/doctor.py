@@ -9,7 +9,7 @@ from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
 
-from oboto.commands.common import EXIT_FAILED, EXIT_OK, add_json_flag, print_json
+from oboto.commands.common import EXIT_FAILED, EXIT_OK, UsageError, add_json_flag, print_json, workspace_paths
 
 HELP = "check the model, keys, workspace files, lock, agent profiles, MCP servers and how commands are contained"
 
@@ -48,16 +48,16 @@ def _document_check(label: str, path: Path, model: type) -> Check:
 def gather(args: Namespace) -> list[Check]:
     from oboto.core.config import ConfigProblem, load_settings
     from oboto.core.locks import ProcessLock
-    from oboto.core.paths import WorkspacePaths, user_config_dir
+    from oboto.core.paths import user_config_dir
     from oboto.llm.providers import provider_key_env
     from oboto.llm.resolve import LOCAL_EXTRA_HINT, resolve_model
     from oboto.services.conversation_models import ConversationIndex
 
-    checks: list[Check] = []
-    paths = WorkspacePaths.for_root(args.workspace or ".")
-    checks.append(Check("python", sys.version_info >= (3, 11), sys.version.split()[0]))
-    if not paths.root.is_dir():
-        return checks + [Check("workspace", False, f"{paths.root} is not a folder")]
+    checks = [Check("python", sys.version_info >= (3, 11), sys.version.split()[0])]
+    try:
+        paths = workspace_paths(args)
+    except UsageError as problem:
+        return checks + [Check("workspace", False, str(problem))]
     writable = os.access(paths.state_dir if paths.state_dir.exists() else paths.root, os.W_OK)
     checks.append(Check("workspace", writable, f"{paths.root}" + ("" if writable else " is not writable")))
     try:

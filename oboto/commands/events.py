@@ -10,7 +10,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import BinaryIO
 
-from oboto.commands.common import EXIT_OK, WorkFailed, add_json_flag, positive_int, warn
+from oboto.commands.common import EXIT_OK, WorkFailed, add_json_flag, positive_int, warn, workspace_paths
 
 HELP = "print the workspace's event log"
 SKIP_FIELDS = {"type", "at", "pid"}
@@ -36,9 +36,7 @@ def _open(path: Path) -> BinaryIO | None:
 
 
 def run(args: Namespace) -> int:
-    from oboto.core.paths import WorkspacePaths
-
-    path = WorkspacePaths.for_root(args.workspace or ".").events
+    path = workspace_paths(args).events
     handle = _open(path)
     data = b""
     if handle is not None:

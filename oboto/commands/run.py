@@ -23,7 +23,8 @@ EXIT_INTERRUPTED = 130
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("prompt", metavar="PROMPT", help="what to ask the agent")
+    parser.add_argument("prompt", metavar="PROMPT", nargs="?",
+                        help="what to ask the agent; `-`, or none with a pipe, reads it from standard input")
     parser.add_argument("--conversation", "-c", default="chat", metavar="NAME", help="conversation to use (default: chat)")
     add_mode_flag(parser)
     parser.add_argument("--yes", "-y", action="store_true",
@@ -39,8 +40,7 @@ def run(args: Namespace) -> int:
     from oboto.services.conversation_models import ConversationNameError
     from oboto.services.conversations import ConversationError
 
-    if not args.prompt.strip():
-        raise UsageError("the prompt is empty")
+    args.prompt = _prompt(args.prompt)
     runtime = open_runtime(args)
     try:
         conversation = runtime.conversations.info(args.conversation).name
@@ -85,6 +85,20 @@ def run(args: Namespace) -> int:
         warn(outcome.error or outcome.status)
     _finish_spawned_tasks(runtime, list(dict.fromkeys(spawned)), args.leave_tasks)
     return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _prompt(given: str | None) -> str:
+    """The prompt: the argument, or standard input for `-` (or for no argument when input is piped in)."""
+    import sys
+
+    if given is None and sys.stdin.isatty():
+        raise UsageError("give a prompt, or `-` to read it from standard input")
+    prompt = sys.stdin.read() if given in (None, "-") else given
+    if "\x00" in prompt:
+        raise UsageError("the prompt contains a NUL byte; remove it and try again")
+    if not prompt.strip():
+        raise UsageError("the prompt is empty")
+    return prompt
 
 
 def _finish_spawned_tasks(runtime, task_ids: list[str], leave: bool) -> None:

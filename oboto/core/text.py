@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 
 def cut(text: str, limit: int) -> str:
     """`text` on one line, at most `limit` characters of it, with an ellipsis when something was cut."""
     flat = re.sub(r"\s+", " ", text).strip()
     return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+def one_line(text: str) -> str:
+    """`text` safe to print as one line: line breaks, terminal escapes and bidi overrides shown as escapes."""
+    return "".join(char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in ("Cc", "Cf")
+                   and char != "\t" else char for char in text)
