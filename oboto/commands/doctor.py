@@ -164,7 +164,13 @@ def _protection_checks(settings, root: Path) -> list[Check]:
     import asyncio
 
     from oboto.agent.sandbox.launch import LauncherFailed
-    from oboto.agent.sandbox.policy import describe_environment, describe_limits, describe_sandbox, probe
+    from oboto.agent.sandbox.policy import (
+        describe_environment,
+        describe_limits,
+        describe_sandbox,
+        describe_state_protection,
+        probe,
+    )
     from oboto.core.redact import looks_secret
 
     try:
@@ -178,6 +184,7 @@ def _protection_checks(settings, root: Path) -> list[Check]:
     known = f"the values of {', '.join(secrets)} are" if secrets else "no secret is in the environment; any would be"
     return [
         Check("sandbox", sandbox_ok, sandbox, warning=report.unsandboxed),
+        Check("state folder", True, describe_state_protection(plan, report), warning=not report.read_only),
         Check("limits", True, describe_limits(settings.shell)),
         Check("environment", True, describe_environment(settings.shell)),
         Check("process tree", True, "each command runs under a child subreaper: every process it starts, also with "

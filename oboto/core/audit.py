@@ -58,6 +58,8 @@ class AuditEntry:
     schedule_id: str | None = None
     origin: str = "foreground"
     error: str | None = None
+    note: str | None = None
+    """What else the tool reported for the record, e.g. settings a command changed that were put back."""
 
     def to_record(self) -> dict[str, Any]:
         record = {"at": utc_now().isoformat(), **self.__dict__}

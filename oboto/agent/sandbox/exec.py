@@ -24,6 +24,7 @@ from types import SimpleNamespace
 from oboto.agent.sandbox import linux, tree
 from oboto.agent.sandbox.landlock import Ruleset
 from oboto.agent.sandbox.limits import apply_limits
+from oboto.agent.sandbox.mounts import make_read_only
 
 SHELL = "/bin/sh"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -48,6 +49,12 @@ def _exec_command(spec: SimpleNamespace, temp_dir: str, setup_fd: int) -> None:
         os.close(spec.status_fd)
         apply_limits(address_space_bytes=spec.address_space_bytes, cpu_seconds=spec.cpu_seconds,
                      file_size_bytes=spec.file_size_bytes, processes=spec.processes)
+        if spec.read_only:  # before the hardening, which drops what mounting needs, and before Landlock
+            try:
+                make_read_only(spec.read_only)
+                tell(read_only=True)
+            except OSError as error:
+                tell(read_only_refused=f"the kernel refused a mount namespace: {error.strerror}")
         if spec.harden:
             linux.set_no_new_privs()
             linux.drop_capabilities(linux.PROCESS_INSPECTION_CAPABILITIES)

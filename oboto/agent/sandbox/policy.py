@@ -14,6 +14,7 @@ from oboto.agent.sandbox.linux import set_undumpable
 from oboto.agent.sandbox.launch import run_in_launcher
 from oboto.agent.sandbox.spec import CommandReport, CommandSpec
 from oboto.core.config import Settings, ShellSettings
+from oboto.core.safe_open import OBOTO_DIR_NAME
 
 DEVICE_PATHS = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/ptmx", "/dev/pts", "/dev/shm")
 """Writable for every command: the null devices, terminals, and POSIX shared memory (multiprocessing needs it)."""
@@ -53,6 +54,8 @@ class SandboxPlan:
     """Why Landlock is not used, when it is not."""
     network: bool
     writable: tuple[str, ...]
+    read_only: tuple[str, ...] = ()
+    """Oboto's state folder, which commands may read but not change (empty when shell.sandbox is "off")."""
 
     @classmethod
     def for_settings(cls, settings: Settings, root: Path, *, background: bool) -> "SandboxPlan":
@@ -66,6 +69,7 @@ class SandboxPlan:
             mode=shell.sandbox, landlock_abi=abi, unavailable=unavailable,
             network=shell.background_network if background else shell.network,
             writable=(str(root), *DEVICE_PATHS, *extra),
+            read_only=(str(root / OBOTO_DIR_NAME),) if shell.sandbox != "off" else (),
         )
 
     def check(self) -> None:
@@ -84,7 +88,8 @@ class SandboxPlan:
     def command_spec(self, shell: ShellSettings, command: str, timeout_seconds: float) -> CommandSpec:
         return CommandSpec(
             command=command, timeout_seconds=timeout_seconds, status_fd=-1, temp_parent=tempfile.gettempdir(),
-            writable=list(self.writable), network=self.network, landlock_abi=self.landlock_abi,
+            writable=list(self.writable), read_only=list(self.read_only), network=self.network,
+            landlock_abi=self.landlock_abi,
             required=self.mode == "required", harden=self.mode != "off",
             address_space_bytes=shell.memory_limit_mb * _MIB or None, cpu_seconds=shell.cpu_limit_seconds or None,
             file_size_bytes=shell.file_size_limit_mb * _MIB or None, processes=shell.process_limit or None,
@@ -112,6 +117,17 @@ def describe_sandbox(settings: Settings, plan: SandboxPlan, report: CommandRepor
         network = ", ".join(f"{'on' if allowed else 'off'} {who}" for who, allowed in
                             (("foreground", settings.shell.network), ("background", settings.shell.background_network)))
     return True, f"{report.sandbox} (writes: {writes}; network: {network})"
+
+
+def describe_state_protection(plan: SandboxPlan, report: CommandReport) -> str:
+    """How `.oboto/` (settings, grants, the emergency stop, everything oboto keeps) is kept from commands."""
+    if not plan.read_only:
+        return f'not protected (shell.sandbox = "off"): commands may change {OBOTO_DIR_NAME}/, settings included'
+    if report.read_only:
+        return f"{OBOTO_DIR_NAME}/ is read-only for commands (a mount namespace of their own)"
+    return (f"{OBOTO_DIR_NAME}/ cannot be made read-only here ({report.read_only_refused}): after each command, "
+            "changes it made to config.toml, grants.json, stop.json, agents/ and commands/ are put back; "
+            f"the rest of {OBOTO_DIR_NAME}/ stays writable for commands")
 
 
 def describe_limits(shell: ShellSettings) -> str:

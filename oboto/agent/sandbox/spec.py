@@ -20,6 +20,8 @@ class CommandSpec:
     temp_parent: str
     """Where the command's private temporary folder is made (and removed when it ends)."""
     writable: list[str] = field(default_factory=list)
+    read_only: list[str] = field(default_factory=list)
+    """Folders inside `writable` the command may only read (oboto's state folder), by a mount namespace."""
     network: bool = True
     landlock_abi: int | None = None
     """Apply Landlock at this ABI; None: no Landlock (off, or unavailable and not required)."""
@@ -53,6 +55,10 @@ class CommandReport:
     sandbox: str = ""
     """What the command ran under, e.g. "landlock ABI 7", or why it ran without."""
     unsandboxed: bool = False
+    read_only: bool = False
+    """The spec's read-only folders were mounted read-only for the command."""
+    read_only_refused: str | None = None
+    """Why they could not be (the kernel refused a mount namespace)."""
     refused: str | None = None
     """Why the command was not run at all."""
     survivors: bool = False

@@ -42,6 +42,8 @@ class ToolResult:
     ok: bool
     content: str
     data: dict[str, Any] | None = None
+    note: str | None = None
+    """A fact the audit log keeps besides the outcome (e.g. settings a command changed were put back)."""
 
     @classmethod
     def success(cls, content: str, **data: Any) -> "ToolResult":
@@ -227,7 +229,7 @@ class ToolRegistry:
         except asyncio.CancelledError:
             call.write("cancelled", None)
             raise
-        call.write("ok" if result.ok else call.outcome or "error", None if result.ok else result.content)
+        call.write("ok" if result.ok else call.outcome or "error", None if result.ok else result.content, result.note)
         return result
 
     async def _execute(self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext,
@@ -278,7 +280,10 @@ class ToolRegistry:
 def _redacted(result: ToolResult, settings: Settings) -> ToolResult:
     """The one point every tool result passes before it is audited, persisted, shown or sent to a model."""
     redactor = Redactor.from_environment(extra_names=settings.security.redact_env)
-    return ToolResult(result.ok, redactor.text(result.content), redactor.data(result.data)) if redactor else result
+    if not redactor:
+        return result
+    note = redactor.text(result.note) if result.note else None
+    return ToolResult(result.ok, redactor.text(result.content), redactor.data(result.data), note)
 
 
 class _AuditedCall:
@@ -311,7 +316,7 @@ class _AuditedCall:
             self.outcome, self.refusal = "refused", verdict.refusal
         return verdict.allowed
 
-    def write(self, outcome: str, error: str | None) -> None:
+    def write(self, outcome: str, error: str | None, note: str | None = None) -> None:
         if self.ctx.audit is None:
             return
         entry = AuditEntry(
@@ -319,7 +324,7 @@ class _AuditedCall:
             arguments=audit_arguments(self.arguments), outcome=outcome,
             duration_ms=(time.perf_counter() - self.started) * 1000, conversation=self.ctx.conversation,
             task_id=self.ctx.task_id, schedule_id=self.ctx.schedule_id, origin=self.ctx.origin,
-            error=error[:300] if error else None,
+            error=error[:300] if error else None, note=note,
         )
         try:
             self.ctx.audit.write(entry)

@@ -12,9 +12,11 @@ from oboto.agent.sandbox.environment import command_environment
 from oboto.agent.sandbox.launch import LauncherFailed, run_in_launcher
 from oboto.agent.sandbox.policy import SandboxPlan, SandboxRefused, protect_this_process
 from oboto.agent.sandbox.spec import CommandReport
+from oboto.agent.sandbox.state_guard import REJECTED_MARK, Undone, take_snapshot, undo_changes
 from oboto.agent.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from oboto.agent.tools.workspace_paths import display_path, resolve_in_workspace
 from oboto.core.events import WorkspaceWarning
+from oboto.core.safe_open import OBOTO_DIR_NAME
 
 MAX_TIMEOUT_SECONDS = 3600.0
 
@@ -114,6 +116,7 @@ class RunCommand(Tool):
         spec = plan.command_spec(shell, args.command, timeout)
         protect_this_process()
         capture = OutputCapture(shell.max_output_bytes)
+        settings_before = take_snapshot(ctx.paths.state_dir) if plan.read_only else None
         try:
             report = await run_in_launcher(spec, cwd, command_environment(os.environ, shell.pass_env), capture.feed)
         except LauncherFailed as failure:
@@ -122,7 +125,26 @@ class RunCommand(Tool):
             raise ToolError(f"command refused: {report.refused}")
         if report.unsandboxed and plan.mode != "off":
             self._warn_once(ctx, f"run_command runs without the Landlock sandbox: {plan.unsandboxed_reason(report)}")
-        return self._result(report, capture, timeout)
+        result = self._result(report, capture, timeout)
+        # Without the read-only mount the command could have changed the settings: whatever it changed is put back.
+        if settings_before is not None and not report.read_only:
+            self._put_back(ctx, undo_changes(ctx.paths.state_dir, settings_before), result)
+        return result
+
+    @staticmethod
+    def _put_back(ctx: ToolContext, undone: Undone, result: ToolResult) -> None:
+        """Say in the result, the audit log and an event which settings the command changed and were put back."""
+        if not undone.changed:
+            return
+        names = ", ".join(f"{OBOTO_DIR_NAME}/{name}" for name in undone.changed)
+        what = (f"the command changed {names}, which commands may not change: put back as it was "
+                f"(its version is kept beside it as *{REJECTED_MARK}<time>)")
+        if undone.failures:
+            what += f"; could not put back {'; '.join(undone.failures)}"
+        result.content += f"\n[{what}]"
+        result.note = what
+        if ctx.deps.events is not None:
+            ctx.deps.events.publish(WorkspaceWarning(message=what))
 
     def _warn_once(self, ctx: ToolContext, message: str) -> None:
         """Say once per workspace session that commands run unsandboxed, and why."""
