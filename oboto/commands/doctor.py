@@ -34,14 +34,19 @@ def _document_check(label: str, path: Path, model: type) -> Check:
     import orjson
     from pydantic import ValidationError
 
-    if not path.exists():
-        return Check(label, True, f"{path.name} not created yet")
-    try:
-        model.model_validate(orjson.loads(path.read_bytes()))
-    except (orjson.JSONDecodeError, ValidationError, ValueError) as error:
-        from oboto.core.store import describe_error
+    from oboto.core import safe_open
+    from oboto.core.quarantine import describe_unusable
+    from oboto.core.store import describe_error
 
-        return Check(label, False, f"{path} is invalid: {describe_error(error)} (oboto will move it aside on next use)")
+    later = "(oboto will move it aside on next use)"
+    try:
+        model.model_validate(orjson.loads(safe_open.read_bytes(path)))
+    except FileNotFoundError:
+        return Check(label, True, f"{path.name} not created yet")
+    except OSError as error:
+        return Check(label, False, f"{path} {describe_unusable(error)} {later}")
+    except (orjson.JSONDecodeError, ValidationError, ValueError) as error:
+        return Check(label, False, f"{path} is invalid: {describe_error(error)} {later}")
     return Check(label, True, f"{path.name} is valid")
 
 

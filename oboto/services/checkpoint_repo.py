@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 
+from oboto.core import safe_open
 from oboto.core.paths import OBOTO_DIR_NAME
 from oboto.services.change_models import Change, FileState, SkippedFile
 
@@ -323,9 +324,10 @@ def _state(mode: str, blob: str) -> FileState | None:
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:
+    """Write one of the store's own files, never through a link put in its place."""
     try:
-        if path.read_bytes() == data:
+        if safe_open.read_bytes(path) == data:
             return
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    except OSError:
+        pass  # missing, or not a file: replaced below
+    safe_open.write_atomic(path, data, mode=0o644)

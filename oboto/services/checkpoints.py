@@ -9,12 +9,14 @@ a checkpoint that fails never fails the turn, it publishes a warning.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
 
 import orjson
@@ -27,7 +29,7 @@ from oboto.core.events import ChangeRecorded, Event, FileQuarantined, WorkspaceW
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
-from oboto.core.quarantine import move_aside, real_folder
+from oboto.core.quarantine import move_aside, open_repairing, real_folder
 from oboto.services.change_models import (
     CHANGE_ID_PATTERN,
     Change,
@@ -269,13 +271,13 @@ class CheckpointService:
     def _maybe_prune(self) -> None:
         marker = self.paths.checkpoints_dir / "oboto-pruned"
         try:
-            due = time.time() - marker.stat().st_mtime > PRUNE_EVERY_SECONDS
+            due = time.time() - os.stat(marker, follow_symlinks=False).st_mtime > PRUNE_EVERY_SECONDS
         except FileNotFoundError:
-            marker.touch()
+            _touch(marker)
             return
         if due:
             self._prune(utc_now())
-            marker.touch()
+            _touch(marker)
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete changes older than `checkpoints.retention_days` and the files only they kept; returns how many."""
@@ -436,6 +438,15 @@ class CheckpointService:
         if result.change is not None:
             self.bus.publish(_recorded(result.change))
         return result
+
+
+def _touch(marker: Path) -> None:
+    """Make the marker's time now, never through a link in its place."""
+    fd, _moved = open_repairing(marker, os.O_WRONLY | os.O_CREAT)  # a link there is moved aside, not followed
+    try:
+        os.utime(fd)
+    finally:
+        os.close(fd)
 
 
 def _recorded(change: Change) -> ChangeRecorded:
