@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from oboto.core.config import LLMSettings, Settings
+from oboto.core.log_files import StateLogHandler
 from oboto.llm.client import LLMClient, api_key_variable, backoff_delay, classify_error, scrub_secrets
 from oboto.llm.litellm_setup import LIBRARY_LOGGERS, load_litellm, route_library_logs
 from oboto.llm.types import LLMError
@@ -479,6 +480,6 @@ def test_library_loggers_only_write_to_oboto_handlers(tmp_path: Path) -> None:
         for name in LIBRARY_LOGGERS:
             logger = logging.getLogger(name)
             assert not logger.propagate
-            assert [type(handler) for handler in logger.handlers] == [logging.FileHandler]
+            assert [type(handler) for handler in logger.handlers] == [StateLogHandler]  # follows no link
     finally:
         route_library_logs(None)
