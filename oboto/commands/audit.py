@@ -31,8 +31,9 @@ def run(args: Namespace) -> int:
     for word in args.decision or ():
         if word.lower() not in ("allowed", "allow", "denied", "deny", "refused", "ask", "asked"):
             raise UsageError(f"--decision {word!r}: use allowed, denied or ask")
-    entries = list(AuditLog(paths.audit, report=report_event).entries(task_id=args.task, conversation=args.conversation, since=since,
-                                                 decisions=args.decision))
+    audit = AuditLog(paths.audit, report=report_event)
+    entries = list(audit.entries(task_id=args.task, conversation=args.conversation, since=since,
+                                 decisions=args.decision))
     if args.json:
         print_json(entries)
         return EXIT_OK

@@ -96,7 +96,8 @@ KINDS = [
     Kind("state folder", "", ("conversations", "list"), folder=True, damages=LOCK_DAMAGES),
 ]
 CASES = [pytest.param(kind, damage, id=f"{kind.name}-{damage}", marks=[pytest.mark.skipif(
-    not MODES_BIND and damage == "unreadable", reason=UNREADABLE_AS_ROOT)]) for kind in KINDS for damage in kind.damages]
+    not MODES_BIND and damage == "unreadable", reason=UNREADABLE_AS_ROOT)])
+    for kind in KINDS for damage in kind.damages]
 
 
 @dataclass

@@ -182,7 +182,8 @@ def folder_swapped_for_a_link(root: Path, outside: Path) -> Iterator[list[int]]:
     """Another process swaps the folder `sub` for a symlink to `outside` and back, as fast as it can, meanwhile;
     afterwards the list holds how many swaps it made."""
     stop = root.parent / "stop-swapping"
-    swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, str(root / "sub"), str(outside), str(stop)], stdout=subprocess.PIPE, text=True)
+    swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, str(root / "sub"), str(outside), str(stop)],
+                               stdout=subprocess.PIPE, text=True)
     swaps: list[int] = []
     try:
         yield swaps
