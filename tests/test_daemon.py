@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -82,6 +83,29 @@ def test_sigterm_stops_gracefully_and_records_running_tasks_as_interrupted(works
     record = task(workspace, slow)
     assert record["status"] == "interrupted" and "runner stopped" in record["error"]
     assert ProcessLock(workspace.runner_lock).holder_pid() is None
+
+
+def test_sigterm_ends_the_daemon_promptly_even_when_stopping_meets_work_it_cannot_interrupt(
+        workspace, slow_or_fast) -> None:
+    """The running task's episode goes to an embedding endpoint that accepts and never answers, as a model
+    still loading would: stopping does not wait for it (nothing here is timed but the generous bound)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        daemon = oboto_process(workspace.root, "daemon", env={"OBOTO_EMBEDDING_MODEL": "openai/text-embedding-3-small",
+                                                               "OBOTO_MEMORY__EMBEDDING_API_BASE": endpoint})
+        wait_until(lambda: ProcessLock(workspace.runner_lock).holder_pid() == daemon.pid, timeout=20)
+        slow = oboto(workspace.root, "tasks", "spawn", "slow", "--query", "slow job").stdout.strip()
+        slow_or_fast.wait_for_requests(1, timeout=120)  # the model call is under way
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            code = daemon.wait(timeout=15)
+        finally:
+            daemon.kill()
+        assert code == 0, daemon.stderr.read()
+        assert task(workspace, slow)["status"] == "interrupted"
+        assert "were not yet remembered" in daemon.stderr.read(), "the episode that could not be stored is named"
 
 
 def test_kill_9_then_restart_interrupts_tasks_and_keeps_the_schedule_time(workspace, slow_or_fast) -> None:

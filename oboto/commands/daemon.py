@@ -1,16 +1,28 @@
-"""`oboto daemon`: the headless runner; SIGTERM/SIGINT stop it gracefully."""
+"""`oboto daemon`: the headless runner; SIGTERM/SIGINT stop it gracefully, within STOP_GRACE_SECONDS.
+
+Stopping cancels the running tasks (recorded `interrupted`) and posts their notices. What a worker thread is
+still doing then (a library's first import, an embedding model storing an episode) cannot be interrupted, and
+the interpreter would wait for it on the way out: once everything is stored, the daemon ends its process at
+once instead. If stopping itself takes longer than the grace period, it says so and exits anyway, as a crash
+would, which loses nothing that was stored (the next runner marks tasks still recorded running as interrupted).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
+import sys
+import threading
 from argparse import Namespace
+from typing import NoReturn
 
-from oboto.commands.common import EXIT_OK, open_runtime, warn
+from oboto.commands.common import EXIT_FAILED, EXIT_OK, open_runtime, warn
 
 HELP = "run background tasks, schedules and the agent loop headless (SIGTERM/SIGINT stop it)"
+STOP_GRACE_SECONDS = 4.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: Namespace) -> int:
     runtime = open_runtime(args)
-    asyncio.run(_serve(runtime, quiet=args.quiet))
-    return EXIT_OK
+    # Not asyncio.run: it joins the loop's worker threads, and one may be busy for many seconds more.
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(_serve(runtime, quiet=args.quiet))
+    _exit_now(EXIT_OK)
 
 
 async def _serve(runtime, *, quiet: bool) -> None:
@@ -28,8 +42,14 @@ async def _serve(runtime, *, quiet: bool) -> None:
 
     runner = Runner(runtime)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if not runner.stopping:
+            _exit_after(STOP_GRACE_SECONDS)
+        runner.stop()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, runner.stop)
+        loop.add_signal_handler(signum, stop)
     holder = runner.holder_pid()
     if holder is not None and not quiet:
         warn(f"process {holder} is the runner for {runtime.paths.root}; waiting to take over when it stops")
@@ -43,3 +63,25 @@ async def _serve(runtime, *, quiet: bool) -> None:
     await runtime.aclose()
     if not quiet:
         warn("stopped; tasks that were running are recorded as interrupted")
+
+
+def _exit_after(seconds: float) -> None:
+    """End the process `seconds` from now if stopping has not ended it by then (a timer thread, so neither a
+    busy event loop nor the interpreter waiting for worker threads at exit can hold it up)."""
+
+    def give_up() -> None:
+        warn(f"stopping took longer than {seconds:g} s; exiting now (tasks still recorded as running are marked "
+             "interrupted by the next runner)")
+        _exit_now(EXIT_FAILED)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process without waiting for worker threads (everything oboto writes is already fsynced)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

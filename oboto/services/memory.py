@@ -363,10 +363,16 @@ class MemoryStore:
         except Exception as failure:  # a lost episode is worth a warning, not a broken runner
             self.bus.publish(WorkspaceWarning(message=f"the episode of task {task_id} was not remembered: {failure}"))
 
-    async def drain(self) -> None:
-        """Wait until every episode being stored in the background is written."""
+    async def drain(self, timeout: float | None = None) -> int:
+        """Wait until every episode being stored in the background is written, or `timeout` seconds have passed;
+        returns how many are still being stored (their threads finish on their own, unless the process ends)."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            left = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if left is not None and left <= 0:
+                break
+            await asyncio.wait(list(self._pending), timeout=left)
+        return len(self._pending)
 
     def close(self) -> None:
         """Let go of Chroma's files; the next operation opens the store again."""

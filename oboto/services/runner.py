@@ -34,6 +34,11 @@ class Runner:
     def is_runner(self) -> bool:
         return self.lock.held
 
+    @property
+    def stopping(self) -> bool:
+        """`stop()` was called."""
+        return self._stop.is_set()
+
     def holder_pid(self) -> int | None:
         return self.lock.holder_pid()
 

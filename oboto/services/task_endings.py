@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from oboto.core.bus import EventBus
-from oboto.core.events import TaskFinished
+from oboto.core.events import TaskFinished, WorkspaceWarning
 from oboto.services.conversation_models import MAIN_CONVERSATION
 from oboto.services.conversations import ConversationManager
 from oboto.services.memory import MemoryStore
@@ -20,6 +20,8 @@ from oboto.services.tasks import TaskManager
 
 NOTICE_BATCH_SECONDS = 0.5
 RESULT_EXCERPT = 600
+EPISODE_DRAIN_SECONDS = 1.5
+"""How long a stopping runner waits for episodes still being stored (a cold embedding model can take far longer)."""
 
 
 class TaskEndings:
@@ -27,6 +29,7 @@ class TaskEndings:
 
     def __init__(self, bus: EventBus, tasks: TaskManager, conversations: ConversationManager,
                  memory: MemoryStore) -> None:
+        self.bus = bus
         self.tasks = tasks
         self.conversations = conversations
         self.memory = memory
@@ -52,11 +55,13 @@ class TaskEndings:
             self._schedule_notices()
 
     async def stop_runner(self) -> None:
-        """Finish the notices being posted and the episodes being stored."""
+        """Finish the notices being posted, and the episodes being stored for as long as a stop may take."""
         self.is_runner = False
         if self._notice_task is not None:
             await asyncio.gather(self._notice_task, return_exceptions=True)
-        await self.memory.drain()
+        if unstored := await self.memory.drain(EPISODE_DRAIN_SECONDS):
+            self.bus.publish(WorkspaceWarning(message=f"{unstored} finished task(s) were not yet remembered when "
+                                                      "the runner stopped; their records are kept"))
 
     # ----- completion notices ------------------------------------------------------------------
 
