@@ -37,8 +37,13 @@ async def run_command(registry: ToolRegistry, ctx: ToolContext, command: str, **
     return await registry.execute("run_command", {"command": command, "timeout_seconds": 20, **arguments}, ctx)
 
 
+RUN_ROOT: list[str] = []
+"""This test run's temporary root (set by conftest): only processes working under it are this run's."""
+
+
 def processes_running(*argv: str) -> list[int]:
-    """Live processes whose command line is exactly `argv` (zombies are dead, only not yet reaped)."""
+    """Live processes of this test run whose command line is exactly `argv` (zombies are dead, only not yet
+    reaped); another suite running at the same time on the machine has its own temporary root."""
     wanted = ("\0".join(argv) + "\0").encode()
     found = []
     for entry in os.listdir("/proc"):
@@ -47,9 +52,11 @@ def processes_running(*argv: str) -> list[int]:
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
             stat = Path(f"/proc/{entry}/stat").read_bytes()
+            cwd = os.readlink(f"/proc/{entry}/cwd") if cmdline == wanted else ""
         except OSError:
             continue
-        if cmdline == wanted and stat[stat.rindex(b")") + 2 :][:1] != b"Z":
+        ours = not RUN_ROOT or cwd == RUN_ROOT[0] or cwd.startswith(RUN_ROOT[0] + os.sep)
+        if cmdline == wanted and ours and stat[stat.rindex(b")") + 2 :][:1] != b"Z":
             found.append(int(entry))
     return found
 

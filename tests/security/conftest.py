@@ -16,7 +16,7 @@ from oboto.core.bus import EventBus
 from oboto.core.config import Settings
 from oboto.core.paths import WorkspacePaths
 
-from attack_helpers import SECRETS, full_control, processes_running
+from attack_helpers import RUN_ROOT, SECRETS, full_control, processes_running
 
 
 
@@ -52,6 +52,12 @@ def landlock_unavailable(monkeypatch: pytest.MonkeyPatch) -> str:
     why = "this kernel (4.19.0) has no Landlock (it needs Linux 5.13 or newer built with CONFIG_SECURITY_LANDLOCK)"
     monkeypatch.setattr(policy, "landlock_status", lambda: (None, why))
     return why
+
+
+@pytest.fixture(scope="session", autouse=True)
+def this_runs_processes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Process checks look only under this run's temporary root, so a suite running beside it cannot fail them."""
+    RUN_ROOT[:] = [str(tmp_path_factory.getbasetemp().resolve())]
 
 
 @pytest.fixture
