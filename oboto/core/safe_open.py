@@ -67,7 +67,10 @@ def split(path: Path, base: Path | None = None) -> tuple[Path, tuple[str, ...]]:
     return base, names
 
 
-def _open_base(base: Path) -> int:
+def _open_base(base: Path, *, create: bool) -> int:
+    """The trusted folder (made with its parents when missing and `create`: it is the person's own path)."""
+    if create:
+        os.makedirs(base if str(base) else ".", exist_ok=True)
     return os.open(base if str(base) else ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
@@ -98,7 +101,7 @@ def _step(fd: int, name: str, where: Path, *, create: bool) -> int:
 
 def _walk(base: Path, names: tuple[str, ...], *, create: bool) -> int:
     """An fd of the folder `base/names…`, reached without following any link below `base`."""
-    fd = _open_base(base)
+    fd = _open_base(base, create=create)
     where = base
     try:
         for name in names:
