@@ -7,7 +7,6 @@ place, a file it may not read or write, or content that does not parse or valida
 
 from __future__ import annotations
 
-import errno
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,10 +36,14 @@ def describe_unusable(error: OSError) -> str:
     return f"cannot be opened ({error.strerror or error})"
 
 
-def is_damage(error: OSError) -> bool:
-    """Whether an open failed because of what stands at the path (not a full disk or a missing folder)."""
-    return isinstance(error, (safe_open.UnsafePath, PermissionError, IsADirectoryError)) or error.errno in (
-        errno.EISDIR, errno.ELOOP, errno.ENXIO, errno.EACCES)
+def damaged_path(error: OSError) -> Path | None:
+    """What to move aside after an open failed because of what stands there (a link, a folder, a file oboto may
+    not open): the file, or a folder on its way. Only ever something inside a state folder: a workspace or home
+    folder oboto may not read is the person's to fix, never moved. None when the failure is no such damage."""
+    if not isinstance(error, (safe_open.UnsafePath, PermissionError)) or not error.filename:
+        return None
+    path = Path(error.filename)
+    return path if safe_open.OBOTO_DIR_NAME in path.parts else None
 
 
 def move_aside(path: Path, reason: str) -> FileQuarantined:
@@ -72,10 +75,11 @@ def open_repairing(path: Path, flags: int, mode: int = 0o644) -> tuple[int, File
 
 def _move_damaged(error: OSError) -> FileQuarantined:
     """Move aside what `error` (an open that failed) names, if it failed because of what stands there."""
-    if not is_damage(error) or not error.filename:
+    damaged = damaged_path(error)
+    if damaged is None:
         raise error
     try:
-        return move_aside(Path(error.filename), describe_unusable(error))
+        return move_aside(damaged, describe_unusable(error))
     except (FileNotFoundError, safe_open.UnsafePath):
         raise error from None  # nothing damaged stands there: the folder itself refused (permissions)
 

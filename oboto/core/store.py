@@ -21,7 +21,7 @@ from oboto.core.atomic import atomic_write_json
 from oboto.core.bus import EventBus
 from oboto.core.events import Event, FileQuarantined
 from oboto.core.locks import locked
-from oboto.core.quarantine import describe_unusable, is_damage, move_aside
+from oboto.core.quarantine import damaged_path, describe_unusable, move_aside
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,9 +59,10 @@ def _parse(path: Path, model: type[M]) -> tuple[M | None, str | None, Path]:
     except FileNotFoundError:
         return None, None, path
     except OSError as error:
-        if not is_damage(error):
+        damaged = damaged_path(error)
+        if damaged is None:
             raise
-        return None, describe_unusable(error), Path(error.filename or path)
+        return None, describe_unusable(error), damaged
     try:
         return model.model_validate(orjson.loads(raw)), None, path
     except (orjson.JSONDecodeError, ValidationError, ValueError) as error:

@@ -249,9 +249,10 @@ class CheckpointService:
 
     def _in_store(self, action: Callable[[], T]) -> T:
         """Run `action` under the store lock; a corrupt store is moved aside and `action` runs on a fresh one."""
-        with locked(self.paths.checkpoints_dir):
-            if (moved := real_folder(self.paths.checkpoints_dir, create=False)) is not None:
-                self._outbox.append(moved)  # git would write through a link in the store's place
+        with locked(self.paths.checkpoints_dir) as moved_lock:
+            for moved in (moved_lock, real_folder(self.paths.checkpoints_dir, create=False)):
+                if moved is not None:
+                    self._outbox.append(moved)  # git would write through a link in the store's place
             try:
                 self.repo.open()
                 return action()

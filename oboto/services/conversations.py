@@ -38,8 +38,8 @@ from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.quarantine import (
     append_repairing,
+    damaged_path,
     describe_unusable,
-    is_damage,
     move_aside,
     open_repairing,
     quarantine_name,
@@ -246,11 +246,13 @@ class ConversationManager:
             if new in index.conversations:
                 raise ConversationError(f"a conversation named {new!r} already exists")
             source, target = self.paths.conversation_file(old), self.paths.conversation_file(new)
-            with locked(source):  # the JSONL's append lock, not a document change: no append lands mid-rename
+            with locked(source) as moved_lock:  # the JSONL's append lock: no append lands mid-rename
                 try:
                     safe_open.rename_here(source, target.name)
                 except FileNotFoundError:
                     self._touch(new)
+            if moved_lock is not None:
+                tx.publish(moved_lock)
             info = index.conversations.pop(old)
             info.name = new
             index.conversations[new] = info
@@ -311,9 +313,10 @@ class ConversationManager:
             self._histories.pop(name, None)
             return _LoadedHistory(inode=0)
         except OSError as error:
-            if not is_damage(error):
+            damaged = damaged_path(error)
+            if damaged is None:
                 raise
-            return self._move_damaged(name, describe_unusable(error))
+            return self._move_damaged(name, damaged, describe_unusable(error))
         with os.fdopen(fd, "rb") as handle:
             stat = os.fstat(fd)
             history = self._histories.get(name)
@@ -347,10 +350,13 @@ class ConversationManager:
             return self._refresh(name)
         return history
 
-    def _move_damaged(self, name: str, reason: str) -> _LoadedHistory:
-        """The conversation's file cannot be read as a file (a link, a folder, no permission): move it aside,
-        report it, and go on with an empty history in a fresh file."""
+    def _move_damaged(self, name: str, damaged: Path, reason: str) -> _LoadedHistory:
+        """The conversation's file cannot be read as a file (a link, a folder, no permission; or its folder is
+        no folder): move that aside, report it, and go on with an empty history in a fresh file."""
         path = self.paths.conversation_file(name)
+        if damaged != path:
+            self._report(real_folder(self.paths.conversations_dir))
+            return _LoadedHistory(inode=0)
         with locked(path) as moved_lock:
             try:
                 moved = move_aside(path, reason)
@@ -364,7 +370,7 @@ class ConversationManager:
     def _repair(self, name: str, bad_lines: list[str]) -> None:
         """Keep a copy of the damaged file aside, rewrite it with only its valid lines, and report it."""
         path = self.paths.conversation_file(name)
-        with locked(path):  # a JSONL history, not a JSON document: rewritten whole under its append lock
+        with locked(path) as moved_lock:  # a JSONL history, not a JSON document: rewritten whole under its lock
             original = safe_open.read_bytes(path)
             backup = quarantine_name(path)
             atomic_write_bytes(backup, original)
@@ -379,6 +385,7 @@ class ConversationManager:
                 kept.append(raw + b"\n")
             atomic_write_bytes(path, b"".join(kept))
         self._histories.pop(name, None)
+        self._report(moved_lock)
         reason = f"{len(bad_lines)} unreadable line(s) skipped ({bad_lines[0]})"
         self.bus.publish(FileQuarantined(path=str(path), moved_to=str(backup), reason=reason))
 

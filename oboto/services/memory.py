@@ -395,7 +395,9 @@ class MemoryStore:
         events: list[Event] = []
         with self._lock:
             try:
-                with locked(self.folder):  # Chroma's folder, not a JSON document: no document_transaction
+                with locked(self.folder) as moved_lock:  # Chroma's folder, not a JSON document
+                    if moved_lock is not None:
+                        self._chroma.notices.append(moved_lock)
                     yield
                     self._chroma.settled()
                 events = self._outbox
