@@ -195,9 +195,7 @@ def remember_theme(name: str) -> None:
     """Store the chosen theme, keeping whatever else the state file holds."""
     state = _read_state()
     state.update({"version": 1, "theme": name})
-    path = state_file()
-    path.parent.mkdir(parents=True, exist_ok=True)  # a first run has no ~/.config/oboto yet
-    atomic_write_json(path, state)
+    atomic_write_json(state_file(), state)
 
 
 def register_themes(app: App[Any]) -> list[str]:
