@@ -17,18 +17,16 @@ name wins. A file that cannot be used is skipped, and every such file is reporte
 from __future__ import annotations
 
 import fnmatch
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from oboto.core import safe_open
 from oboto.core.errors import RequestRefused
+from oboto.core.markdown_files import MarkdownFileError, folder_signature, read_markdown, split_front_matter
 from oboto.core.names import NAME_PATTERN, NAME_RULE, is_valid_name
 from oboto.core.permissions import Mode
-from oboto.core.safe_open import OBOTO_DIR_NAME
 
 DEFAULT_AGENT = "general"
 SHIPPED_AGENTS_DIR = Path(__file__).with_name("shipped_agents")
@@ -76,26 +74,17 @@ class AgentProfile(BaseModel):
 
 def parse_profile(text: str, *, source: str, default_name: str) -> AgentProfile:
     """A profile from the text of one file; ProfileError saying what is wrong with it."""
-    import yaml
-
-    if not text.startswith("---"):
-        raise ProfileError(f"{source}: a profile starts with a '---' line, then YAML front matter, then '---'")
-    head, separator, body = text[3:].partition("\n---")
-    if not separator:
-        raise ProfileError(f"{source}: the front matter has no closing '---' line")
     try:
-        front = yaml.safe_load(head) or {}
-    except yaml.YAMLError as error:
-        raise ProfileError(f"{source}: the front matter is not valid YAML ({_one_line(error)})") from None
-    if not isinstance(front, dict):
-        raise ProfileError(f"{source}: the front matter must be YAML keys (name: ..., description: ...)")
+        front, body = split_front_matter(text, required=True)
+    except MarkdownFileError as error:
+        raise ProfileError(f"{source}: {error}") from None
     front.setdefault("name", default_name)
     if not isinstance(front["name"], str) or not is_valid_name(front["name"]):
         raise ProfileError(f"{source}: the name {front['name']!r} is not allowed: {NAME_RULE}")
     for reserved in ("prompt", "source"):
         if reserved in front:
             raise ProfileError(f"{source}: {reserved!r} is not a front-matter key (the body below '---' is the prompt)")
-    prompt = body.partition("\n")[2].strip()
+    prompt = body.strip()
     if not prompt:
         raise ProfileError(f"{source}: the profile has no prompt (write it below the closing '---')")
     try:
@@ -106,10 +95,6 @@ def parse_profile(text: str, *, source: str, default_name: str) -> AgentProfile:
             where = ".".join(str(part) for part in item["loc"]) or "front matter"
             problems.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
         raise ProfileError(f"{source}: {'; '.join(problems)}") from None
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
 
 
 @dataclass
@@ -160,20 +145,10 @@ def load_profiles(folders: list[Path]) -> ProfileCatalog:
 
 
 def _read(path: Path) -> str:
-    """The profile's text; one in the workspace's `.oboto/` is never read through a link (the person's own may be
-    a dotfile link)."""
     try:
-        fd = safe_open.open_file(path, os.O_RDONLY) if OBOTO_DIR_NAME in path.parts else os.open(path, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as handle:
-            if os.fstat(fd).st_size > MAX_PROFILE_BYTES:
-                raise ProfileError(f"{path}: the file is over {MAX_PROFILE_BYTES // 1024} KB")
-            return handle.read().decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProfileError(f"{path}: the file is not UTF-8 text") from None
-    except safe_open.UnsafePath as error:
-        raise ProfileError(f"{path} {error.strerror}; it was not read") from None
-    except OSError as error:
-        raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
+        return read_markdown(path, MAX_PROFILE_BYTES)
+    except MarkdownFileError as error:
+        raise ProfileError(str(error)) from None
 
 
 class ProfileLibrary:
@@ -185,26 +160,10 @@ class ProfileLibrary:
         self._catalog = ProfileCatalog()
 
     def catalog(self) -> ProfileCatalog:
-        signature = tuple(_folder_signature(folder) for folder in self.folders)
+        signature = tuple(folder_signature(folder) for folder in self.folders)
         if signature != self._signature:
             self._catalog, self._signature = load_profiles(self.folders), signature
         return self._catalog
 
     def get(self, name: str | None) -> AgentProfile:
         return self.catalog().get(name)
-
-
-def _folder_signature(folder: Path) -> tuple[Any, ...]:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except OSError:
-        return ()
-    signature = []
-    for entry in entries:
-        if entry.name.endswith(".md"):
-            try:
-                stat = entry.stat()
-            except OSError:
-                continue
-            signature.append((entry.name, stat.st_mtime_ns, stat.st_size, stat.st_ino))
-    return tuple(signature)
