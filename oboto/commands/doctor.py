@@ -54,7 +54,6 @@ def gather(args: Namespace) -> list[Check]:
     from oboto.core.config import ConfigProblem, load_settings
     from oboto.core.locks import ProcessLock
     from oboto.core.paths import user_config_dir
-    from oboto.llm.providers import provider_key_env
     from oboto.llm.resolve import LOCAL_EXTRA_HINT, resolve_model
     from oboto.services.conversation_models import ConversationIndex
 
@@ -78,10 +77,7 @@ def gather(args: Namespace) -> list[Check]:
     elif choice.model:
         detail = choice.model + (f" at {settings.api_base}" if settings.api_base else "") + f" ({choice.reason})"
         checks.append(Check("model", True, detail))
-        key_env = provider_key_env(choice.model)
-        if key_env:
-            present = bool(os.environ.get(key_env))
-            checks.append(Check("api key", present, f"{key_env} is {'set' if present else 'not set'}"))
+        checks.append(_key_check(choice.model, settings.api_base))
     else:
         checks.append(Check("model", False, f"no model configured ({choice.reason}): set OBOTO_MODEL, e.g. "
                                             f"openai/gpt-4o-mini, or a provider key, or {LOCAL_EXTRA_HINT}"))
@@ -92,6 +88,21 @@ def gather(args: Namespace) -> list[Check]:
     checks += _agent_checks(paths, settings)
     checks += _mcp_checks(paths, settings)
     return checks + _protection_checks(settings, paths.root)
+
+
+def _key_check(model: str, api_base: str | None) -> Check:
+    """The provider key, checked as every turn checks it before calling the model."""
+    from oboto.llm.providers import CREDENTIAL_CHAIN_PROVIDERS, missing_key_problem, provider_key_env, provider_of
+
+    if problem := missing_key_problem(model, os.environ, api_base=api_base):
+        return Check("api key", False, problem)
+    variable = provider_key_env(model)
+    if variable is None:
+        return Check("api key", True, f"{provider_of(model)} needs no key")
+    if provider_of(model) in CREDENTIAL_CHAIN_PROVIDERS:
+        return Check("api key", True, f"not checked: {provider_of(model)} may also take credentials from a profile "
+                                      f"or the machine ({variable})", warning=True)
+    return Check("api key", True, f"{variable} is set")
 
 
 def _agent_checks(paths, settings) -> list[Check]:

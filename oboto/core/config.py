@@ -36,6 +36,9 @@ class LLMSettings(Section):
     backoff_max_seconds: float = Field(30.0, ge=0, le=3600, description="Cap on a single retry delay.")
     temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; provider default when unset.")
     max_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS, description="Cap on tokens in one model reply.")
+    context_tokens: int | None = Field(
+        None, ge=1024, le=MAX_TOKENS, description="The model's context window in tokens; when unset, litellm's "
+                                                  "figure for the model, or 16384 for a model litellm does not know.")
 
 
 class AgentSettings(Section):
@@ -43,6 +46,9 @@ class AgentSettings(Section):
     token_budget: int = Field(400_000, ge=1000, le=MAX_TOKENS,
                               description="Tokens (prompt + completion) one turn may spend.")
     repeat_limit: int = Field(3, ge=2, le=20, description="Identical consecutive tool calls that stop a looping agent.")
+    busy_wait_seconds: float = Field(
+        300.0, ge=0, le=86_400,
+        description="How long a turn waits while another turn runs in the same conversation (0: not at all).")
     persona: str = Field(
         "You are oboto, a careful software agent working inside the person's project folder.",
         description="Who the agents are; shared by every agent in the workspace.",
@@ -132,6 +138,15 @@ class PermissionSettings(Section):
 
     def policy(self) -> PermissionPolicy:
         return PermissionPolicy(self.mode, parse_rules(self.allow, self.ask, self.deny))
+
+
+ScheduleNotify = Literal["failures", "always", "never"]
+
+
+class ScheduleSettings(Section):
+    notify: ScheduleNotify = Field(
+        "failures", description="Which scheduled runs post a notice into their conversation: failures (runs that did "
+                                "not complete), always, or never; every run stays in the schedule's own history.")
 
 
 class LoopSettings(Section):
@@ -245,6 +260,7 @@ class Settings(BaseSettings):
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     shell: ShellSettings = Field(default_factory=ShellSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+    schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
     permissions: PermissionSettings = Field(default_factory=PermissionSettings)
     events: EventLogSettings = Field(default_factory=EventLogSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 from oboto.core.config import LLMSettings, Settings
 from oboto.llm.litellm_setup import load_litellm
-from oboto.llm.providers import provider_key_env
+from oboto.llm.preflight import unknown_provider_problem
+from oboto.llm.providers import missing_key_problem, provider_key_env
 from oboto.llm.types import ErrorKind, LLMError, LLMResponse, ToolCallRequest, Usage
 
 T = TypeVar("T")
@@ -69,8 +70,12 @@ class LLMClient:
         """One model reply, retrying transient failures; raises LLMError in plain words."""
         if not self.model:
             raise LLMError("not_configured", NOT_CONFIGURED_MESSAGE)
+        if problem := missing_key_problem(self.model, os.environ, api_base=self.api_base):
+            raise LLMError("auth", problem)  # no call can succeed: nothing is sent, nothing retried
         # The first call imports litellm (~2.5 s): off the event loop, so a UI or runner never freezes on it.
         litellm = await asyncio.to_thread(load_litellm, self.log_path)
+        if problem := unknown_provider_problem(self.model, self.api_base):
+            raise LLMError("not_found", problem)
         request = self._request(messages, tools, stream)
         attempt = 0
         while True:
@@ -275,6 +280,8 @@ def _error_kind(exc: BaseException, litellm_errors: ModuleType) -> ErrorKind:
 
     if isinstance(exc, litellm_errors.ContextWindowExceededError):
         return "context_length"
+    if any(_is_missing_credentials(link, openai) for link in _exception_chain(exc)):
+        return "auth"  # litellm reports the SDK's refusal to start without a key as a server error (HTTP 500)
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return "auth"
     timeouts = (openai.APITimeoutError, TimeoutError, httpx.TimeoutException)
@@ -289,6 +296,14 @@ def _error_kind(exc: BaseException, litellm_errors: ModuleType) -> ErrorKind:
     if isinstance(status, int):
         return _KIND_BY_STATUS.get(status, "server" if status >= 500 else "unknown")
     return "unknown"
+
+
+def _is_missing_credentials(exc: BaseException, openai: ModuleType) -> bool:
+    """The OpenAI SDK's own error (raised before any request) about a key it was not given."""
+    if not isinstance(exc, openai.OpenAIError) or isinstance(exc, openai.APIError):
+        return False
+    text = str(exc).lower()
+    return "api_key" in text or "credentials" in text
 
 
 def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -316,7 +331,9 @@ def _error_message(kind: ErrorKind, model: str, status: int | None, exc: BaseExc
     }
     message = sentences[kind] + (f" (HTTP {status})." if status else ".")
     if kind == "auth":
-        return f"{message} Check {api_key_variable(model)}."
+        return missing_key_problem(model, os.environ) or f"{message} Check {api_key_variable(model)}."
+    if kind == "not_found":
+        message += " Check the model name (OBOTO_MODEL, or /model in a conversation)."
     detail = provider_detail(exc)
     if detail and kind != "context_length":
         message += f" Details: {detail}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 PROVIDER_KEY_ENV = {
     "openai": "OPENAI_API_KEY",
     "text-completion-openai": "OPENAI_API_KEY",
@@ -21,6 +23,8 @@ PROVIDER_KEY_ENV = {
     "huggingface": "HF_TOKEN",
 }
 KEYLESS_PROVIDERS = frozenset({"ollama", "ollama_chat", "local", "lm_studio", "hosted_vllm", "llamafile"})
+# Credentials that may come from elsewhere than one variable (profiles, instance roles, gcloud): not checked ahead.
+CREDENTIAL_CHAIN_PROVIDERS = frozenset({"bedrock", "vertex_ai", "sagemaker", "azure"})
 BARE_MODEL_PREFIXES = {"claude": "anthropic", "gemini": "gemini", "mistral": "mistral", "command": "cohere"}
 
 
@@ -40,3 +44,17 @@ def provider_key_env(model: str) -> str | None:
     if provider in KEYLESS_PROVIDERS:
         return None
     return PROVIDER_KEY_ENV.get(provider, f"{provider.upper().replace('-', '_')}_API_KEY")
+
+
+def missing_key_problem(model: str, environ: Mapping[str, str], *, api_base: str | None = None) -> str | None:
+    """Why `model` cannot be called for want of its API key (saying which variable to set), or None."""
+    provider = provider_of(model)
+    if provider in KEYLESS_PROVIDERS or provider in CREDENTIAL_CHAIN_PROVIDERS:
+        return None
+    variable = provider_key_env(model)
+    if variable is None or environ.get(variable, "").strip():
+        return None
+    problem = f"{model} needs an API key: set {variable}, or choose another model with OBOTO_MODEL"
+    if api_base:
+        problem += f" (a server at {api_base} that checks no key accepts any value)"
+    return problem
