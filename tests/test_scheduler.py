@@ -96,13 +96,13 @@ def test_both_or_neither_cadence_and_empty_text_are_refused(runtime: Runtime) ->
     scheduler = runtime.scheduler
     with pytest.raises(ScheduleError, match="not both"):
         scheduler.create("check", "look", interval_seconds=60, cron="*/5 * * * *")
-    with pytest.raises(ScheduleError, match="needs interval_seconds .* or a 5-field cron"):
+    with pytest.raises(ScheduleError, match="needs an interval .* or a 5-field cron"):
         scheduler.create("check", "look")
     with pytest.raises(ScheduleError, match="non-empty name"):
         scheduler.create("  ", "look", interval_seconds=60)
     with pytest.raises(ScheduleError, match="non-empty query"):
         scheduler.create("check", "", interval_seconds=60)
-    with pytest.raises(ScheduleError, match="max_runs must be 1 or more"):
+    with pytest.raises(ScheduleError, match="the run limit must be 1 or more"):
         scheduler.create("check", "look", interval_seconds=60, max_runs=0)
 
 
@@ -438,7 +438,7 @@ async def test_schedule_tools_create_list_manage_and_refuse_bad_input(runner_run
     assert cron.ok and "cron 0 9 * * *" in cron.content
 
     for bad, message in (({"interval_seconds": 5}, "too short"), ({"interval_seconds": "abc"}, "not a duration"),
-                         ({"cron": "61 * * * *"}, "not a valid cron"), ({}, "needs interval_seconds"),
+                         ({"cron": "61 * * * *"}, "not a valid cron"), ({}, "needs an interval"),
                          ({"interval_seconds": 60, "cron": "* * * * *"}, "not both")):
         refused = await tools.execute("create_recurring_task", {"name": "x", "query": "y", **bad}, ctx)
         assert not refused.ok and message in refused.content

@@ -81,7 +81,7 @@ def test_task_detail_of_a_completed_task(snap_compare, workspace: WorkspacePaths
 @pytest.mark.parametrize("size", SIZES)
 def test_schedule_form_with_a_validation_error(snap_compare, workspace: WorkspacePaths, size: tuple[int, int]) -> None:
     """The "New schedule" form over the dimmed main screen after a save was tried with interval "5s": the name
-    and query are filled in, under the Every/cron row the service's message "interval_seconds 5 is too short;
+    and query are filled in, under the Every/cron row the service's message "the interval 5 s is too short;
     the minimum is 10 seconds" shows in the error colour, the interval field has the focus, "Skip if still
     running" is ticked, Save and Cancel buttons, and the footer shows ctrl+s Save and Esc Cancel."""
     app = quiet_app(workspace)

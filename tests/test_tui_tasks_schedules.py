@@ -93,7 +93,7 @@ async def test_the_schedule_form_shows_problems_inline_and_saves_once_fixed(
         assert form.focused is form.query_one("#interval", Input)  # the first field to fix
 
         await pilot.press("ctrl+u", "tab", "ctrl+u")  # clear the interval, then the cron
-        assert "a schedule needs interval_seconds" in text_of(cadence_error)  # neither is given now
+        assert "a schedule needs an interval" in text_of(cadence_error)  # neither is given now
         await pilot.press("shift+tab")
         await type_text(pilot, "30m")
         await settle(pilot, lambda: not cadence_error.display)

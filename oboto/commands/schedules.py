@@ -21,6 +21,9 @@ from oboto.commands.common import (
 HELP = "create, list, show, edit, pause, resume, delete or trigger recurring tasks"
 
 T = TypeVar("T")
+NOTIFY_CHOICES = ("failures", "always", "never")
+NOTIFY_HELP = ("which runs post a notice into chat: failures, always or never (default: [schedules] notify, "
+               "failures); every run stays in the schedule's history (`oboto schedules show ID`)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--description", metavar="TEXT", help="what the schedule is for")
     create.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG", help="a tag (repeatable)")
     create.add_argument("--agent", metavar="NAME", help="the agent profile each run uses (see `oboto agents list`)")
+    create.add_argument("--notify", choices=NOTIFY_CHOICES, help=NOTIFY_HELP)
     add_json_flag(create)
     listing = actions.add_parser("list", help="every schedule with status, cadence and runs")
     listing.add_argument("--status", choices=("all", "active", "paused"), default="all", help="only active or paused")
@@ -51,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     edit.add_argument("--name", help="a new name")
     edit.add_argument("--description", metavar="TEXT", help="a new description")
     edit.add_argument("--agent", metavar="NAME", help="the agent profile each run uses")
+    edit.add_argument("--notify", choices=(*NOTIFY_CHOICES, "default"),
+                      help=NOTIFY_HELP + "; default: back to the workspace's setting")
     edit_runs = edit.add_mutually_exclusive_group()
     edit_runs.add_argument("--max-runs", type=positive_int, metavar="N", help="pause after N runs in all")
     edit_runs.add_argument("--no-max-runs", action="store_true", help="run without a limit")
@@ -115,6 +121,7 @@ def run(args: Namespace) -> int:
         schedule = _guard(lambda: scheduler.create(
             args.name, args.query, description=args.description, interval_seconds=interval, cron=args.cron,
             max_runs=args.max_runs, skip_if_running=args.skip_if_running, tags=args.tags, agent=args.agent,
+            notify=args.notify,
         ))
         if args.json:
             print_json(schedule.model_dump(mode="json"))
@@ -135,7 +142,7 @@ def run(args: Namespace) -> int:
         changes = _edits(args, parse_duration)
         if not changes:
             raise UsageError("nothing to change: give --every, --cron, --query, --name, --description, --agent, "
-                             "--max-runs, --no-max-runs or --tag")
+                             "--notify, --max-runs, --no-max-runs or --tag")
         schedule = _guard(lambda: scheduler.update(args.schedule_id, **changes))
         if args.json:
             print_json(schedule.model_dump(mode="json"))
@@ -174,6 +181,8 @@ def _edits(args: Namespace, parse_duration: Callable[[str], float]) -> dict[str,
             changes[field] = getattr(args, field)
     if args.no_max_runs:
         changes["max_runs"] = None
+    if args.notify is not None:
+        changes["notify"] = None if args.notify == "default" else args.notify
     return changes
 
 
@@ -191,7 +200,11 @@ def _details(schedule: Any) -> str:
         f"created:     {when(schedule.created_at)}",
         f"last run:    {when(schedule.last_run_at)}" + (f" (task {schedule.last_task_id})" if schedule.last_task_id else ""),
         f"next run:    {when(schedule.next_run_at)}",
+        f"notices:     {schedule.notify or 'as [schedules] notify says'}",
     ]
+    if schedule.recent_task_ids:
+        lines.append(f"recent runs: {', '.join(reversed(schedule.recent_task_ids))} (newest first; "
+                     "`oboto tasks status ID`)")
     if schedule.last_result:
         lines.append(f"last result: {schedule.last_result}")
     if schedule.tags:

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     follow.add_argument("prompt", metavar="PROMPT")
     follow.add_argument("--wait", action="store_true", help="wait for it to end (runs it here if no runner is active)")
     add_json_flag(follow)
-    listing = actions.add_parser("list", help="background tasks, oldest first")
+    listing = actions.add_parser("list", help="background tasks, newest first (as the terminal UI lists them)")
     listing.add_argument("--status", choices=STATUSES, help="only tasks in this state")
     add_json_flag(listing)
     status = actions.add_parser("status", help="one task's record")
@@ -121,7 +121,7 @@ def _queued(runtime, record, args: Namespace) -> int:
 def _list(runtime, args: Namespace) -> int:
     from oboto.services.task_log import elapsed_text
 
-    records = runtime.tasks.list(args.status)
+    records = list(reversed(runtime.tasks.list(args.status)))
     if args.json:
         print_json([_record_json(record) for record in records])
         return EXIT_OK

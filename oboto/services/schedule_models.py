@@ -10,6 +10,7 @@ from typing import Any, Iterable, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from oboto.core.config import ScheduleNotify
 from oboto.core.durations import MAX_SCHEDULE_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, format_duration
 from oboto.core.errors import RequestRefused
 from oboto.core.models import Document, Record, utc_now
@@ -46,20 +47,20 @@ def check_schedule_id(value: object) -> str:
 def check_interval(value: object) -> float:
     """A valid interval in seconds, or a ScheduleError saying what is wrong with `value`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ScheduleError(f"interval_seconds must be a number of seconds, not {value!r}")
+        raise ScheduleError(f"the interval must be a number of seconds, not {value!r}")
     seconds = float(value)
     if not math.isfinite(seconds):
-        raise ScheduleError(f"interval_seconds must be a finite number of seconds, not {value!r}")
+        raise ScheduleError(f"the interval must be a finite number of seconds, not {value!r}")
     if seconds <= 0:
         raise ScheduleError(
-            f"interval_seconds must be positive (got {seconds:g}); the minimum is {MIN_INTERVAL_SECONDS:g} seconds"
+            f"the interval must be positive (got {seconds:g}); the minimum is {MIN_INTERVAL_SECONDS:g} seconds"
         )
     if seconds < MIN_INTERVAL_SECONDS:
         raise ScheduleError(
-            f"interval_seconds {seconds:g} is too short; the minimum is {MIN_INTERVAL_SECONDS:g} seconds"
+            f"the interval {seconds:g} s is too short; the minimum is {MIN_INTERVAL_SECONDS:g} seconds"
         )
     if seconds > MAX_SCHEDULE_INTERVAL_SECONDS:
-        raise ScheduleError(f"interval_seconds {seconds:g} is too long; the maximum is 366 days "
+        raise ScheduleError(f"the interval {seconds:g} s is too long; the maximum is 366 days "
                             f"({MAX_SCHEDULE_INTERVAL_SECONDS:.0f} seconds)")
     return seconds
 
@@ -87,11 +88,11 @@ def check_max_runs(value: object) -> int | None:
         return None
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not whole:
-        raise ScheduleError(f"max_runs must be a whole number of runs or null, not {value!r}")
+        raise ScheduleError(f"the run limit must be a whole number of runs, not {value!r} (leave it out for none)")
     if value < 1:
-        raise ScheduleError(f"max_runs must be 1 or more (got {value!r}); leave it out for no limit")
+        raise ScheduleError(f"the run limit must be 1 or more (got {value!r}); leave it out for no limit")
     if value > MAX_RUNS:
-        raise ScheduleError(f"max_runs must be at most {MAX_RUNS} (got {value:g}); leave it out for no limit")
+        raise ScheduleError(f"the run limit must be at most {MAX_RUNS} (got {value:g}); leave it out for no limit")
     return int(value)
 
 
@@ -149,6 +150,8 @@ class Schedule(Record):
     tags: list[str] = Field(default_factory=list)
     agent: str | None = None
     """The agent profile each run uses; None: the default agent."""
+    notify: ScheduleNotify | None = None
+    """Which runs post a notice into `chat` (failures, always, never); None: `[schedules] notify`."""
     trigger_requested_at: datetime | None = None
     """Set by a process that is not the runner to ask the runner for one run now (`trigger_now`)."""
 
@@ -188,10 +191,10 @@ class Schedule(Record):
     @model_validator(mode="after")
     def _one_cadence(self) -> "Schedule":
         if self.interval_seconds is not None and self.cron is not None:
-            raise ScheduleError("give either interval_seconds or cron, not both")
+            raise ScheduleError("give either an interval or a cron expression, not both")
         if self.interval_seconds is None and self.cron is None:
             raise ScheduleError(
-                f"a schedule needs interval_seconds (at least {MIN_INTERVAL_SECONDS:g}) or a 5-field cron expression"
+                f"a schedule needs an interval (at least {MIN_INTERVAL_SECONDS:g} seconds) or a 5-field cron expression"
             )
         return self
 

@@ -57,7 +57,7 @@ MAX_SLEEP_SECONDS = 60.0
 RETRY_SECONDS = 5.0
 RESULT_CHARS = 200
 EDITABLE_FIELDS = frozenset({"name", "description", "query", "interval_seconds", "cron", "max_runs",
-                             "skip_if_running", "tags", "agent"})
+                             "skip_if_running", "tags", "agent", "notify"})
 Signature = tuple[int, int, int]
 
 
@@ -122,14 +122,14 @@ class SchedulerService:
 
     def create(self, name: str, query: str, *, description: str | None = None, interval_seconds: float | None = None,
                cron: str | None = None, max_runs: int | None = None, skip_if_running: bool = True,
-               tags: Iterable[str] = (), agent: str | None = None) -> Schedule:
+               tags: Iterable[str] = (), agent: str | None = None, notify: str | None = None) -> Schedule:
         """Add a schedule; its first run is one interval (or the next cron time) from now. `agent` names the
-        profile its runs use."""
+        profile its runs use; `notify` which runs post a notice (None: the workspace's `[schedules] notify`)."""
         now = utc_now()
         schedule = validated_schedule(dict(
             name=name, query=query, description=optional_text(description), interval_seconds=interval_seconds,
             cron=cron, max_runs=max_runs, skip_if_running=skip_if_running, tags=check_tags(tags), created_at=now,
-            agent=self.tasks.check_agent(agent),
+            agent=self.tasks.check_agent(agent), notify=notify,
         ))
 
         def change(schedules: dict[str, Schedule], events: list[Event]) -> Schedule:
@@ -198,8 +198,8 @@ class SchedulerService:
                 return current
             if current.max_runs is not None and current.run_count >= current.max_runs:
                 raise ScheduleError(
-                    f"{schedule_id} has already run {current.run_count} of its max_runs ({current.max_runs}); "
-                    "raise max_runs (or clear it) first"
+                    f"{schedule_id} has already run {current.run_count} of its {current.max_runs} runs; "
+                    "raise its run limit (or clear it) first"
                 )
             resumed = current.model_copy(update={
                 "status": "active", "paused_reason": None, "consecutive_failures": 0,
@@ -463,7 +463,7 @@ class SchedulerService:
         except TaskError:
             return None  # the previous run's record is gone, so it cannot be running
         if previous.status in ACTIVE_STATUSES:
-            return f"the previous run {previous.id} is still {previous.status} (skip_if_running)"
+            return f"the previous run {previous.id} is still {previous.status}, and runs may not overlap"
         return None
 
     def _spawn(self, schedule: Schedule, *, manual: bool) -> TaskRecord:
@@ -474,7 +474,7 @@ class SchedulerService:
         return self.tasks.spawn(
             f"{schedule.name} (schedule {schedule.id})", schedule.query, context=context, conversation="chat",
             origin="schedule", tags=["schedule", schedule.id, *schedule.tags], schedule_id=schedule.id,
-            agent=schedule.agent,
+            agent=schedule.agent, notify=schedule.notify,
         )
 
     def _task_finished(self, event: TaskFinished) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from oboto.core.bus import EventBus
+from oboto.core.config import ScheduleNotify
 from oboto.core.events import TaskFinished, WorkspaceWarning
 from oboto.services.conversation_models import MAIN_CONVERSATION
 from oboto.services.conversations import ConversationManager
@@ -28,11 +29,13 @@ class TaskEndings:
     """Posts completion notices and records episodes for the tasks that end in this process."""
 
     def __init__(self, bus: EventBus, tasks: TaskManager, conversations: ConversationManager,
-                 memory: MemoryStore) -> None:
+                 memory: MemoryStore, *, schedule_notify: ScheduleNotify = "failures") -> None:
         self.bus = bus
         self.tasks = tasks
         self.conversations = conversations
         self.memory = memory
+        self.schedule_notify = schedule_notify
+        """Which scheduled runs are reported (`[schedules] notify`), unless their schedule says otherwise."""
         self.is_runner = False
         self._notice_handle: asyncio.TimerHandle | None = None
         self._notice_task: asyncio.Task[None] | None = None
@@ -85,6 +88,9 @@ class TaskEndings:
         pending = [record for record in self.tasks.list(FINAL_STATUSES) if not record.notice_posted]
         by_conversation: dict[str, list[TaskRecord]] = {}
         for record in pending:
+            if not self._reported(record):
+                self.tasks.mark_notice_posted(record.id)  # its schedule's own history keeps the run
+                continue
             by_conversation.setdefault(record.conversation, []).append(record)
         conversations = self.conversations
         for conversation, records in by_conversation.items():
@@ -100,6 +106,14 @@ class TaskEndings:
                                           author="tasks")
             for record in records:
                 self.tasks.mark_notice_posted(record.id)
+
+
+    def _reported(self, record: TaskRecord) -> bool:
+        """Every task's end is reported, a scheduled run's as its schedule (or `[schedules] notify`) says."""
+        if record.schedule_id is None:
+            return True
+        policy = record.notify or self.schedule_notify
+        return policy == "always" or (policy == "failures" and record.status != "completed")
 
 
 def completion_notice(records: list[TaskRecord]) -> str:

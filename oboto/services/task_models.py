@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from oboto.core.config import ScheduleNotify
 from oboto.core.models import Document, Record, utc_now
 
 TaskStatus = Literal["queued", "running", "awaiting_answer", "completed", "failed", "cancelled", "timed_out", "interrupted"]
@@ -73,7 +74,10 @@ class TaskRecord(Document):
     files_changed: int = 0
     """Workspace files its checkpointed change touched (`oboto changes --task ID` lists them)."""
     notice_posted: bool = False
-    """Whether the parent conversation has been told that this task ended."""
+    """Whether the parent conversation has been told that this task ended (or, for a scheduled run that was not
+    to be reported, that it was decided not to)."""
+    notify: ScheduleNotify | None = None
+    """A scheduled run: which endings post a notice (its schedule's setting); None: `[schedules] notify`."""
 
     @property
     def finished(self) -> bool:

@@ -156,6 +156,7 @@ class TaskManager:
         token_budget: int | None = None,
         agent: str | None = None,
         model: str | None = None,
+        notify: str | None = None,
     ) -> TaskRecord:
         """Record a queued task and return it; the record is on disk before the id is returned.
 
@@ -187,6 +188,7 @@ class TaskManager:
             token_budget=token_budget or profile.token_budget or limits.token_budget,
             agent=profile.name,
             model=model.strip() if model else None,
+            notify=notify,
         )
         save_document(self.paths.task_record(record.id), record)
         self.bus.publish(TaskQueued(task_id=record.id, description=record.description, origin=record.origin,
