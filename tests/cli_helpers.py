@@ -14,10 +14,13 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def oboto(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def oboto(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
+          input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `oboto`; standard input is `input` when given, else empty."""
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     return subprocess.run(
         [sys.executable, "-m", "oboto", "--workspace", str(root), *args],
-        capture_output=True, text=True, timeout=timeout, env=cli_env(env), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=timeout, env=cli_env(env), **stdin,
     )
 
 

@@ -11,7 +11,8 @@ import orjson
 from oboto.agent.tools.base import ToolContext, ToolRegistry, ToolResult
 from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest, Usage
 
-TurnStatus = Literal["completed", "max_iterations", "budget_exceeded", "repeated_calls", "failed"]
+TurnStatus = Literal["completed", "max_iterations", "budget_exceeded", "repeated_calls", "failed", "refused", "busy"]
+"""`refused`: the request could not be sent (nothing was stored); `busy`: another turn held the conversation."""
 
 
 class ChatModel(Protocol):

@@ -1,13 +1,22 @@
-"""`oboto conversations list|show|create|rename|delete`."""
+"""`oboto conversations list|show|create|agent|compact|rename|delete`."""
 
 from __future__ import annotations
 
 import argparse
 from argparse import Namespace
 
-from oboto.commands.common import EXIT_OK, UsageError, add_json_flag, open_runtime, positive_int, print_json
+from oboto.commands.common import (
+    EXIT_OK,
+    UsageError,
+    WorkFailed,
+    add_json_flag,
+    open_runtime,
+    positive_int,
+    print_json,
+    warn,
+)
 
-HELP = "list, show, create, rename or delete conversations, or change a conversation's agent"
+HELP = "list, show, create, rename, delete or compact conversations, or change a conversation's agent"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     agent.add_argument("name", metavar="NAME")
     agent.add_argument("agent", metavar="AGENT", nargs="?", help="the new agent (leave out to show the current one)")
     add_json_flag(agent)
+    compact = actions.add_parser("compact", help="summarise a conversation's older exchanges for the model, "
+                                                 "freeing its context (the messages stay in the conversation)")
+    compact.add_argument("name", metavar="NAME")
+    add_json_flag(compact)
     rename = actions.add_parser("rename", help="rename a conversation (not chat)")
     rename.add_argument("old", metavar="OLD")
     rename.add_argument("new", metavar="NEW")
@@ -81,6 +94,8 @@ def run(args: Namespace) -> int:
             print_json(info.model_dump(mode="json"))
         else:
             print(f"{info.name}: agent {info.agent or 'general (the default)'}")
+    elif action == "compact":
+        _compact(runtime, _guard(lambda: conversations.info(args.name).name), args.json)
     elif action == "rename":
         new = _guard(lambda: conversations.rename(args.old, args.new))
         print(f"renamed {args.old} to {new}")
@@ -88,6 +103,33 @@ def run(args: Namespace) -> int:
         _guard(lambda: conversations.delete(args.name))
         print(f"deleted {args.name}")
     return EXIT_OK
+
+
+def _compact(runtime, name: str, as_json: bool) -> None:
+    import asyncio
+
+    from oboto.core.events import TurnWaiting
+    from oboto.core.errors import RequestRefused
+
+    runtime.bus.subscribe(lambda event: warn(f"waiting for conversation {name} (busy): a turn is running in it"),
+                          TurnWaiting)
+
+    async def compact():
+        try:
+            return await runtime.compact(name, wait_seconds=runtime.settings.agent.busy_wait_seconds)
+        finally:
+            await runtime.aclose()
+
+    try:
+        done = asyncio.run(compact())
+    except RequestRefused as refusal:  # busy, or the model could not write the summary
+        raise WorkFailed(str(refusal)) from None
+    if as_json:
+        print_json({"conversation": name, "compacted_messages": done.messages,
+                    "summary_id": done.summary.id if done.summary else None,
+                    "tokens_before": done.tokens_before, "tokens_after": done.tokens_after})
+    else:
+        print(done.describe())
 
 
 def _format_message(message) -> str:

@@ -71,6 +71,41 @@ class ConversationAgentChanged(Event):
     agent: str | None = None
 
 
+class ConversationModelChanged(Event):
+    """A conversation's own model changed (`/model`; None: back to the agent's or the workspace's)."""
+
+    kind: ClassVar[str] = "conversation:model"
+    name: str
+    model: str | None = None
+
+
+class ContextCompacting(Event):
+    """The model is summarising a conversation's older exchanges (automatically, or by /compact)."""
+
+    kind: ClassVar[str] = "conversation:compacting"
+    conversation: str
+    messages: int
+
+
+class ContextCompacted(Event):
+    """A conversation's older exchanges were replaced, for the model, by the summary stored as `message_id`."""
+
+    kind: ClassVar[str] = "conversation:compacted"
+    conversation: str
+    message_id: str
+    messages: int
+    tokens_before: int
+    tokens_after: int
+
+
+class ContextCleared(Event):
+    """`/clear`: the model is given nothing from before this point of the conversation (its history is kept)."""
+
+    kind: ClassVar[str] = "conversation:cleared"
+    conversation: str
+    message_id: str
+
+
 class ConversationSwitched(Event):
     """The active conversation changed."""
 
@@ -154,6 +189,14 @@ class TurnStarted(Event):
     kind: ClassVar[str] = "agent:turn-started"
     conversation: str | None = None
     task_id: str | None = None
+
+
+class TurnWaiting(Event):
+    """A turn waits because another turn (of this or another process) is running in the same conversation."""
+
+    kind: ClassVar[str] = "agent:turn-waiting"
+    conversation: str
+    holder_pid: int | None = None
 
 
 class TurnFinished(Event):

@@ -56,6 +56,10 @@ class WorkspacePaths:
     def conversation_file(self, name: str) -> Path:
         return self.conversations_dir / f"{name}.jsonl"
 
+    def conversation_turn_lock(self, name: str) -> Path:
+        """Held by the one turn running in a conversation, in whichever process."""
+        return self.conversations_dir / f"{name}.turn.lock"
+
     @property
     def tasks_dir(self) -> Path:
         return self.state_dir / "tasks"
@@ -74,6 +78,11 @@ class WorkspacePaths:
     def agents_dir(self) -> Path:
         """The workspace's own agent profiles (`<name>.md`), which win over the user's and the shipped ones."""
         return self.state_dir / "agents"
+
+    @property
+    def commands_dir(self) -> Path:
+        """The workspace's custom slash commands (`<name>.md`, a prompt template with `$ARGUMENTS`)."""
+        return self.state_dir / "commands"
 
     @property
     def agent_stats(self) -> Path:

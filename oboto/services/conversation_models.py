@@ -13,6 +13,10 @@ from oboto.core.models import Document, Record, utc_now
 from oboto.core.names import NAME_PATTERN, NAME_RULE
 
 MAIN_CONVERSATION = "chat"
+COMPACTION_MARKER = "compaction"
+"""A system message that stands, for the model, for every message up to its `compacted_through`."""
+CLEARED_MARKER = "context-cleared"
+"""A system message after which the model is given nothing from before it (`/clear`)."""
 
 Role = Literal["system", "user", "assistant", "tool"]
 MessageStatus = Literal["complete", "streaming", "interrupted"]
@@ -37,6 +41,14 @@ def new_message_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+class TokenUsage(Record):
+    """What one model call cost, as the provider reported it (estimated when it did not)."""
+
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+    cost_usd: float = Field(0.0, ge=0)
+
+
 class Message(Record):
     """One message; a streamed reply is written as snapshots with the same id, the last one wins."""
 
@@ -50,12 +62,19 @@ class Message(Record):
     created_at: datetime = Field(default_factory=utc_now)
     status: MessageStatus = "complete"
     marker: str | None = None
-    """What kind of notice a system message is: report, task-notice, background-agent, question, answer, turn-stopped."""
+    """What kind of notice a system message is: report, task-notice, background-agent, question, answer, turn-stopped,
+    compaction, context-cleared."""
     author: str | None = None
     pid: int | None = None
     """The process writing a streaming snapshot, so a reader can tell a live stream from a dead one."""
     ok: bool | None = None
     """Whether the tool succeeded (tool results only), as the tool said: the result's text does not tell."""
+    model: str | None = None
+    """The model that wrote a reply or a compaction summary."""
+    usage: TokenUsage | None = None
+    """The tokens and cost of the model call behind a reply or a compaction summary."""
+    compacted_through: str | None = None
+    """A compaction summary: the id of the last message it stands for (those stay in the file, unsent)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -74,6 +93,8 @@ class ConversationInfo(Record):
     message_count: int = Field(0, ge=0)
     agent: str | None = None
     """The agent profile this conversation's turns run under; None: the default (`general`)."""
+    model: str | None = None
+    """The model this conversation's turns use (`/model`); None: the agent's model, else the workspace's."""
 
 
 class ConversationIndex(Document):

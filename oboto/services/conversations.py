@@ -23,6 +23,7 @@ from oboto.core.events import (
     ConversationAgentChanged,
     ConversationCreated,
     ConversationDeleted,
+    ConversationModelChanged,
     ConversationRenamed,
     ConversationSwitched,
     FileQuarantined,
@@ -51,6 +52,7 @@ from oboto.services.conversation_models import (
     ConversationIndex,
     ConversationInfo,
     Message,
+    TokenUsage,
     normalise_name,
 )
 
@@ -227,6 +229,15 @@ class ConversationManager:
             info = tx.doc.conversations[name].model_copy(update={"agent": agent})
             tx.doc.conversations[name] = info
             tx.publish(ConversationAgentChanged(name=name, agent=agent))
+        return info
+
+    def set_model(self, name: str, model: str | None) -> ConversationInfo:
+        """Change the model of a conversation's turns (a model string the caller has checked; None: the default)."""
+        with self._index_transaction() as tx:
+            name = self._require(tx.doc, name)
+            info = tx.doc.conversations[name].model_copy(update={"model": model})
+            tx.doc.conversations[name] = info
+            tx.publish(ConversationModelChanged(name=name, model=model))
         return info
 
     def switch(self, name: str) -> str:
@@ -505,8 +516,10 @@ class StreamingReply:
         self.manager._write_record(self.conversation, snapshot, new=not self._persisted)
         self._persisted = True
 
-    def finish(self, tool_calls: list[dict[str, Any]] | None = None) -> Message:
-        final = self.message.model_copy(update={"content": self.text, "status": "complete", "pid": None, "tool_calls": tool_calls})
+    def finish(self, tool_calls: list[dict[str, Any]] | None = None, *, model: str | None = None,
+               usage: TokenUsage | None = None) -> Message:
+        final = self.message.model_copy(update={"content": self.text, "status": "complete", "pid": None,
+                                                "tool_calls": tool_calls, "model": model, "usage": usage})
         return self._close(final)
 
     def interrupt(self) -> Message | None:

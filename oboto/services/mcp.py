@@ -20,6 +20,7 @@ from oboto.agent.tools.mcp import TOOL_NAME_LIMIT, McpCallResult, McpTool, mcp_t
 from oboto.core.config import McpServerSettings, McpSettings
 from oboto.core.log_files import open_log
 from oboto.core.paths import WorkspacePaths
+from oboto.core.text import cut_middle
 
 ServerState = Literal["disabled", "not started", "starting", "ready", "crashed", "failed", "stopped"]
 MAX_RESTARTS = 1
@@ -323,11 +324,7 @@ def result_text(result: Any, limit: int) -> str:
             parts.append(f"[{kind or 'unknown'} content]")
     if not parts and getattr(result, "structured_content", None) is not None:
         parts.append(orjson.dumps(result.structured_content, option=orjson.OPT_INDENT_2).decode())
-    text = "\n".join(parts)
-    if len(text) <= limit:
-        return text
-    head, tail = text[: limit // 2], text[-(limit // 2):]
-    return f"{head}\n[… {len(text) - limit} characters cut (mcp.max_result_chars) …]\n{tail}"
+    return cut_middle("\n".join(parts), limit, "mcp.max_result_chars")
 
 
 def describe_failure(failure: BaseException, server: McpServer) -> str:

@@ -21,12 +21,15 @@ from oboto.core.events import PermissionModeChanged, WorkspaceWarning
 from oboto.core.paths import WorkspacePaths, user_agents_dir
 from oboto.core.permissions import Mode, PermissionPolicy, check_mode, stricter_mode
 from oboto.core.watch import WorkspaceWatcher
-from oboto.llm.client import LLMClient
+from oboto.llm.client import NOT_CONFIGURED_MESSAGE, LLMClient
+from oboto.llm.preflight import model_problem
 from oboto.llm.resolve import ModelChoice, resolve_model
 from oboto.services.agent_calls import AgentCalls
 from oboto.services.agent_loop import AgentLoopController
 from oboto.services.checkpoints import CheckpointService
 from oboto.services.agent_stats import AgentStats
+from oboto.services.context import Compaction, ConversationContext
+from oboto.services.conversation_models import Message
 from oboto.services.conversations import ConversationManager
 from oboto.services.emergency import EmergencyStop
 from oboto.services.foreground import ForegroundActivity
@@ -39,6 +42,8 @@ from oboto.services.scheduler import SchedulerService
 from oboto.services.task_endings import TaskEndings
 from oboto.services.task_models import LOOP_ORIGIN
 from oboto.services.tasks import TaskManager
+from oboto.services.slash import SlashCommands
+from oboto.services.turn_lock import ConversationBusy, TurnLocks
 
 
 def build_tool_registry() -> ToolRegistry:
@@ -81,11 +86,15 @@ class Runtime:
         self._model_clients: dict[str, ChatModel] = {}
         bus = self.bus
         self.conversations = ConversationManager(paths, bus)
+        self.context = ConversationContext(self.conversations, settings.llm, bus)
+        """What of each conversation the model is given: fitted, compacted, cleared."""
+        self.turn_locks = TurnLocks(paths, bus)
         self.checkpoints = CheckpointService(paths, settings.checkpoints, bus)
         self.tasks = TaskManager(paths, settings, bus, self.conversations, self.foreground, agents=self,
                                  checkpoints=self.checkpoints)
         self.memory = MemoryStore(paths, settings, bus)  # opens Chroma on first use, not here
-        self.task_endings = TaskEndings(bus, self.tasks, self.conversations, self.memory)
+        self.task_endings = TaskEndings(bus, self.tasks, self.conversations, self.memory,
+                                        schedule_notify=settings.schedules.notify)
         self.questions = QuestionBroker(paths.questions, bus, self.conversations)
         self.scheduler = SchedulerService(paths, bus, self.tasks)
         self.briefing = LoopBriefing(paths.root, settings.agent, self.foreground, self.conversations, self.scheduler,
@@ -101,6 +110,8 @@ class Runtime:
         """The workspace's permission mode and rules, as configured; background agents work under it."""
         self.permission_mode: Mode = self.policy.mode
         """The mode of this process's own conversations (`--mode`, or switched live in the TUI)."""
+        self.slash_commands = SlashCommands(self)
+        """The slash commands (built-in and `.oboto/commands/`) for the TUI's input and `oboto run`."""
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | Path, *, bus: EventBus | None = None, **overrides: object) -> "Runtime":
@@ -198,10 +209,11 @@ class Runtime:
 
     async def chat(self, conversation: str, prompt: str, *, observer: TurnObserver | None = None,
                    approver: Approver | None = None, no_approver_hint: str = "",
-                   unasked: list[str] | None = None) -> TurnOutcome:
-        """The person's own turn: marks the foreground busy (for every process) while it runs; asks go to
-        `approver` (the TUI's prompt, a terminal), or are refused with `no_approver_hint` when there is none
-        (and listed in `unasked`)."""
+                   unasked: list[str] | None = None, wait_seconds: float | None = None) -> TurnOutcome:
+        """The person's own turn, once no other turn runs in the conversation (waiting up to `wait_seconds`,
+        default `agent.busy_wait_seconds`; status `busy` when it gave up). Marks the foreground busy (for every
+        process) while it runs; asks go to `approver` (the TUI's prompt, a terminal), or are refused with
+        `no_approver_hint` when there is none (and listed in `unasked`)."""
         from oboto.services.turns import run_conversation_turn
 
         ctx = self.tool_context(conversation=conversation, profile=self.conversation_profile(conversation))
@@ -209,8 +221,42 @@ class Runtime:
         ctx.control.approver, ctx.control.no_approver_hint = approver, no_approver_hint
         if unasked is not None:
             ctx.control.unasked = unasked
-        with self.foreground.turn():
-            return await run_conversation_turn(self, conversation, prompt, observer=observer, ctx=ctx)
+        wait = self.settings.agent.busy_wait_seconds if wait_seconds is None else wait_seconds
+        try:
+            async with self.turn_locks.hold(conversation, wait_seconds=wait):
+                with self.foreground.turn():
+                    return await run_conversation_turn(self, conversation, prompt, observer=observer, ctx=ctx)
+        except ConversationBusy as busy:
+            return TurnOutcome("busy", "", error=str(busy))
+
+    async def compact(self, conversation: str, *, wait_seconds: float = 0) -> Compaction:
+        """Summarise all but the newest exchange of `conversation` for its model (`/compact`); raises
+        ConversationBusy while a turn runs in it, CompactionFailed when the model could not summarise."""
+        from oboto.services.turns import compact_conversation
+
+        name = self.conversations.info(conversation).name
+        async with self.turn_locks.hold(name, wait_seconds=wait_seconds):
+            return await compact_conversation(self, name)
+
+    async def clear_context(self, conversation: str) -> Message:
+        """Start a fresh context in `conversation` (`/clear`; its history is kept); ConversationBusy while a
+        turn runs in it."""
+        name = self.conversations.info(conversation).name
+        async with self.turn_locks.hold(name, wait_seconds=0):
+            return self.context.clear(name)
+
+    def conversation_model(self, conversation: str, profile: AgentProfile | None = None) -> str | None:
+        """The model of `conversation`'s turns: its own (`/model`), else its agent's, else this process's."""
+        own = self.conversations.info(conversation).model
+        return own or (profile.model if profile else None) or self.model_choice.model
+
+    def model_problem(self, model: str | None) -> str | None:
+        """Why no call to `model` can succeed (none configured, its key missing, no provider serves it, the local
+        model not installed), in plain words; None if nothing is known to be wrong. Imports litellm for a
+        litellm model: call it off the event loop."""
+        if not model:
+            return NOT_CONFIGURED_MESSAGE
+        return model_problem(model, os.environ, api_base=self.settings.api_base)
 
     def conversation_profile(self, conversation: str) -> AgentProfile:
         """The profile that answers in `conversation`: its own, else the default (also when its own is gone)."""

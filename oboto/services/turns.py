@@ -1,75 +1,23 @@
-"""Running an agent turn inside a conversation: history in, every message persisted as it happens."""
+"""Running an agent turn inside a conversation: history in (fitted to the model's context), every message
+persisted as it happens."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from oboto.agent.prompt import system_prompt
 from oboto.agent.tools.base import ToolContext, ToolResult
-from oboto.agent.turn import TurnLimits, TurnObserver, TurnOutcome, run_turn
+from oboto.agent.turn import ChatModel, TurnLimits, TurnObserver, TurnOutcome, run_turn
 from oboto.core.events import ToolCallFinished, TurnFinished, TurnStarted
 from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest
 from oboto.services.change_models import ChangeAuthor
-from oboto.services.conversation_models import Message
+from oboto.services.context import Compaction, CompactionFailed, PromptTooLarge
+from oboto.services.conversation_models import Message, TokenUsage
 from oboto.services.conversations import ConversationManager, StreamingReply
 
 if TYPE_CHECKING:
     from oboto.services.runtime import Runtime
-
-HISTORY_CHAR_BUDGET = 400_000
-INTERRUPTED_NOTE = "\n\n[this reply was interrupted before it finished]"
-
-
-def to_llm_messages(history: list[Message]) -> list[dict[str, Any]]:
-    """Conversation messages as chat-completion messages, always a valid sequence for a provider."""
-    result: list[dict[str, Any]] = []
-    pending_calls: dict[str, str] = {}
-
-    def settle_pending() -> None:
-        for call_id, name in pending_calls.items():
-            result.append({"role": "tool", "tool_call_id": call_id, "name": name,
-                           "content": "Error: interrupted before this tool finished."})
-        pending_calls.clear()
-
-    for message in history:
-        if message.role != "tool":
-            settle_pending()
-        if message.role == "user":
-            result.append({"role": "user", "content": message.content})
-        elif message.role == "assistant":
-            content = message.content + (INTERRUPTED_NOTE if message.status != "complete" else "")
-            entry: dict[str, Any] = {"role": "assistant", "content": content}
-            if message.tool_calls and message.status == "complete":
-                entry["tool_calls"] = message.tool_calls
-                pending_calls = {call["id"]: call["function"]["name"] for call in message.tool_calls}
-            result.append(entry)
-        elif message.role == "tool":
-            if message.tool_call_id not in pending_calls:
-                continue  # a result whose call was lost would be rejected by the provider
-            pending_calls.pop(message.tool_call_id)
-            result.append({"role": "tool", "tool_call_id": message.tool_call_id, "name": message.name,
-                           "content": message.content})
-        else:
-            source = f" from {message.author}" if message.author else ""
-            result.append({"role": "user", "content": f"[oboto {message.marker or 'notice'}{source}]\n{message.content}"})
-    settle_pending()
-    return _trim_to_budget(result, HISTORY_CHAR_BUDGET)
-
-
-def _trim_to_budget(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
-    """Drop the oldest messages beyond the budget, never starting on an orphaned tool result."""
-    total = 0
-    start = len(messages)
-    for position in range(len(messages) - 1, -1, -1):
-        total += len(str(messages[position].get("content") or "")) + len(str(messages[position].get("tool_calls") or ""))
-        if total > budget:
-            break
-        start = position
-    while start < len(messages) and messages[start]["role"] == "tool":
-        start += 1
-    return messages[start:]
-
 
 class PersistingObserver(TurnObserver):
     """Writes each reply and tool result into the conversation as it happens, then tells `outer`."""
@@ -101,7 +49,9 @@ class PersistingObserver(TurnObserver):
     def reply_finished(self, response: LLMResponse) -> None:
         if self.stream is not None:
             calls = [call.to_message() for call in response.tool_calls] or None
-            self.stream.finish(calls)
+            usage = response.usage
+            self.stream.finish(calls, model=response.model or None, usage=TokenUsage(
+                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd))
             self.stream = None
         self.outer.reply_finished(response)
 
@@ -139,7 +89,8 @@ async def run_conversation_turn(
     ctx: ToolContext | None = None,
     limits: TurnLimits | None = None,
 ) -> TurnOutcome:
-    """Append the person's `prompt` to `conversation`, run the agent, persist everything it says and does."""
+    """Fit `prompt` into `conversation`'s context (compacting it if needed), store it, run the agent, and
+    persist everything it says and does. A prompt that cannot be sent is refused with nothing stored."""
     conversations = runtime.conversations
     ctx = ctx or runtime.tool_context(conversation=conversation)
     agent = runtime.settings.agent
@@ -148,29 +99,74 @@ async def run_conversation_turn(
         (profile and profile.max_iterations) or agent.max_iterations,
         (profile and profile.token_budget) or agent.token_budget, agent.repeat_limit,
     )
-    request = conversations.append(conversation, Message(role="user", content=prompt))
-    system = system_prompt(ctx)
-    if memories := await runtime.memory.context_for_turn(prompt):
-        system = f"{system}\n\n{memories}"
-    messages = [{"role": "system", "content": system}, *to_llm_messages(conversations.messages(conversation))]
-    persisting = PersistingObserver(runtime, conversation, ctx, observer)
     runtime.bus.publish(TurnStarted(conversation=conversation, task_id=ctx.task_id))
     try:
-        model = runtime.llm_for(profile.model if profile else None)
+        prepared = await _prepare(runtime, conversation, prompt, ctx)
+    except asyncio.CancelledError:
+        _cancelled(runtime, conversation, ctx)  # before anything was stored
+        raise
+    if isinstance(prepared, TurnOutcome):
+        return _ended(runtime, conversation, ctx, prepared)
+    model, system = prepared
+    request = conversations.append(conversation, Message(role="user", content=prompt))
+    messages = [{"role": "system", "content": system}, *runtime.context.model_messages(conversation)]
+    persisting = PersistingObserver(runtime, conversation, ctx, observer)
+    try:
         async with runtime.checkpoints.around(ChangeAuthor.turn(conversation, request.id)) as change:
             ctx.changes = change
             outcome = await run_turn(model, runtime.tools, ctx, messages, limits, persisting)
     except asyncio.CancelledError:
         persisting.close_open_reply()
         conversations.post_notice(conversation, "The reply was cancelled.", marker="turn-stopped")
-        runtime.bus.publish(TurnFinished(conversation=conversation, task_id=ctx.task_id, status="cancelled",
-                                         iterations=0, total_tokens=0))
+        _cancelled(runtime, conversation, ctx)
         raise
     persisting.close_open_reply()
     if not outcome.ok:
         conversations.post_notice(conversation, outcome.error or outcome.status, marker="turn-stopped")
+    return _ended(runtime, conversation, ctx, outcome)
+
+
+async def _prepare(runtime: "Runtime", conversation: str, prompt: str,
+                   ctx: ToolContext) -> tuple[ChatModel, str] | TurnOutcome:
+    """The model and system prompt of the turn, with room made for `prompt`; or why it cannot be sent."""
+    model_name = runtime.conversation_model(conversation, ctx.profile)
+    if problem := await asyncio.to_thread(runtime.model_problem, model_name):
+        return TurnOutcome("refused", "", error=problem)
+    assert model_name is not None
+    model = runtime.llm_for(model_name)
+    system = system_prompt(ctx)
+    if memories := await runtime.memory.context_for_turn(prompt):
+        system = f"{system}\n\n{memories}"
+    try:
+        await runtime.context.fit(conversation, prompt, system=system, tools=runtime.tools.schemas(ctx) or None,
+                                  model=model, model_name=model_name)
+    except PromptTooLarge as refusal:
+        return TurnOutcome("refused", "", error=str(refusal))
+    except CompactionFailed as failure:
+        return TurnOutcome("failed", "", error=str(failure))
+    return model, system
+
+
+def _cancelled(runtime: "Runtime", conversation: str, ctx: ToolContext) -> None:
+    runtime.bus.publish(TurnFinished(conversation=conversation, task_id=ctx.task_id, status="cancelled",
+                                     iterations=0, total_tokens=0))
+
+
+def _ended(runtime: "Runtime", conversation: str, ctx: ToolContext, outcome: TurnOutcome) -> TurnOutcome:
     runtime.bus.publish(TurnFinished(
         conversation=conversation, task_id=ctx.task_id, status=outcome.status, iterations=outcome.iterations,
         total_tokens=outcome.usage.total_tokens, cost_usd=outcome.usage.cost_usd, error=outcome.error,
     ))
     return outcome
+
+
+async def compact_conversation(runtime: "Runtime", conversation: str) -> Compaction:
+    """Summarise all but the newest exchange of `conversation` for its model (the caller holds its turn lock)."""
+    ctx = runtime.tool_context(conversation=conversation, profile=runtime.conversation_profile(conversation))
+    model_name = runtime.conversation_model(conversation, ctx.profile)
+    if problem := await asyncio.to_thread(runtime.model_problem, model_name):
+        raise CompactionFailed(f"the conversation could not be compacted: {problem}")
+    assert model_name is not None
+    return await runtime.context.compact(conversation, system=system_prompt(ctx),
+                                         tools=runtime.tools.schemas(ctx) or None,
+                                         model=runtime.llm_for(model_name), model_name=model_name)
