@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from oboto.core.events import (
     ConversationModelChanged,
     ConversationRenamed,
     ConversationSwitched,
+    Event,
     FileQuarantined,
     MessageAppended,
     ReplyFinished,
@@ -224,20 +225,20 @@ class ConversationManager:
 
     def set_agent(self, name: str, agent: str | None) -> ConversationInfo:
         """Change who answers in a conversation (a profile name the caller has checked; None: the default)."""
-        with self._index_transaction() as tx:
-            name = self._require(tx.doc, name)
-            info = tx.doc.conversations[name].model_copy(update={"agent": agent})
-            tx.doc.conversations[name] = info
-            tx.publish(ConversationAgentChanged(name=name, agent=agent))
-        return info
+        return self._change_info(name, {"agent": agent}, lambda found: ConversationAgentChanged(name=found,
+                                                                                               agent=agent))
 
     def set_model(self, name: str, model: str | None) -> ConversationInfo:
         """Change the model of a conversation's turns (a model string the caller has checked; None: the default)."""
+        return self._change_info(name, {"model": model}, lambda found: ConversationModelChanged(name=found,
+                                                                                               model=model))
+
+    def _change_info(self, name: str, update: dict[str, Any], event: Callable[[str], Event]) -> ConversationInfo:
         with self._index_transaction() as tx:
             name = self._require(tx.doc, name)
-            info = tx.doc.conversations[name].model_copy(update={"model": model})
+            info = tx.doc.conversations[name].model_copy(update=update)
             tx.doc.conversations[name] = info
-            tx.publish(ConversationModelChanged(name=name, model=model))
+            tx.publish(event(name))
         return info
 
     def switch(self, name: str) -> str:
