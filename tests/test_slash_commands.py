@@ -22,6 +22,7 @@ def add_command(runtime_or_root, name: str, text: str) -> None:
 @pytest.mark.parametrize(("text", "command"), [
     ("/help", True), ("  /cost  ", True), ("/model openai/gpt-4o", True), ("/Review the tests", True),
     ("/etc/hosts is broken", False), ("what does /help do?", False), ("/", False), ("//comment", False),
+    ("/2fa is on", False),
 ])
 def test_what_counts_as_a_command(text: str, command: bool) -> None:
     assert SlashCommands.is_command(text) is command
@@ -31,7 +32,7 @@ def test_completions_give_names_usage_and_descriptions(runtime: Runtime) -> None
     add_command(runtime, "review", "---\ndescription: Review the changes\nargument-hint: \"[focus]\"\n---\n"
                                    "Review the changes, focusing on $ARGUMENTS.\n")
     names = [item.name for item in runtime.slash_commands.completions()]
-    assert names[:8] == ["help", "model", "mode", "compact", "cost", "clear", "agent", "undo"]
+    assert names[:10] == ["help", "model", "mode", "compact", "cost", "clear", "agent", "undo", "redo", "diff"]
     assert "review" in names
     [compact, cost] = runtime.slash_commands.completions("/co")
     assert (compact.name, cost.name) == ("compact", "cost") and cost.description
@@ -169,6 +170,25 @@ async def test_undo_takes_back_the_conversation_s_change_with_the_cli_s_safety(r
     refused = await runtime.slash_commands.run("chat", "/undo")
     assert not refused.ok and "changed since" in refused.text and notes.read_text() == "changed by hand\n"
     forced = await runtime.slash_commands.run("chat", "/undo --force")
-    assert forced.ok and "restored notes.txt" in forced.text and notes.read_text() == "before\n"
+    assert forced.ok and forced.text.startswith("Undid ") and "restored 1 file(s): notes.txt" in forced.text
+    assert notes.read_text() == "before\n"
     again = await runtime.slash_commands.run("chat", "/undo")
     assert not again.ok and "nothing to undo" in again.text
+    redone = await runtime.slash_commands.run("chat", "/redo")
+    assert redone.ok and redone.text.startswith("Redid ") and notes.read_text() == "changed by hand\n", \
+        "a redo puts back what the undo replaced"
+
+
+async def test_diff_shows_the_conversation_s_latest_change(runtime: Runtime, llm_env) -> None:
+    runtime.set_permission_mode("full")
+    (runtime.paths.root / "notes.txt").write_text("before\n")
+    llm_env.add(Reply(tool_calls=[ScriptedToolCall("write_file", {"path": "notes.txt", "content": "after\n"})]),
+                Reply(text="done"))
+    assert (await runtime.chat("chat", "change the notes")).ok
+    shown = await runtime.slash_commands.run("chat", "/diff")
+    assert shown.ok and "-before" in shown.text and "+after" in shown.text
+    [change] = [change for change in runtime.checkpoints.changes(conversation="chat") if change.parent is None]
+    assert (await runtime.slash_commands.run("chat", f"/diff {change.id}")).text == shown.text
+    runtime.conversations.create("side")
+    other = await runtime.slash_commands.run("side", "/diff")
+    assert not other.ok and "no change recorded for conversation side" in other.text

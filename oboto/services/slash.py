@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from oboto.core.errors import RequestRefused
 from oboto.core.permissions import MODE_DESCRIPTIONS, MODES, RuleError, check_mode
 from oboto.llm.types import Usage
+from oboto.services.checkpoints import ChangeError, UndoResult
 from oboto.services.custom_commands import CustomCommands
 
 if TYPE_CHECKING:
     from oboto.services.runtime import Runtime
 
-_COMMAND = re.compile(r"/([A-Za-z0-9_-]+)(?:\s+(.*))?", re.S)
+_COMMAND = re.compile(r"/([a-z][a-z0-9_-]*)(?:\s+(.*))?", re.DOTALL | re.IGNORECASE)
 DEFAULT_WORD = "default"
 """`/model default`, `/agent default`: back to what the conversation uses when it names none."""
 
@@ -76,13 +77,21 @@ class SlashCommands:
             "clear": _BuiltIn("/clear", "start a fresh context (the history stays)", self._clear),
             "agent": _BuiltIn("/agent [NAME|default]", "show or switch the agent that answers here", self._agent),
             "undo": _BuiltIn("/undo [ID] [--force]", "undo this conversation's latest change to files", self._undo),
+            "redo": _BuiltIn("/redo [--force]", "take this conversation's latest undo back", self._redo),
+            "diff": _BuiltIn("/diff [ID]", "the diff of this conversation's latest change (or change ID)", self._diff),
         }
         self.custom = CustomCommands(runtime.paths.commands_dir, frozenset(self._builtins))
 
     @staticmethod
-    def is_command(text: str) -> bool:
-        """Whether `text` is a slash command (then it is never sent to the model as it is)."""
-        return _COMMAND.fullmatch(text.strip()) is not None
+    def parse(text: str) -> tuple[str, str] | None:
+        """(the command's name, what follows it) when `text` is a slash command (never sent to the model as it
+        is), else None: a word right after the slash, then a space or the end."""
+        match = _COMMAND.fullmatch(text.strip())
+        return None if match is None else (match.group(1).lower(), (match.group(2) or "").strip())
+
+    @classmethod
+    def is_command(cls, text: str) -> bool:
+        return cls.parse(text) is not None
 
     def completions(self, prefix: str = "") -> list[SlashCompletion]:
         """The commands whose name starts with `prefix` (with or without its `/`), built-in ones first."""
@@ -102,10 +111,10 @@ class SlashCommands:
 
     async def run(self, conversation: str, text: str) -> SlashOutcome:
         """Run the command in `text` for `conversation`; never raises for what the person typed."""
-        match = _COMMAND.fullmatch(text.strip())
-        if match is None:
+        parsed = self.parse(text)
+        if parsed is None:
             return _bad(f"{text.strip()[:40]!r} is not a command; /help lists them")
-        name, arguments = match.group(1).lower(), (match.group(2) or "").strip()
+        name, arguments = parsed
         if builtin := self._builtins.get(name):
             try:
                 return await builtin.run(conversation, arguments)
@@ -185,23 +194,47 @@ class SlashCommands:
 
     async def _undo(self, conversation: str, arguments: str) -> SlashOutcome:
         words = arguments.split()
-        force = "--force" in words
         rest = [word for word in words if word != "--force"]
         if len(rest) > 1:
             return _bad("usage: /undo [ID] [--force]")
         checkpoints = self.runtime.checkpoints
-        result = await asyncio.to_thread(lambda: checkpoints.undo(rest[0] if rest else None,
-                                                                  conversation=conversation, force=force, by="/undo"))
-        target = result.target
-        if not result.restored:
-            text = f"Every file {target.id} touched is already as it was before it; nothing to do."
-        else:
-            text = f"Undid {target.id} ({target.who}): restored {', '.join(result.restored)}."
-        if result.overwritten:
-            text += f" --force overwrote files changed since: {', '.join(result.overwritten)}."
-        if result.failures:
-            return _failed(f"{text} Could not restore: {'; '.join(result.failures)}")
-        return SlashOutcome(text)
+        return _reverted(await asyncio.to_thread(lambda: checkpoints.undo(
+            rest[0] if rest else None, conversation=conversation, force="--force" in words, by="/undo")))
+
+    async def _redo(self, conversation: str, arguments: str) -> SlashOutcome:
+        if arguments not in ("", "--force"):
+            return _bad("usage: /redo [--force]")
+        checkpoints = self.runtime.checkpoints
+        return _reverted(await asyncio.to_thread(lambda: checkpoints.redo(
+            conversation=conversation, force=arguments == "--force", by="/redo")))
+
+    async def _diff(self, conversation: str, arguments: str) -> SlashOutcome:
+        if len(arguments.split()) > 1:
+            return _bad("usage: /diff [ID]")
+        checkpoints = self.runtime.checkpoints
+
+        def read() -> str:
+            changes = checkpoints.changes()
+            if arguments:
+                return checkpoints.diff(arguments, changes=changes)
+            mine = [change for change in changes if change.parent is None and change.conversation == conversation]
+            if not mine:
+                raise ChangeError(f"no change recorded for conversation {conversation}")
+            return checkpoints.diff(mine[-1].id, changes=changes)
+
+        return SlashOutcome(await asyncio.to_thread(read) or "The change has no textual diff.")
+
+
+def _reverted(result: UndoResult) -> SlashOutcome:
+    """An undo's or redo's outcome in the words the CLI uses (`UndoResult.headline`)."""
+    text = result.headline()
+    if result.overwritten:
+        text += f"; --force overwrote files changed since: {', '.join(result.overwritten)}"
+    if not_restored := result.not_restored():
+        text += f"; not restored (never checkpointed): {not_restored}"
+    if result.failures:
+        return _failed(f"{text}; could not restore: {'; '.join(result.failures)}")
+    return SlashOutcome(text)
 
 
 def _usage_text(usage: Usage) -> str:
