@@ -8,7 +8,7 @@ import asyncio
 import orjson
 
 from cli_helpers import oboto, oboto_process
-from oboto.core.events import MessageAppended
+from oboto.core.events import MessageAppended, PromptSubmitted, TurnFinished
 from oboto.services.runtime import Runtime
 from oboto.testing import Reply, ScriptedToolCall, async_wait_until, wait_until
 
@@ -120,3 +120,22 @@ async def test_compact_and_clear_are_refused_while_a_turn_runs(runtime: Runtime,
         assert not outcome.ok and "conversation chat is busy" in outcome.text
     await turn
     assert not any(m.marker == "context-cleared" for m in runtime.conversations.messages("chat"))
+
+
+async def test_the_prompt_is_announced_at_once_and_stored_under_the_announced_id(runtime: Runtime, llm_env) -> None:
+    """A view can show the person's message before the turn has checked the model and fitted the context."""
+    seen: list = []
+    runtime.bus.subscribe(lambda event: seen.append((event, len(llm_env.requests))), PromptSubmitted,
+                          MessageAppended, TurnFinished)
+    llm_env.add(Reply(text="hello back"))
+    assert (await runtime.chat("chat", "hello")).ok
+    (announced, requests_then), *_ = seen
+    assert isinstance(announced, PromptSubmitted) and announced.text == "hello" and requests_then == 0
+    stored = next(message for message in runtime.conversations.messages("chat") if message.role == "user")
+    assert stored.id == announced.message_id
+    refused = await runtime.chat("chat", "x " * 225_000)
+    assert refused.status == "refused"
+    announced_again = [event for event, _ in seen if isinstance(event, PromptSubmitted)][-1]
+    finished = [event for event, _ in seen if isinstance(event, TurnFinished)][-1]
+    assert finished.status == "refused" and all(m.id != announced_again.message_id
+                                                for m in runtime.conversations.messages("chat"))

@@ -191,6 +191,19 @@ class TurnStarted(Event):
     task_id: str | None = None
 
 
+class PromptSubmitted(Event):
+    """The person's prompt starts a turn; it is stored as `message_id` once it fits (a view may show it at once).
+
+    Not logged (a prompt may be long); a turn that ends `refused` or `failed` before storing it never stores it.
+    """
+
+    kind: ClassVar[str] = "agent:prompt-submitted"
+    logged: ClassVar[bool] = False
+    conversation: str
+    message_id: str
+    text: str
+
+
 class TurnWaiting(Event):
     """A turn waits because another turn (of this or another process) is running in the same conversation."""
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from oboto.agent.prompt import system_prompt
 from oboto.agent.tools.base import ToolContext, ToolResult
 from oboto.agent.turn import ChatModel, TurnLimits, TurnObserver, TurnOutcome, run_turn
-from oboto.core.events import ToolCallFinished, TurnFinished, TurnStarted
+from oboto.core.events import PromptSubmitted, ToolCallFinished, TurnFinished, TurnStarted
 from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest
 from oboto.services.change_models import ChangeAuthor
 from oboto.services.context import Compaction, CompactionFailed, PromptTooLarge
@@ -99,7 +99,9 @@ async def run_conversation_turn(
         (profile and profile.max_iterations) or agent.max_iterations,
         (profile and profile.token_budget) or agent.token_budget, agent.repeat_limit,
     )
+    request = Message(role="user", content=prompt)
     runtime.bus.publish(TurnStarted(conversation=conversation, task_id=ctx.task_id))
+    runtime.bus.publish(PromptSubmitted(conversation=conversation, message_id=request.id, text=prompt))
     try:
         prepared = await _prepare(runtime, conversation, prompt, ctx)
     except asyncio.CancelledError:
@@ -108,7 +110,7 @@ async def run_conversation_turn(
     if isinstance(prepared, TurnOutcome):
         return _ended(runtime, conversation, ctx, prepared)
     model, system = prepared
-    request = conversations.append(conversation, Message(role="user", content=prompt))
+    conversations.append(conversation, request)
     messages = [{"role": "system", "content": system}, *runtime.context.model_messages(conversation)]
     persisting = PersistingObserver(runtime, conversation, ctx, observer)
     try:
