@@ -217,11 +217,11 @@ async def test_reaching_max_runs_pauses_with_the_reason(runner_runtime: Runtime)
         runtime.scheduler.reload()
         await async_wait_until(lambda: runtime.scheduler.get(schedule.id).run_count == expected)
     stopped = runtime.scheduler.get(schedule.id)
-    assert stopped.status == "paused" and stopped.paused_reason == "reached max_runs (2 runs)"
+    assert stopped.status == "paused" and stopped.paused_reason == "reached its run limit (2 runs)"
     assert stopped.next_run_at is None
-    assert any(event["change"] == "paused" and "max_runs" in event["reason"]
+    assert any(event["change"] == "paused" and "run limit" in event["reason"]
                for event in events_of(paths, "schedule:changed"))
-    with pytest.raises(ScheduleError, match="max_runs"):
+    with pytest.raises(ScheduleError, match="already run 2 of its 2 runs; raise its run limit"):
         runtime.scheduler.resume(schedule.id)
     await settle(runtime)
 

@@ -82,7 +82,6 @@ class _Exchange:
     """A person's message and everything after it up to the next one (the first may have no person's message)."""
 
     messages: list[Message] = field(default_factory=list)
-    model_messages: list[dict[str, Any]] = field(default_factory=list)
     tokens: int = 0
 
 
@@ -171,8 +170,8 @@ class ConversationContext:
         fixed = self._count(model_name, {"role": "system", "content": system}) + count_tool_tokens(model_name, tools)
         exchanges = _exchanges(self.active_messages(name))
         for exchange in exchanges:
-            exchange.model_messages = _to_model(exchange.messages, answering=False)
-            exchange.tokens = sum(self._count(model_name, message) for message in exchange.model_messages)
+            exchange.tokens = sum(self._count(model_name, message)
+                                  for message in _to_model(exchange.messages, answering=False))
         prompt_tokens = self._count(model_name, {"role": "user", "content": prompt}) if prompt else 0
         return _Measure(budget, fixed, prompt_tokens, exchanges)
 

@@ -452,7 +452,7 @@ class SchedulerService:
         events.append(ScheduleFired(schedule_id=schedule.id, task_id=task.id, run_count=run_count, manual=manual))
         updated = schedule.model_copy(update=changes)
         if schedule.max_runs is not None and run_count >= schedule.max_runs and schedule.status == "active":
-            updated = _paused(updated, f"reached max_runs ({schedule.max_runs} runs)", events)
+            updated = _paused(updated, f"reached its run limit ({schedule.max_runs} runs)", events)
         return updated
 
     def _skip_reason(self, schedule: Schedule) -> str | None:
