@@ -111,9 +111,9 @@ def test_a_prompt_from_standard_input_is_answered(workspace, llm_env: ScriptedLL
     # no PROMPT and a pipe: the pipe is the prompt (for a model with a window large enough for it)
     result = oboto(workspace.root, "run", input=piped, env={"OBOTO_LLM__CONTEXT_TOKENS": "200000"})
     assert result.returncode == 0, result.stderr
-    assert f"read {len(piped.rstrip())} characters" in result.stdout
+    assert f"read {len(piped)} characters" in result.stdout
     dash = oboto(workspace.root, "run", "-", input="what is 2+2?\n")
-    assert dash.returncode == 0 and last_user_text(llm_env.requests[-1]) == "what is 2+2?"
+    assert dash.returncode == 0 and last_user_text(llm_env.requests[-1]) == "what is 2+2?\n"
 
 
 def test_empty_standard_input_is_a_usage_error(workspace, llm_env) -> None:

@@ -75,8 +75,7 @@ def run(args: Namespace) -> int:
 
 
 def _prompt(given: str | None) -> tuple[str, bool]:
-    """The prompt, and whether it came from standard input: for `-`, or for no argument when input is piped in
-    (without the pipe's trailing newlines)."""
+    """The prompt, and whether it came from standard input: for `-`, or for no argument when input is piped in."""
     import sys
 
     if given is None and sys.stdin.isatty():
@@ -86,7 +85,7 @@ def _prompt(given: str | None) -> tuple[str, bool]:
         prompt = str(given)
     else:
         try:
-            prompt = sys.stdin.read().rstrip()
+            prompt = sys.stdin.read()
         except UnicodeDecodeError as error:
             raise UsageError(f"standard input is not UTF-8 text (byte {error.start})") from None
     if "\x00" in prompt:

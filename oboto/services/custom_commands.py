@@ -71,7 +71,12 @@ class CustomCommands:
             return catalog
         for path in files:
             try:
-                command = parse_command(path, self.reserved)
+                text = read_markdown(path, MAX_COMMAND_BYTES)
+            except MarkdownFileError as error:  # its message names the file
+                catalog.problems.append(str(error))
+                continue
+            try:
+                command = parse_command(path, text, self.reserved)
             except MarkdownFileError as error:
                 catalog.problems.append(f"{path}: {error}")
                 continue
@@ -79,14 +84,14 @@ class CustomCommands:
         return catalog
 
 
-def parse_command(path: Path, reserved: frozenset[str]) -> CustomCommand:
-    """The command a file defines; MarkdownFileError saying why it cannot be used."""
+def parse_command(path: Path, text: str, reserved: frozenset[str]) -> CustomCommand:
+    """The command the file at `path` with `text` defines; MarkdownFileError saying why it cannot be used."""
     name = path.stem.lower()
     if not is_valid_name(name):
         raise MarkdownFileError(f"the command name {path.stem!r} is not allowed: {NAME_RULE}")
     if name in reserved:
         raise MarkdownFileError(f"/{name} is a built-in command; give the file another name")
-    front, body = split_front_matter(read_markdown(path, MAX_COMMAND_BYTES), required=False)
+    front, body = split_front_matter(text, required=False)
     template = body.strip()
     if not template:
         raise MarkdownFileError("the command has no prompt template (write it below the front matter)")
