@@ -9,6 +9,7 @@ import orjson
 
 from cli_helpers import oboto, oboto_process
 from oboto.core.events import MessageAppended, PromptSubmitted, TurnFinished
+from oboto.core.stale_files import clean_stale_files
 from oboto.services.runtime import Runtime
 from oboto.testing import Reply, ScriptedToolCall, async_wait_until, wait_until
 
@@ -139,3 +140,15 @@ async def test_the_prompt_is_announced_at_once_and_stored_under_the_announced_id
     finished = [event for event, _ in seen if isinstance(event, TurnFinished)][-1]
     assert finished.status == "refused" and all(m.id != announced_again.message_id
                                                 for m in runtime.conversations.messages("chat"))
+
+
+async def test_a_turn_lock_stays_while_its_conversation_exists(runtime: Runtime, llm_env) -> None:
+    """The runner's start-up cleanup keeps a live conversation's turn lock and removes a deleted one's."""
+    llm_env.respond_with(lambda request: Reply(text="ok"))
+    runtime.conversations.create("side")
+    assert (await runtime.chat("chat", "hi")).ok and (await runtime.chat("side", "hi")).ok
+    runtime.conversations.delete("side")
+    cleaned = clean_stale_files(runtime.paths.state_dir)
+    assert "conversations/side.turn.lock" in cleaned.lock_files
+    assert "conversations/chat.turn.lock" not in cleaned.lock_files
+    assert runtime.paths.conversation_turn_lock("chat").exists()

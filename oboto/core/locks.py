@@ -18,6 +18,8 @@ from oboto.core.events import FileQuarantined
 from oboto.core.quarantine import open_repairing
 
 LOCK_SUFFIX = ".lock"
+TURN_LOCK_SUFFIX = ".turn.lock"
+"""`conversations/<name>.turn.lock`: held for one turn in the conversation whose history is `<name>.jsonl`."""
 
 
 def lock_file(path: Path) -> Path:

@@ -57,7 +57,7 @@ class WorkspacePaths:
         return self.conversations_dir / f"{name}.jsonl"
 
     def conversation_turn_lock(self, name: str) -> Path:
-        """Held by the one turn running in a conversation, in whichever process."""
+        """Held by the one turn running in a conversation, in whichever process (`core.locks.TURN_LOCK_SUFFIX`)."""
         return self.conversations_dir / f"{name}.turn.lock"
 
     @property

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oboto.core import safe_open
-from oboto.core.locks import LOCK_SUFFIX, try_lock
+from oboto.core.locks import LOCK_SUFFIX, TURN_LOCK_SUFFIX, try_lock
 from oboto.core.quarantine import CORRUPT_MARK
 
 STALE_TEMP_SECONDS = 15 * 60
@@ -45,7 +45,10 @@ def _stale_lock(folder: int, name: str) -> bool:
     """Whether the lock file `name` guards nothing that exists, checked against the folder `folder`."""
     if name in OWN_LOCKS or not name.endswith(LOCK_SUFFIX):
         return False
-    guarded = name[: -len(LOCK_SUFFIX)]
+    if name.endswith(TURN_LOCK_SUFFIX):  # a conversation's turn lock is stale once the conversation is gone
+        guarded = name[: -len(TURN_LOCK_SUFFIX)] + ".jsonl"
+    else:
+        guarded = name[: -len(LOCK_SUFFIX)]
     try:
         os.stat(guarded, dir_fd=folder, follow_symlinks=False)
     except FileNotFoundError:

@@ -1,16 +1,14 @@
 """One turn at a time per conversation, across every process on the workspace.
 
-A turn holds an exclusive flock on `.oboto/conversations/<name>.turn.lock` from before it reads the history
-until its reply is stored, so a second turn reads the first one's reply and answers its own prompt. A waiting
-turn polls (a blocking flock could be neither cancelled nor bounded) and gives up after its wait, saying who
-holds the conversation. The kernel releases the lock of a process that dies.
+A turn holds `.oboto/conversations/<name>.turn.lock` (a `core.locks.ProcessLock`) from before it reads the
+history until its reply is stored, so a second turn reads the first one's reply and answers its own prompt.
+A waiting turn polls (a blocking flock could be neither cancelled nor bounded) and gives up after its wait,
+saying who holds the conversation. The kernel releases the lock of a process that dies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -18,6 +16,7 @@ from typing import AsyncIterator
 from oboto.core.bus import EventBus
 from oboto.core.errors import RequestRefused
 from oboto.core.events import TurnWaiting
+from oboto.core.locks import ProcessLock
 from oboto.core.paths import WorkspacePaths
 
 POLL_SECONDS = 0.1
@@ -35,27 +34,21 @@ class TurnLocks:
     @asynccontextmanager
     async def hold(self, conversation: str, *, wait_seconds: float) -> AsyncIterator[None]:
         """Hold `conversation` for one turn, waiting up to `wait_seconds` for a turn already running in it."""
-        path = self.paths.conversation_turn_lock(conversation)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = ProcessLock(self.paths.conversation_turn_lock(conversation))
+        await self._acquire(lock, conversation, wait_seconds)
         try:
-            await self._acquire(fd, conversation, wait_seconds)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            yield
         finally:
-            os.close(fd)
+            lock.release()
 
-    async def _acquire(self, fd: int, conversation: str, wait_seconds: float) -> None:
-        if _try_lock(fd):
+    async def _acquire(self, lock: ProcessLock, conversation: str, wait_seconds: float) -> None:
+        if self._try(lock):
             return
-        holder = _holder(fd)
+        holder = lock.holder_pid()
+        holder = holder if holder and holder > 0 else None
         self.bus.publish(TurnWaiting(conversation=conversation, holder_pid=holder))
         deadline = time.monotonic() + wait_seconds
-        while not _try_lock(fd):
+        while not self._try(lock):
             if time.monotonic() >= deadline:
                 who = f"process {holder}" if holder else "another process"
                 waited = f" after waiting {wait_seconds:g} s" if wait_seconds else ""
@@ -63,30 +56,13 @@ class TurnLocks:
                                        "try again when it ends")
             await asyncio.sleep(POLL_SECONDS)
 
+    def _try(self, lock: ProcessLock) -> bool:
+        acquired = lock.try_acquire()
+        if lock.moved is not None:  # a damaged lock file was moved aside: say so once
+            self.bus.publish(lock.moved)
+            lock.moved = None
+        return acquired
+
     def busy(self, conversation: str) -> bool:
         """Whether a turn runs in `conversation` now (in any process)."""
-        path = self.paths.conversation_turn_lock(conversation)
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            return False
-        try:
-            if _try_lock(fd):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                return False
-            return True
-        finally:
-            os.close(fd)
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _holder(fd: int) -> int | None:
-    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-    return int(text) if text.isdigit() else None
+        return ProcessLock(self.paths.conversation_turn_lock(conversation)).holder_pid() is not None
