@@ -41,7 +41,7 @@ SCHEDULE = ("schedules", "create", "--name", "n", "--query", "q")
     ((*SCHEDULE, "--every", "1e308"), "'1e308' is not a duration"),
     ((*SCHEDULE, "--every", "nan"), "'nan' is not a duration"),
     ((*SCHEDULE, "--every", "inf"), "'inf' is not a duration"),
-    ((*SCHEDULE, "--every", "0"), "interval_seconds must be positive"),
+    ((*SCHEDULE, "--every", "0"), "the interval must be positive"),
     ((*SCHEDULE, "--every", "5s"), "the minimum is 10 seconds"),
     ((*SCHEDULE, "--every", "30m", "--max-runs", "0"), "'0' must be 1 or more"),
     ((*SCHEDULE, "--every", "30m", "--max-runs", "-3"), "'-3' must be 1 or more"),
