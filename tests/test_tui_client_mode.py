@@ -24,7 +24,7 @@ async def test_tui_works_as_a_client_while_a_daemon_runs_agents(workspace, llm_e
             assert f"client (process {daemon.pid} runs agents)" in app.sub_title
             assert not app.runner.is_runner
             record = app.runtime.tasks.spawn("from the tui", "do it")
-            await settle(pilot, lambda: app.runtime.tasks.get(record.id).status == "completed", timeout=15)
+            await settle(pilot, lambda: app.runtime.tasks.get(record.id).status == "completed", timeout=90)
             assert app.runtime.tasks.get(record.id).runner_pid == daemon.pid
             panel = app.screen.query_one(TasksPanel)
             await settle(pilot, lambda: "from the tui" in str(panel.get_option_at_index(0).prompt))
