@@ -120,6 +120,11 @@ class WorkspacePaths:
         return self.state_dir / "grants.json"
 
     @property
+    def input_history(self) -> Path:
+        """What the person sent from the TUI's input, for ↑/↓ (services/input_history.py)."""
+        return self.state_dir / "input-history"
+
+    @property
     def emergency_stop(self) -> Path:
         """What `oboto stop` cancelled and paused, so `oboto resume` undoes exactly that."""
         return self.state_dir / "stop.json"

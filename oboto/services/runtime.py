@@ -34,6 +34,7 @@ from oboto.services.conversations import ConversationManager
 from oboto.services.emergency import EmergencyStop
 from oboto.services.foreground import ForegroundActivity
 from oboto.services.grants import GrantStore
+from oboto.services.input_history import InputHistory
 from oboto.services.loop_briefing import LoopBriefing
 from oboto.services.mcp import McpHub
 from oboto.services.memory import MemoryStore
@@ -106,6 +107,7 @@ class Runtime:
         self.grants = GrantStore(paths.grants, bus)
         self.agent_calls = AgentCalls(settings, bus, self)
         self.agent_stats = AgentStats(paths, bus)
+        self.input_history = InputHistory(paths.input_history, bus)
         self.policy: PermissionPolicy = settings.permissions.policy()
         """The workspace's permission mode and rules, as configured; background agents work under it."""
         self.permission_mode: Mode = self.policy.mode
