@@ -225,6 +225,16 @@ class TurnFinished(Event):
     error: str | None = None
 
 
+class ToolCallStarted(Event):
+    """A tool call of an agent turn began to run (the TUI's status line says which, while it runs)."""
+
+    kind: ClassVar[str] = "agent:tool-started"
+    logged: ClassVar[bool] = False
+    conversation: str | None = None
+    task_id: str | None = None
+    tool: str
+
+
 class ToolCallFinished(Event):
     """A tool call ran (or was refused) inside an agent turn."""
 

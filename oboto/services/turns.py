@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from oboto.agent.prompt import system_prompt
 from oboto.agent.tools.base import ToolContext, ToolResult
 from oboto.agent.turn import ChatModel, TurnLimits, TurnObserver, TurnOutcome, run_turn
-from oboto.core.events import PromptSubmitted, ToolCallFinished, TurnFinished, TurnStarted
+from oboto.core.events import PromptSubmitted, ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
 from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest
 from oboto.services.change_models import ChangeAuthor
 from oboto.services.context import Compaction, CompactionFailed, PromptTooLarge
@@ -61,6 +61,7 @@ class PersistingObserver(TurnObserver):
         self.outer.retrying(attempt, delay, error)
 
     def tool_started(self, call: ToolCallRequest) -> None:
+        self.bus.publish(ToolCallStarted(conversation=self.conversation, task_id=self.ctx.task_id, tool=call.name))
         self.outer.tool_started(call)
 
     def tool_finished(self, call: ToolCallRequest, result: ToolResult, duration_ms: float) -> None:
