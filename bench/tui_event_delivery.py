@@ -71,7 +71,7 @@ async def delivery_and_handler_times() -> tuple[float, float, int]:
             started = time.perf_counter()
             reload_records({task_ids[index % TASKS]})
             direct.append(time.perf_counter() - started)
-        await app.action_quit()
+        await app.quit_now()
     return statistics.mean(delivered), statistics.mean(direct), widgets
 
 

@@ -44,7 +44,7 @@ async def keypress_latencies(base_url: str, background: int) -> list[float]:
                 await asyncio.sleep(0.0005)
             samples.append(time.perf_counter() - started)
             await asyncio.sleep(0.05)  # a person types a few keys a second, not in a burst
-        await app.action_quit()
+        await app.quit_now()
     return samples
 
 

@@ -35,7 +35,7 @@ from oboto.tui.app import make_app
 
 async def first_frame(pilot):
     await pilot.pause()
-    await pilot.app.action_quit()
+    await pilot.app.quit_now()
 
 make_app(sys.argv[1]).run(headless=True, size=(120, 40), auto_pilot=first_frame)
 """

@@ -50,7 +50,7 @@ async def switch_times() -> tuple[list[float], list[float]]:
                     await asyncio.sleep(0.0005)
                 await pilot.pause()
                 results[name].append(time.perf_counter() - started)
-        await app.action_quit()
+        await app.quit_now()
     return results["long"], results["empty"]
 
 

@@ -57,3 +57,12 @@ async def runner_runtime(workspace: WorkspacePaths, llm_env):
     runtime.activate_runner()
     yield runtime
     await runtime.deactivate_runner("the test finished")
+
+
+@pytest.fixture
+def steady_status_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status line's elapsed times frozen at 0.0 s, so a snapshot taken after a real turn is the same on
+    every run."""
+    from oboto.tui.widgets.status_line import StatusLine
+
+    monkeypatch.setattr(StatusLine, "clock", lambda: 0.0)

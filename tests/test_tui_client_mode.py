@@ -28,7 +28,7 @@ async def test_tui_works_as_a_client_while_a_daemon_runs_agents(workspace, llm_e
             assert app.runtime.tasks.get(record.id).runner_pid == daemon.pid
             panel = app.screen.query_one(TasksPanel)
             await settle(pilot, lambda: "from the tui" in str(panel.get_option_at_index(0).prompt))
-            await app.action_quit()
+            await app.quit_now()
     finally:
         if daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)

@@ -13,7 +13,8 @@ from oboto.services.runtime import Runtime
 from oboto.testing import Reply, ScriptedLLM, ScriptedToolCall
 from oboto.tui.messages import SwitchConversation
 from oboto.tui.widgets.chat_input import ChatInput
-from oboto.tui.widgets.conversation import BATCH_SIZE, ConversationView, MessageRenderer, batch_start
+from oboto.tui.widgets.conversation import ConversationView
+from oboto.tui.widgets.message_renderer import BATCH_SIZE, MessageRenderer, batch_start
 from oboto.tui.widgets.message_widgets import (
     AssistantMessage,
     EarlierMessages,

@@ -15,6 +15,7 @@ from oboto.services.runtime import Runtime
 from oboto.testing import ScriptedLLM
 from oboto.tui.app import ObotoApp
 from oboto.tui.commands import palette_commands
+from oboto.tui.screens.confirm import ConfirmDialog
 from oboto.tui.screens.help import help_sections
 from oboto.tui.screens.main import MainScreen
 from oboto.tui.screens.memory import MemoryList, MemoryScreen
@@ -59,8 +60,8 @@ async def search(pilot: Pilot, screen: MemoryScreen, query: str) -> None:
 
 
 def asked_to_delete(app: ObotoApp, memory_id: str) -> bool:
-    """Whether the view asked for a second `d` on `memory_id` (the notification is posted as the key is handled)."""
-    return any(note.title == "Delete memory?" and memory_id in note.message for note in app._notifications)
+    """Whether the confirmation dialog is open, asking to delete `memory_id`."""
+    return isinstance(app.screen, ConfirmDialog) and memory_id in app.screen.title_text
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ async def test_the_kind_filter_lists_only_that_kind(workspace: WorkspacePaths, s
         assert seeded not in shown_ids(results)  # a fact: filtered out even though it matches best
 
 
-async def test_d_twice_deletes_the_highlighted_memory(workspace: WorkspacePaths, seeded: str) -> None:
+async def test_d_asks_then_deletes_the_highlighted_memory(workspace: WorkspacePaths, seeded: str) -> None:
     async with running_app(workspace, size=(80, 24), start_runner=False) as (app, pilot):
         memory = app.runtime.memory
         screen, results = await open_memory_view(app, pilot)
@@ -116,10 +117,10 @@ async def test_d_twice_deletes_the_highlighted_memory(workspace: WorkspacePaths,
         assert app.focused is results and results.highlighted_option.id == seeded
 
         await pilot.press("d")
-        assert asked_to_delete(app, seeded)  # the first `d` only asks
+        await settle(pilot, lambda: asked_to_delete(app, seeded))  # `d` only asks
         assert memory.get(seeded).text == TARGET
 
-        await pilot.press("d")
+        await pilot.press("y")
         await settle(pilot, lambda: seeded not in shown_ids(results))
         with pytest.raises(MemoryInputError):
             memory.get(seeded)
@@ -128,14 +129,20 @@ async def test_d_twice_deletes_the_highlighted_memory(workspace: WorkspacePaths,
         assert results.highlighted_option.id in shown_ids(results)  # the next memory is highlighted
 
 
-async def test_a_d_on_another_memory_asks_again(workspace: WorkspacePaths, seeded: str) -> None:
+async def test_the_confirmation_names_the_highlighted_memory_and_n_keeps_it(
+        workspace: WorkspacePaths, seeded: str) -> None:
     async with running_app(workspace, size=(80, 24), start_runner=False) as (app, pilot):
         screen, results = await open_memory_view(app, pilot)
-        await pilot.press("enter", "d", "down")  # the newest, the password memory, is highlighted first
+        await pilot.press("enter", "d")  # the newest, the password memory, is highlighted first
+        await settle(pilot, lambda: asked_to_delete(app, seeded))
+        await pilot.press("n")
+        await settle(pilot, lambda: app.screen is screen)
+        assert app.runtime.memory.get(seeded).text == TARGET
+        await pilot.press("down")
         second = results.highlighted_option.id
         await pilot.press("d")
-        assert asked_to_delete(app, second)
-        await pilot.press("d")
+        await settle(pilot, lambda: asked_to_delete(app, second))
+        await pilot.press("y")
         await settle(pilot, lambda: app.runtime.memory.count() == 20)
         assert app.runtime.memory.get(seeded).text == TARGET
         with pytest.raises(MemoryInputError):

@@ -17,6 +17,8 @@ from oboto.tui.widgets.message_widgets import ToolCallBlock
 from test_tui_snapshots_conversation import SIZES, quiet_app, send_and_wait
 from tui_helpers import settle
 
+pytestmark = pytest.mark.usefixtures("steady_status_clock")  # elapsed times in the status line
+
 FINAL_REPLY = "Done: the greeting is friendlier and the log is written."
 
 

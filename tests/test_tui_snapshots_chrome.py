@@ -21,6 +21,7 @@ from oboto.tui.app import ObotoApp, make_app
 from tui_helpers import main_screen_read, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+pytestmark = pytest.mark.usefixtures("steady_status_clock")  # elapsed times in the status line
 
 
 def seeded_app(workspace: WorkspacePaths, *, question: bool) -> ObotoApp:
@@ -85,7 +86,8 @@ def test_main_screen_in_a_theme(snap_compare, workspace: WorkspacePaths, llm_env
     Must be visible, in the theme's colours: the header "oboto — project"; the sidebar with
     "Conversations (2)" listing ● chat (2 messages, active) and └ research (1), the empty tasks and
     schedules panels and the stopped agent loop; the chat with the user's question and the assistant's
-    Markdown reply (a numbered list with bold words and inline code); the input; the footer's keys.
+    Markdown reply (a numbered list with bold words and inline code); the input; the two-row status line
+    across the screen; the footer's keys, F1, F2 and ctrl+b first.
     """
 
     async def run_before(pilot: Pilot) -> None:

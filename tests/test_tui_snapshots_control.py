@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.pilot import Pilot
 
 from oboto.agent.approvals import ApprovalRequest
@@ -12,6 +13,8 @@ from oboto.testing import ScriptedLLM
 from oboto.tui.widgets.approval_prompt import ApprovalRequested
 from test_tui_snapshots_chrome import main_screen_read, seeded_app, steady
 from tui_helpers import settle
+
+pytestmark = pytest.mark.usefixtures("steady_status_clock")  # elapsed times in the status line
 
 DIFF = """--- a/src/parser.py
 +++ b/src/parser.py
@@ -28,8 +31,8 @@ def test_the_approval_prompt_for_an_edit(snap_compare, workspace: WorkspacePaths
 
     Must be visible: above the input, a box with a heavy border titled "⚠ Allow edit_file? (write; mode ask)",
     the line "edit_file src/parser.py", the coloured diff (one line removed, one added) and the keys
-    "y allow · a always · n deny · d say why"; the status line
-    "mode ask (ctrl+t) · chat · openai/scripted" under it; the conversation above it.
+    "y allow · a always · n deny · d say why", right above the input; the conversation above it; below the
+    input, across the screen, the status line's row "mode ask (ctrl+t) · chat · openai/scripted".
     """
 
     async def run_before(pilot: Pilot) -> None:

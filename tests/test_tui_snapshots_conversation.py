@@ -15,6 +15,7 @@ from oboto.tui.widgets.message_widgets import AssistantMessage, ToolCallBlock
 from tui_helpers import main_screen_read, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+pytestmark = pytest.mark.usefixtures("steady_status_clock")  # elapsed times in the status line
 
 MARKDOWN_REPLY = """\
 ## What oboto does
@@ -55,7 +56,8 @@ def test_a_short_conversation(snap_compare, workspace: WorkspacePaths, llm_env: 
     """The main screen after one exchange: the user message "What does oboto do?" on a tinted band with an
     accent bar, below it the reply rendered as Markdown (the heading "What oboto does", bold "multi-agent
     workspace", a two-item bullet list, inline code `oboto`), followed to the bottom; the empty input shows
-    its placeholder; the sidebar and the footer frame it."""
+    its placeholder; the status line below it says "ready" and the mode, conversation and model; the
+    sidebar and the footer (F1, F2 and ctrl+b first) frame it."""
     llm_env.add(Reply(text=MARKDOWN_REPLY, chunk_size=12))
 
     async def run_before(pilot: Pilot) -> None:

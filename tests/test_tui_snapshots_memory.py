@@ -20,6 +20,7 @@ from oboto.tui.screens.memory import MemoryList
 from tui_helpers import settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+pytestmark = pytest.mark.usefixtures("steady_status_clock")  # elapsed times in the status line
 NOW = datetime(2025, 3, 10, 12, 0, 0, tzinfo=timezone.utc)
 # (text, kind, tags, source, how long before NOW it was stored)
 MEMORIES = [

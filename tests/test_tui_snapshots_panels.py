@@ -18,6 +18,7 @@ from oboto.tui.screens.task_detail import TaskDetailScreen
 from tui_helpers import main_screen_read, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+pytestmark = pytest.mark.usefixtures("steady_status_clock")  # elapsed times in the status line
 TASK_ID = "t-0000abcd"
 TASK_LOG = """\
 [09:00:01] ▶ Summarise the README

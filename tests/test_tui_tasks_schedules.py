@@ -8,6 +8,7 @@ from textual.widgets import Input, Log, Static
 
 from oboto.core.paths import WorkspacePaths
 from oboto.testing import Reply, ScriptedLLM
+from oboto.tui.screens.confirm import ConfirmDialog
 from oboto.tui.screens.main import MainScreen
 from oboto.tui.screens.schedule_form import ScheduleFormScreen
 from oboto.tui.screens.task_detail import TaskDetailScreen, TaskSummary
@@ -56,7 +57,11 @@ async def test_a_task_is_listed_followed_live_and_cancelled(workspace: Workspace
         lines_before = len(log.lines)
         await settle(pilot, lambda: len(log.lines) > lines_before)  # it keeps following the log
 
-        await pilot.press("c")
+        await pilot.press("c")  # asks first, naming the task
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert record.id in app.screen.title_text and "summarise the readme" in app.screen.consequence
+        assert runtime.tasks.get(record.id).status == "running"
+        await pilot.press("y")
         await settle(pilot, lambda: runtime.tasks.get(record.id).status == "cancelled")
         await settle(pilot, lambda: "⊘ cancelled" in text_of(summary))
         await settle(pilot, lambda: "■ cancelled" in "\n".join(log.lines))
@@ -144,8 +149,12 @@ async def test_schedules_are_edited_paused_triggered_and_deleted_from_the_panel(
         await settle(pilot, lambda: scheduler.get(schedule.id).last_result == "completed: Tests pass.")
 
         await pilot.press("d")
-        assert [item.id for item in scheduler.list()] == [schedule.id]  # the first press only asks
-        await pilot.press("d")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert [item.id for item in scheduler.list()] == [schedule.id]  # the press only asks
+        await pilot.press("n")
+        await settle(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert [item.id for item in scheduler.list()] == [schedule.id]  # n keeps it
+        await pilot.press("d", "y")
         await settle(pilot, lambda: scheduler.list() == [])
         await settle(pilot, lambda: "No schedules" in str(panel.get_option_at_index(0).prompt))
         assert panel.option_count == 1

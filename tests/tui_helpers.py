@@ -23,7 +23,8 @@ async def running_app(workspace: WorkspacePaths, *, size: tuple[int, int] = (120
             await async_wait_until(lambda: app.runner is not None and app.runner.is_runner, timeout=10)
         await settle(pilot, lambda: main_screen_read(app))
         yield app, pilot
-        await app.action_quit()
+        if app.is_running:  # a test may have quit it (ctrl+q) already
+            await app.quit_now()
 
 
 def main_screen_read(app: ObotoApp) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
@@ -30,13 +31,15 @@ class ObotoApp(App[None]):
     # The default screen's own CSS_PATH is not loaded by Textual, so the app loads it.
     CSS_PATH = ["app.tcss", "screens/main.tcss"]
     TITLE = "oboto"
+    # The footer shows F1, F2 and ctrl+b first on every screen (tui/keys.py); keys with show=False are
+    # listed only by the help screen (F1), so the footer fits at 80 columns.
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
         Binding("f1", "help", "Help", id="help"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="toggle-sidebar"),
         Binding("f2", "answer_question", "Answer", id="answer-question", priority=True),
         # Priority: the chat input (a TextArea) binds F7 to "select all".
-        Binding("f7", "memory", "Memory", id="memory", priority=True),
+        Binding("f7", "memory", "Memory", id="memory", priority=True, show=False),
     ]
 
     runner_state: reactive[str] = reactive("starting")
@@ -142,7 +145,37 @@ class ObotoApp(App[None]):
     def watch_runner_state(self, state: str) -> None:
         self.sub_title = f"{self.runtime.paths.root} · {state}"
 
-    async def action_quit(self) -> None:
+    def action_quit(self) -> None:
+        """ctrl+q: leave at once when nothing would be cut short; otherwise say what stops and ask first."""
+        from oboto.tui.screens.confirm import ConfirmDialog
+
+        if any(isinstance(screen, ConfirmDialog) for screen in self.screen_stack):
+            return  # a second ctrl+q while a question is open does not stack another
+        interrupted = self._work_quitting_stops()
+        if not interrupted:
+            self.run_worker(self.quit_now(), group="quit", exit_on_error=False)
+            return
+        self.push_screen(ConfirmDialog(
+            "Quit now?", "\n".join([*interrupted, "`oboto daemon` keeps agents working while the app is closed."]),
+            "Quit", lambda: None, keep_label="Stay",
+            done=lambda _nothing: self.run_worker(self.quit_now(), group="quit", exit_on_error=False)))
+
+    def _work_quitting_stops(self) -> list[str]:
+        """What quitting this process would cut short, one line each (nothing: quit without asking)."""
+        from oboto.tui.screens.main import MainScreen
+
+        lines = []
+        if any(isinstance(screen, MainScreen) and screen.replying for screen in self.screen_stack):
+            lines.append("The reply being written stops; what it said so far is kept.")
+        running = self.runtime.tasks.running_ids if self.runner is not None and self.runner.is_runner else []
+        if running:
+            count = len(running)
+            lines.append(f"{count} background task{' stops' if count == 1 else 's stop'} and "
+                         f"{'is' if count == 1 else 'are'} recorded as interrupted "
+                         "(`oboto tasks continue ID` picks one up again).")
+        return lines
+
+    async def quit_now(self) -> None:
         """Stop the runner first, so tasks it was running are recorded as interrupted, then leave."""
         if self.runner is not None:
             self.runner.stop()
@@ -157,15 +190,38 @@ class ObotoApp(App[None]):
                 yield command
         yield from palette_commands(self, screen)
 
+    def notify_until_withdrawn(self, message: str, *, title: str, severity: SeverityLevel,
+                               timeout: float) -> Notification:
+        """A toast (plain text) the caller may take away before its timeout; `notify` gives no handle to do so."""
+        notification = Notification(message, title, severity, timeout, markup=False)
+        self.post_message(Notify(notification))
+        return notification
+
+    def withdraw_notification(self, notification: Notification) -> None:
+        """Take a toast away now (what it announced is over); Textual's own Toast does this when clicked."""
+        if notification in self._notifications:
+            self._unnotify(notification)
+
     def action_help(self) -> None:
         from oboto.tui.screens.help import HelpScreen
 
         self.push_screen(HelpScreen())
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """ctrl+b is offered only where there is a sidebar to hide (not over a task's detail, say)."""
+        if action == "toggle_sidebar":
+            return bool(self.screen.query("#sidebar"))
+        return True
+
     def action_toggle_sidebar(self) -> None:
-        sidebar = self.screen.query("#sidebar")
-        if sidebar:
-            sidebar.first().toggle_class("-hidden")
+        """Hide or show the sidebar; what is hidden keeps no focus, so its panels' keys cannot act unseen."""
+        found = self.screen.query("#sidebar")
+        if not found:
+            return
+        sidebar = found.first()
+        sidebar.toggle_class("-hidden")
+        if sidebar.has_class("-hidden") and self.focused is not None and sidebar in self.focused.ancestors:
+            self.screen.query_one("#input").focus()
 
     def action_memory(self) -> None:
         from oboto.tui.screens.memory import MemoryScreen

@@ -118,13 +118,11 @@ def _refused(node: Widget, runtime: Runtime, by: str, what: str, refusal: Reques
         "(they are checkpointed: undoing this undo brings them back)."
     )
 
-    def force() -> None:
-        run_blocking(node, partial(runtime.checkpoints.undo, target.id, force=True, by=by),
-                     partial(_reverted, node, what), what=what, group=REVERT_GROUP)
-
     count = len(conflicts)
     node.app.push_screen(ConfirmDialog(f"Overwrite {count} file{'' if count == 1 else 's'} changed since?",
-                                       consequence, f"{what} anyway", force))
+                                       consequence, f"{what} anyway",
+                                       partial(runtime.checkpoints.undo, target.id, force=True, by=by),
+                                       done=partial(_reverted, node, what)))
 
 
 def _reverted(node: Widget, what: str, result: UndoResult) -> None:

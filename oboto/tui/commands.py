@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 def palette_commands(app: ObotoApp, screen: Screen[Any]) -> list[SystemCommand]:
     """Every command that makes sense over `screen`: focus and conversation commands only over the main screen."""
     commands = [
-        SystemCommand("Quit", "Stop the runner (tasks are recorded as interrupted) and leave", app.action_quit),
+        SystemCommand("Quit", "Leave; asks first when a reply or background tasks would be cut short (ctrl+q)",
+                      app.action_quit),
         SystemCommand("Help: keys", "Every key binding, by where it works (F1)", app.action_help),
         SystemCommand("Toggle sidebar", "Show or hide the sidebar (ctrl+b)", app.action_toggle_sidebar),
         SystemCommand("Answer question", "Answer the oldest blocking question (F2)", app.action_answer_question),

@@ -13,17 +13,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from oboto.agent.profiles import AgentProfile
+from oboto.tui.screens.dialog import Dialog
 from oboto.tui.workers import run_blocking, running
 
 APPLY_GROUP = "agent-dialog"
 
 
-class _ApplyingDialog(ModalScreen[Any]):
+class _ApplyingDialog(Dialog[Any]):
     """A dialog that closes with its service call's result, shows a refusal inline, and closes on Esc with None."""
 
     CSS_PATH = "agent_dialogs.tcss"

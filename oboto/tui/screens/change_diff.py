@@ -5,14 +5,14 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from oboto.services.change_models import Change
+from oboto.tui.keys import GlobalKeysFirst
 from oboto.tui.widgets.change_views import ChangedFiles, styled_diff
 
 
-class ChangeDiffScreen(Screen[None]):
+class ChangeDiffScreen(GlobalKeysFirst):
     """What `oboto diff ID` prints, for the person reading in the TUI."""
 
     CSS_PATH = "change_diff.tcss"
@@ -29,7 +29,7 @@ class ChangeDiffScreen(Screen[None]):
         with VerticalScroll(id="change-diff"):
             text = styled_diff(self.diff.splitlines()) if self.diff.strip() else "No text differences to show."
             yield Static(text, id="change-diff-lines", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(ChangedFiles).show(self.change, self.undone_by)

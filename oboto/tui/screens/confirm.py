@@ -1,19 +1,30 @@
-"""One confirmation style for destructive actions: y does it, n or Esc keeps things as they are."""
+"""The one confirmation for every destructive action: y does it, n or Esc keeps things as they are.
+
+Deleting a conversation, a schedule or a memory, cancelling a task, the emergency stop, quitting while agents
+work, an undo that overwrites later changes: each asks here, in the same words and keys. The action itself
+(`apply`) runs in a thread worker, since most of them fsync; a refusal is shown inline and the dialog stays open.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from oboto.core.errors import RequestRefused
+from oboto.tui.screens.dialog import Dialog
+from oboto.tui.workers import run_blocking, running
 
-class ConfirmDialog(ModalScreen[bool]):
-    """Ask before `apply`; a refusal (`RequestRefused` and the like) is shown inline and the dialog stays open."""
+APPLY_GROUP = "confirm-apply"
+
+
+class ConfirmDialog(Dialog[bool]):
+    """Ask before `apply`; dismissed with True once it is done (then `done` gets its result), False when kept."""
 
     CSS_PATH = "conversation_dialogs.tcss"
     BINDINGS = [
@@ -21,14 +32,15 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("n,escape", "cancel", "No", id="dialog-cancel"),
     ]
 
-    def __init__(self, title: str, consequence: str, confirm_label: str, apply: Callable[[], None],
-                 *, refusals: tuple[type[Exception], ...] = (Exception,)) -> None:
+    def __init__(self, title: str, consequence: str, confirm_label: str, apply: Callable[[], Any], *,
+                 done: Callable[[Any], object] | None = None, keep_label: str = "Cancel") -> None:
         super().__init__()
         self.title_text = title
         self.consequence = consequence
         self.confirm_label = confirm_label
+        self.keep_label = keep_label
         self.apply = apply
-        self.refusals = refusals
+        self.done = done
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-danger"):
@@ -37,7 +49,7 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static("", id="dialog-error", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="error", id="confirm")
-                yield Button("Cancel (n)", id="cancel")
+                yield Button(f"{self.keep_label} (n)", id="cancel")
 
     def on_mount(self) -> None:
         # The safe choice has the focus, so a stray Enter changes nothing.
@@ -45,14 +57,19 @@ class ConfirmDialog(ModalScreen[bool]):
 
     @on(Button.Pressed, "#confirm")
     def action_confirm(self) -> None:
-        try:
-            self.apply()
-        except self.refusals as error:
-            error_line = self.query_one("#dialog-error", Static)
-            error_line.update(str(error))
-            error_line.add_class("-shown")
-            return
+        if not running(self, APPLY_GROUP):  # a second y while the first is on its way does it once
+            run_blocking(self, self.apply, self._applied, what=self.title_text.rstrip("?"), group=APPLY_GROUP,
+                         refused=self._refused)
+
+    def _applied(self, result: Any) -> None:
         self.dismiss(True)
+        if self.done is not None:
+            self.done(result)
+
+    def _refused(self, error: RequestRefused) -> None:
+        error_line = self.query_one("#dialog-error", Static)
+        error_line.update(str(error))
+        error_line.add_class("-shown")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

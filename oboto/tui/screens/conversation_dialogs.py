@@ -1,9 +1,9 @@
-"""Small dialogs for creating, renaming and deleting conversations, with the service's errors shown inline.
+"""The dialog for naming a conversation (create, rename), with the service's errors shown inline.
 
-Each dialog is handed the service call to make (`apply`, run in a thread worker: it fsyncs); it stays open
+The dialog is handed the service call to make (`apply`, run in a thread worker: it fsyncs); it stays open
 and shows the service's own message when the call is refused ("invalid conversation name …", "… already
 exists"), and closes with the call's result once it succeeds. So the rules live in one place, the
-ConversationManager.
+ConversationManager. Deleting asks with the one ConfirmDialog (screens/confirm.py).
 """
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ from typing import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.containers import Vertical
+from textual.widgets import Input, Label, Static
 
-from oboto.core.errors import RequestRefused
 from oboto.services.conversation_models import ConversationNameError, normalise_name
+from oboto.tui.screens.dialog import Dialog
 from oboto.tui.workers import run_blocking, running
 
 APPLY_GROUP = "conversation-dialog"
 
 
-class ConversationNameDialog(ModalScreen[str | None]):
+class ConversationNameDialog(Dialog[str | None]):
     """Ask for a conversation name and hand it to `apply`; dismissed with `apply`'s result, or None on Esc."""
 
     CSS_PATH = "conversation_dialogs.tcss"
@@ -79,55 +78,3 @@ class ConversationNameDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-class DeleteConversationDialog(ModalScreen[bool]):
-    """Confirm deleting a conversation; `y` deletes (through `apply`), `n` or Esc keeps it."""
-
-    CSS_PATH = "conversation_dialogs.tcss"
-    BINDINGS = [
-        Binding("y", "confirm", "Delete", id="dialog-confirm-delete"),
-        Binding("n,escape", "cancel", "Keep", id="dialog-cancel"),
-    ]
-
-    def __init__(self, name: str, message_count: int, apply: Callable[[], None]) -> None:
-        super().__init__()
-        self.conversation = name
-        self.message_count = message_count
-        self.apply = apply
-
-    def compose(self) -> ComposeResult:
-        if self.message_count == 0:
-            consequence = "It has no messages yet."
-        else:
-            noun = "message" if self.message_count == 1 else "messages"
-            consequence = f"Its {self.message_count} {noun} will be gone for good."
-        with Vertical(id="dialog", classes="-danger"):
-            yield Label(f"Delete {self.conversation!r}?", id="dialog-title", markup=False)
-            yield Static(consequence, id="dialog-help")
-            yield Static("", id="dialog-error", markup=False)
-            with Horizontal(id="dialog-buttons"):
-                yield Button("Delete (y)", variant="error", id="confirm")
-                yield Button("Keep (n)", id="cancel")
-
-    def on_mount(self) -> None:
-        # The safe choice has the focus, so a stray Enter keeps the conversation.
-        self.query_one("#cancel", Button).focus()
-
-    @on(Button.Pressed, "#confirm")
-    def action_confirm(self) -> None:
-        if not running(self, APPLY_GROUP):
-            run_blocking(self, self.apply, self._applied, what=f"Deleting {self.conversation!r}", group=APPLY_GROUP,
-                         refused=self._refused)
-
-    def _applied(self, _nothing: None) -> None:
-        self.dismiss(True)
-
-    def _refused(self, error: RequestRefused) -> None:
-        error_line = self.query_one("#dialog-error", Static)
-        error_line.update(str(error))
-        error_line.add_class("-shown")
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(False)

@@ -33,7 +33,10 @@ def own_bindings(node_class: type[DOMNode]) -> tuple[Binding, ...]:
 
 
 def section_title(node_class: type[DOMNode]) -> str:
-    """A readable name from the class name: `ConversationsPanel` → "Conversations panel"."""
+    """The class's own HELP_TITLE, else a readable name from its name: `ConversationsPanel` → "Conversations
+    panel"."""
+    if title := node_class.__dict__.get("HELP_TITLE"):
+        return title
     words: list[str] = []
     for char in node_class.__name__:
         if char.isupper() and words:
@@ -51,15 +54,18 @@ def help_sections(screens: Iterable[Screen[Any]], app_class: type[App[Any]]) -> 
                                id="command-palette"),)
     sections = [HelpSection("Everywhere", everywhere)]
     seen: set[type[DOMNode]] = {app_class}
+    listed = {binding.id for binding in everywhere}
     for screen in screens:
         for node in [screen, *screen.query("*")]:
-            node_class = type(node)
-            if node_class in seen or not node_class.__module__.startswith("oboto."):
-                continue
-            seen.add(node_class)
-            bindings = own_bindings(node_class)
-            if bindings:
-                sections.append(HelpSection(section_title(node_class), bindings))
+            # The oboto classes a widget is built on first (the keys every focused message has), then its own.
+            for node_class in reversed(type(node).__mro__):
+                if node_class in seen or not node_class.__module__.startswith("oboto."):
+                    continue
+                seen.add(node_class)
+                bindings = tuple(binding for binding in own_bindings(node_class) if binding.id not in listed)
+                listed.update(binding.id for binding in bindings)
+                if bindings:
+                    sections.append(HelpSection(section_title(node_class), bindings))
     return sections
 
 
@@ -83,16 +89,14 @@ class HelpScreen(Screen[None]):
         self.query_one("#help-sections").focus()
 
     def _table(self, bindings: Iterable[Binding]) -> Table:
-        # Fixed key and description widths line the sections up under each other.
+        # A fixed key width lines the sections up under each other; only words a person reads, never binding ids.
         table = Table.grid(padding=(0, 2))
-        table.add_column(width=12, no_wrap=True)
-        table.add_column(width=34)
-        table.add_column(no_wrap=True, overflow="ellipsis")
+        table.add_column(width=14, no_wrap=True)
+        table.add_column()
         for binding in bindings:
             keys = binding.key_display or " / ".join(
                 self.app.get_key_display(Binding(key, binding.action)) for key in binding.key.split(","))
-            table.add_row(Text(keys, style="bold"), Text(binding.description or binding.action),
-                          Text(binding.id or "", style="dim"))
+            table.add_row(Text(keys, style="bold"), Text(binding.description))
         return table
 
     def action_close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from pathlib import Path
 
@@ -9,26 +10,30 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown
 from textual.worker import Worker, WorkerState
 
 from oboto.core.events import ConversationDeleted, ConversationRenamed, Event
 from oboto.services.runtime import Runtime
-from oboto.tui.live import follow
 from oboto.tui.changes import redo_change, show_change_diff, undo_change
+from oboto.tui.keys import GlobalKeysFirst
+from oboto.tui.live import follow
 from oboto.tui.messages import OpenTask, ShowChange, SwitchConversation, UndoChange
 from oboto.tui.slash import SLASH_HELP, parse_slash
 from oboto.tui.widgets.approval_prompt import ApprovalPrompt, ApprovalRequested, TuiApprover
 from oboto.tui.widgets.chat_input import ChatInput
 from oboto.tui.widgets.conversation import ConversationView
+from oboto.tui.widgets.conversation_search import SearchBar
 from oboto.tui.widgets.conversations_panel import ConversationsPanel
 from oboto.tui.widgets.loop_panel import LoopPanel
+from oboto.tui.widgets.message_widgets import UserMessage
 from oboto.tui.widgets.questions_panel import QuestionsPanel
 from oboto.tui.widgets.schedules_panel import SchedulesPanel
 from oboto.tui.widgets.status_line import StatusLine
 from oboto.tui.widgets.tasks_panel import TasksPanel
 from oboto.tui.workers import run_blocking
+
+HISTORY_GROUP = "input-history"
 
 SETUP_MESSAGE = """\
 **No model is configured yet.** Quit (ctrl+q), choose one and start oboto again:
@@ -38,23 +43,27 @@ export OBOTO_MODEL=openai/gpt-4o-mini
 export OPENAI_API_KEY=sk-...
 ```
 
-Any litellm model works, or set `model` in `.oboto/config.toml`. With no key at all,
-`pip install 'oboto[local]'` adds a small model that runs here. `oboto doctor` checks the setup."""
+Any litellm model works (or `model` in `.oboto/config.toml`); with no key,
+`pip install 'oboto[local]'` adds a small local one. `oboto doctor` checks it all."""
 
 
-class MainScreen(Screen[None]):
+class MainScreen(GlobalKeysFirst):
     CSS_PATH = "main.tcss"
     BINDINGS = [
+        # Shown only while a reply runs (check_action).
         Binding("escape", "cancel_reply", "Cancel reply", id="cancel-reply"),
-        Binding("ctrl+l", "focus_input", "Input", id="focus-input"),
-        Binding("f3", "focus_panel('conversations')", "Conversations", id="focus-conversations", priority=True),
-        Binding("f4", "focus_panel('tasks')", "Tasks", id="focus-tasks", priority=True),
-        Binding("f5", "focus_panel('schedules')", "Schedules", id="focus-schedules", priority=True),
-        Binding("f6", "focus_panel('loop')", "Loop", id="focus-loop", priority=True),
-        Binding("ctrl+t", "cycle_mode", "Mode", id="cycle-mode", priority=True),
-        Binding("ctrl+s", "emergency_stop", "Stop all", id="emergency-stop", priority=True),
+        Binding("ctrl+l", "focus_input", "Input", id="focus-input", show=False),
+        # Priority: Input widgets bind ctrl+f themselves (delete a word).
+        Binding("ctrl+f", "search", "Find in the conversation", id="conversation-find", priority=True, show=False),
+        Binding("f3", "focus_panel('conversations')", "Conversations", id="focus-conversations", priority=True,
+                show=False),
+        Binding("f4", "focus_panel('tasks')", "Tasks", id="focus-tasks", priority=True, show=False),
+        Binding("f5", "focus_panel('schedules')", "Schedules", id="focus-schedules", priority=True, show=False),
+        Binding("f6", "focus_panel('loop')", "Loop", id="focus-loop", priority=True, show=False),
+        Binding("ctrl+t", "cycle_mode", "Mode", id="cycle-mode", priority=True, show=False),
+        Binding("ctrl+s", "emergency_stop", "Stop all", id="emergency-stop", priority=True, show=False),
         # Not priority: in the chat input ctrl+z undoes typing first (ChatInput.UndoChangeRequested when empty).
-        Binding("ctrl+z", "undo_change", "Undo", id="undo-change"),
+        Binding("ctrl+z", "undo_change", "Undo", id="undo-change", show=False),
     ]
 
     def __init__(self, runtime: Runtime) -> None:
@@ -74,15 +83,22 @@ class MainScreen(Screen[None]):
             with Vertical(id="main"):
                 if not self.runtime.model_choice.model:
                     yield Markdown(SETUP_MESSAGE, id="setup")
+                yield SearchBar(id="search")
                 yield ConversationView(self.runtime, id="conversation")
-                yield StatusLine(self.runtime, id="status")
                 yield ChatInput(id="input")
-        yield Footer()
+        # Across the whole width, so the mode, the conversation, its cost and the model fit at 80 columns.
+        yield StatusLine(self.runtime, id="status")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         follow(self, events=self._follow_conversation, files=self._check_conversation_exists)
         self.query_one(ConversationView).show(self.conversation)
         self.query_one(ChatInput).focus()
+        run_blocking(self, self.runtime.input_history.entries, self._history_read, what="Reading your earlier messages",
+                     group=HISTORY_GROUP)
+
+    def _history_read(self, entries: list[str]) -> None:
+        self.query_one(ChatInput).load_history(entries)
 
     def _follow_conversation(self, event: Event) -> None:
         """Follow the shown conversation when it is renamed (it stays the active one) or deleted here."""
@@ -106,7 +122,9 @@ class MainScreen(Screen[None]):
         text = message.text.strip()
         if not text:
             return
+        chat_input = self.query_one(ChatInput)
         if (command := parse_slash(text)) is not None:
+            self._remember(text)
             self._slash_command(*command)
             return
         if not self.runtime.model_choice.model:
@@ -115,21 +133,56 @@ class MainScreen(Screen[None]):
         if self.replying:
             self.notify("The agent is still replying; Esc cancels the reply.", severity="warning")
             return
-        self.query_one(ChatInput).clear()
-        # The person just acted: bring their message (and the reply to come) into view.
-        self.query_one(ConversationView).follow_bottom()
-        self._reply(self.conversation, text)
+        self._remember(text)
+        chat_input.clear()
+        # On screen before any service call: the person's message (the view follows the bottom again) and the
+        # working indicator; the turn itself starts once this frame is drawn.
+        pending = self.query_one(ConversationView).show_pending(text)
+        self.query_one(StatusLine).turn_started()
+        self._reply(self.conversation, text, pending)
+
+    def _remember(self, text: str) -> None:
+        """Into the input history: here at once, in the workspace's file in a thread."""
+        self.query_one(ChatInput).remember(text)
+        run_blocking(self, partial(self.runtime.input_history.add, text), lambda _nothing: None,
+                     what="Keeping the message in the input history", group=HISTORY_GROUP)
 
     @work(group="reply", exclusive=True, exit_on_error=False)
-    async def _reply(self, conversation: str, text: str) -> None:
+    async def _reply(self, conversation: str, text: str, pending: UserMessage) -> None:
         """The person's turn; the view draws it from the conversation's events as it is stored."""
-        outcome = await self.runtime.chat(conversation, text, approver=TuiApprover(self.post_message))
+        try:
+            painted = asyncio.Event()
+            self.call_after_refresh(painted.set)
+            await painted.wait()
+            outcome = await self.runtime.chat(conversation, text, approver=TuiApprover(self.post_message))
+        finally:
+            if not self.query_one(ConversationView).settle_pending(pending):
+                self._give_back(text)  # never sent (cancelled first, or refused): nothing typed is lost
+        self.query_one(StatusLine).turn_ended(outcome.status, outcome.error)
         if not outcome.ok:
             self.notify(outcome.error or outcome.status, title="The turn stopped", severity="error", timeout=10)
 
+    def _give_back(self, text: str) -> None:
+        chat_input = self.query_one(ChatInput)
+        if not chat_input.text:
+            chat_input.text = text
+            chat_input.move_cursor(chat_input.document.end)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc cancels a reply only while one runs (and the footer says so only then)."""
+        if action == "cancel_reply":
+            return self.replying
+        return True
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "reply" and event.state == WorkerState.ERROR:
+        if event.worker.group != "reply":
+            return
+        self.refresh_bindings()
+        if event.state == WorkerState.CANCELLED:
+            self.query_one(StatusLine).turn_ended("cancelled")
+        if event.state == WorkerState.ERROR:
             error = event.worker.error
+            self.query_one(StatusLine).turn_ended("failed", f"{type(error).__name__}: {error}")
             self.notify(f"{type(error).__name__}: {error}", title="The reply failed", severity="error", timeout=15)
 
     def action_cancel_reply(self) -> None:
@@ -139,6 +192,43 @@ class MainScreen(Screen[None]):
 
     def action_focus_input(self) -> None:
         self.query_one(ChatInput).focus()
+
+    # ----- reading the conversation from the keyboard: search, paging ---------------------------------
+
+    def action_search(self) -> None:
+        self.query_one(SearchBar).open()
+
+    @on(SearchBar.Find)
+    def find(self, message: SearchBar.Find) -> None:
+        self.query_one(SearchBar).show_count("searching…")
+        self.query_one(ConversationView).search(message.query)
+
+    @on(ConversationView.SearchMoved)
+    def search_moved(self, message: ConversationView.SearchMoved) -> None:
+        bar = self.query_one(SearchBar)
+        if not message.count:
+            bar.show_count("not found")
+            bar.open()  # the words stay, ready to be changed
+        else:
+            bar.show_count(f"{message.position} of {message.count} · n older · N newer")
+
+    @on(SearchBar.Closed)
+    @on(ConversationView.SearchEnded)
+    def search_closed(self) -> None:
+        bar = self.query_one(SearchBar)
+        if bar.has_class("-open"):
+            bar.action_close()  # posts Closed, which comes back here with the bar shut
+            return
+        self.query_one(ConversationView).end_search()
+        self.query_one(ChatInput).focus()
+
+    @on(ChatInput.PageRequested)
+    def page_conversation(self, message: ChatInput.PageRequested) -> None:
+        view = self.query_one(ConversationView)
+        if message.direction < 0:
+            view.scroll_page_up()
+        else:
+            view.scroll_page_down()
 
     def action_focus_panel(self, panel: str) -> None:
         self.query_one("#sidebar").remove_class("-hidden")
@@ -154,6 +244,8 @@ class MainScreen(Screen[None]):
 
     def _switched(self, name: str) -> None:
         self.conversation = name
+        if self.query_one(SearchBar).has_class("-open"):
+            self.query_one(SearchBar).action_close()
         self.query_one(StatusLine).show_conversation(name)
         self.query_one(ConversationView).show(name)
         self.query_one(ChatInput).focus()
@@ -168,7 +260,8 @@ class MainScreen(Screen[None]):
     def ask_for_approval(self, message: ApprovalRequested) -> None:
         """A call of the running turn waits for the person: the prompt sits right above the input."""
         self.query_one("#main").mount(ApprovalPrompt(message.request, message.future),
-                                      before=self.query_one(StatusLine))
+                                      before=self.query_one(ChatInput))
+        self.query_one(StatusLine).waiting_for_approval(message.request.tool)
 
     def action_cycle_mode(self) -> None:
         from oboto.core.permissions import MODE_DESCRIPTIONS, MODES
@@ -185,12 +278,10 @@ class MainScreen(Screen[None]):
                         f"paused{', the loop paused' if report.loop else ''}. `oboto resume` (or the palette) "
                         "undoes it.", title="Stopped", severity="warning", timeout=10, markup=False)
 
-        def stop() -> None:
-            run_blocking(self, self.runtime.emergency.stop, stopped, what="Emergency stop", group="emergency")
-
         self.app.push_screen(ConfirmDialog(
             "Emergency stop?", "Every queued and running task is cancelled; every schedule and the agent loop are "
-            "paused (reason: emergency stop). Your own conversation is not affected.", "Stop everything", stop))
+            "paused (reason: emergency stop). Your own conversation is not affected.", "Stop everything",
+            self.runtime.emergency.stop, done=stopped))
 
     def action_resume_after_stop(self) -> None:
         def resumed(report) -> None:

@@ -1,10 +1,10 @@
-"""The workspace memory: search it (or list the newest), filter by kind, read one in full, delete with `d` `d`."""
+"""The workspace memory: search it (or list the newest), filter by kind, read one in full, delete with `d` (asked first)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from rich.table import Table
 from rich.text import Text
@@ -13,7 +13,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -24,8 +23,9 @@ from oboto.core.memory_rules import MAX_QUERY_CHARS, MEMORY_KINDS
 from oboto.core.models import utc_now
 from oboto.services.memory_models import MemoryRecord
 from oboto.services.runtime import Runtime
+from oboto.tui.keys import GlobalKeysFirst
 from oboto.tui.live import follow
-from oboto.tui.widgets.schedules_panel import DELETE_CONFIRM_SECONDS
+from oboto.tui.screens.confirm import ConfirmDialog
 
 MEMORY_EVENTS = (MemoryStored, MemoryForgotten, MemoryReembedded)
 ALL_KINDS = "all"
@@ -34,7 +34,6 @@ SEARCH_DELAY_SECONDS = 0.3
 SEARCH_RESULTS = 20
 NEWEST_SHOWN = 50
 LOAD_GROUP = "memory-load"
-DELETE_GROUP = "memory-delete"
 AGE_UNITS = (("y", 365 * 86400), ("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60))
 
 
@@ -103,7 +102,7 @@ def memory_details(record: MemoryRecord) -> Content:
 
 
 class MemoryList(OptionList):
-    """The memories found; `d` twice deletes the highlighted one, `/` goes back to the search."""
+    """The memories found; `d` deletes the highlighted one (asked first), `/` goes back to the search."""
 
     BINDINGS = [
         Binding("d", "screen.delete_memory", "Delete", id="memory-delete"),
@@ -111,7 +110,7 @@ class MemoryList(OptionList):
     ]
 
 
-class MemoryScreen(Screen[None]):
+class MemoryScreen(GlobalKeysFirst):
     """Search box and kind filter on top, the memories found, the highlighted one in full below; Esc goes back."""
 
     CSS_PATH = "memory.tcss"
@@ -122,7 +121,6 @@ class MemoryScreen(Screen[None]):
         self.runtime = runtime
         self._memories: dict[str, MemoryRecord] = {}
         self._load_timer: Timer | None = None
-        self._delete_armed: tuple[str, float] | None = None
         self._shown_search: tuple[str, str | None] | None = None
         """The query and kind of the results shown."""
 
@@ -136,7 +134,7 @@ class MemoryScreen(Screen[None]):
         yield MemoryList(id="memory-results")
         with VerticalScroll(id="memory-detail"):
             yield Static(id="memory-text")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.title = "Memory"
@@ -196,7 +194,7 @@ class MemoryScreen(Screen[None]):
         return MemoryPage(query, kind, rows, memory.count(), memory.count(kind) if kind else None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every load and delete ends here, successful or not."""
+        """Every load ends here, successful or not."""
         worker, state = event.worker, event.state
         if worker.group == LOAD_GROUP and state == WorkerState.SUCCESS:
             self._show_page(worker.result)
@@ -208,12 +206,6 @@ class MemoryScreen(Screen[None]):
             results.set_options([Option(Content.styled(f"The memory could not be read: {worker.error}", "$error"),
                                         disabled=True)])
             self._show_detail(None)
-        elif worker.group == DELETE_GROUP and state == WorkerState.SUCCESS:
-            record: MemoryRecord = worker.result
-            self._drop(record.id)
-            self.notify(f"Deleted {record.id}.", timeout=3)
-        elif worker.group == DELETE_GROUP and state == WorkerState.ERROR:
-            self.notify(str(worker.error), title="Not deleted", severity="error", timeout=8, markup=False)
 
     # ----- showing -------------------------------------------------------------------------------
 
@@ -287,22 +279,18 @@ class MemoryScreen(Screen[None]):
         return True
 
     def action_delete_memory(self) -> None:
-        """The first `d` asks, a second `d` on the same memory within a few seconds deletes it."""
         record = self._memories.get(self._highlighted_id() or "")
         if record is None:
             self.notify("No memory is highlighted.", severity="warning", timeout=3)
             return
-        armed, self._delete_armed = self._delete_armed, None
-        if armed is None or armed[0] != record.id or time.monotonic() - armed[1] > DELETE_CONFIRM_SECONDS:
-            self._delete_armed = (record.id, time.monotonic())
-            self.notify(f"Press d again to delete {record.id}: {first_line(record.text)}", title="Delete memory?",
-                        severity="warning", timeout=DELETE_CONFIRM_SECONDS, markup=False)
-            return
-        self._forget(record.id)
 
-    @work(thread=True, group=DELETE_GROUP, exit_on_error=False)
-    def _forget(self, memory_id: str) -> MemoryRecord:
-        return self.runtime.memory.forget(memory_id)
+        def deleted(forgotten: MemoryRecord) -> None:
+            self._drop(forgotten.id)
+            self.notify(f"Deleted {forgotten.id}.", timeout=3)
+
+        self.app.push_screen(ConfirmDialog(
+            f"Delete memory {record.id}?", f"{record.kind}: {first_line(record.text)}\nAgents will not recall it again.",
+            "Delete", partial(self.runtime.memory.forget, record.id), done=deleted, keep_label="Keep"))
 
     def action_focus_search(self) -> None:
         self.query_one("#memory-query", Input).focus()

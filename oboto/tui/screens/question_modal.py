@@ -8,19 +8,19 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from oboto.services.question_models import Question
 from oboto.services.questions import QuestionError
 from oboto.services.runtime import Runtime
+from oboto.tui.screens.dialog import Dialog
 from oboto.tui.widgets.questions_panel import asker
 from oboto.tui.workers import run_blocking, running
 
 ANSWER_GROUP = "question-answer"
 
 
-class QuestionModal(ModalScreen[None]):
+class QuestionModal(Dialog[None]):
     """Shows who asked what; Enter sends the answer (errors inline), Esc leaves the question open."""
 
     CSS_PATH = "question_modal.tcss"

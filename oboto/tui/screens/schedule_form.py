@@ -8,7 +8,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Static, TextArea
 
@@ -22,6 +21,7 @@ from oboto.services.schedule_models import (
     optional_text,
     validated_schedule,
 )
+from oboto.tui.screens.dialog import Dialog
 from oboto.tui.workers import run_blocking, running
 
 SAVE_GROUP = "schedule-save"
@@ -37,7 +37,7 @@ FIELD_WIDGETS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ScheduleFormScreen(ModalScreen[Schedule | None]):
+class ScheduleFormScreen(Dialog[Schedule | None]):
     """A new schedule (`schedule_id` None) or an existing one's fields; returns the saved schedule or None."""
 
     CSS_PATH = "schedule_form.tcss"
@@ -81,7 +81,7 @@ class ScheduleFormScreen(ModalScreen[Schedule | None]):
             with Horizontal(id="buttons"):
                 yield Button("Save", id="save", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         form = self.query_one("#form")

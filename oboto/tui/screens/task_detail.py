@@ -8,7 +8,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Log, Static
 
@@ -19,6 +18,7 @@ from oboto.services.task_log import elapsed_text
 from oboto.services.task_models import TaskRecord
 from oboto.services.tasks import TaskError
 from oboto.tui.changes import show_change_diff, undo_change
+from oboto.tui.keys import GlobalKeysFirst
 from oboto.tui.live import follow
 from oboto.tui.widgets.change_views import ChangedFiles
 from oboto.tui.widgets.tasks_panel import TASK_EVENTS, cancel_task, status_content
@@ -130,7 +130,7 @@ class TaskChanges(ChangedFiles):
             self.screen.refresh_bindings()
 
 
-class TaskDetailScreen(Screen[None]):
+class TaskDetailScreen(GlobalKeysFirst):
     """A task's record, the files it changed and its live output log; `c` cancels it, `u` undoes its change."""
 
     CSS_PATH = "task_detail.tcss"
@@ -153,12 +153,12 @@ class TaskDetailScreen(Screen[None]):
             record = self.runtime.tasks.get(self.task_id)
         except TaskError as error:
             yield Static(str(error), id="missing")
-            yield Footer()
+            yield Footer(compact=True)
             return
         yield TaskSummary(self.runtime, record, id="summary")
         yield TaskChanges(self.runtime, self.task_id, id="changes")
         yield Log(max_lines=LOG_MAX_LINES, id="output")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         summaries = self.query(TaskSummary)

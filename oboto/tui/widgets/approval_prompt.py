@@ -69,7 +69,7 @@ class ApprovalPrompt(Vertical, can_focus=True):
         Binding("y", "answer('allow')", "Allow once", id="approval-allow"),
         Binding("a", "answer('always')", "Always", id="approval-always"),
         Binding("n", "answer('deny')", "Deny", id="approval-deny"),
-        Binding("d", "deny_with_reason", "Deny with reason", id="approval-deny-reason"),
+        Binding("d", "deny_with_reason", "Say why", id="approval-deny-reason"),
         Binding("escape", "answer('deny')", "Deny", id="approval-escape", show=False),
     ]
 

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 from textual import on
-from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
@@ -34,19 +33,11 @@ from oboto.services.runtime import Runtime
 from oboto.tui.changes import ConversationChanges, read_conversation_changes
 from oboto.tui.live import follow
 from oboto.tui.widgets.change_views import TurnChanges
-from oboto.tui.widgets.message_widgets import (
-    AssistantMessage,
-    EarlierMessages,
-    Notice,
-    RetryLine,
-    ToolCallBlock,
-    UserMessage,
-)
+from oboto.tui.widgets.conversation_search import KeyboardConversation
+from oboto.tui.widgets.message_renderer import MessageRenderer, batch_start
+from oboto.tui.widgets.message_widgets import AssistantMessage, EarlierMessages, RetryLine, ToolCallBlock, UserMessage
 from oboto.tui.widgets.reply_stream import LiveReply, pump_reply
 from oboto.tui.workers import run_blocking
-
-BATCH_SIZE = 40
-"""Messages mounted when a conversation is shown, and per "load earlier": enough to read, cheap to mount."""
 
 STREAM_GROUP = "reply-stream"
 LOAD_GROUP = "conversation-load"
@@ -56,73 +47,7 @@ TURN_CHANGE_KINDS = frozenset({"turn", "undo", "redo"})
 ReplyEvent = ReplyStarted | ReplyTextAppended | ReplyRestarted | ReplyRetryScheduled | ReplyFinished
 
 
-def batch_start(messages: Sequence[Message], end: int) -> int:
-    """Where a batch ending at `end` starts: never on a tool result, which belongs with its call before it."""
-    start = max(0, end - BATCH_SIZE)
-    while start > 0 and messages[start].role == "tool":
-        start -= 1
-    return start
-
-
-class MessageRenderer:
-    """Turns stored messages into widgets, filling each tool call's block with the result that follows it."""
-
-    def __init__(self) -> None:
-        self.blocks: dict[str, ToolCallBlock] = {}
-        self._waiting: list[ToolCallBlock] = []
-
-    def render(self, message: Message, *, with_text: bool = True) -> list[Widget]:
-        """The widgets for one stored message (none for a tool result that fills its call's block).
-
-        `with_text=False`: the reply's text is already on screen (it was streamed); only its tool blocks.
-        """
-        if message.role == "tool":
-            return self._tool_result(message)
-        self.close_before(message)
-        if message.role == "user":
-            return [UserMessage(message.content, message_id=message.id)]
-        if message.role == "assistant":
-            return self.assistant(message, with_text=with_text)
-        return [Notice(message.content, message.marker, message.author, message_id=message.id)]
-
-    def assistant(self, message: Message, *, with_text: bool = True) -> list[Widget]:
-        """A reply's text (unless it only called tools) and a block for each tool call it made."""
-        widgets: list[Widget] = []
-        if with_text and (message.content or not message.tool_calls or message.status == "streaming"):
-            widgets.append(AssistantMessage(message.content, message_id=message.id,
-                                            interrupted=message.status == "interrupted"))
-        for call in message.tool_calls or ():
-            function = call.get("function") or {}
-            block = ToolCallBlock(call.get("id"), function.get("name") or "tool", function.get("arguments") or "")
-            if block.call_id:
-                self.blocks[block.call_id] = block
-            self._waiting.append(block)
-            widgets.append(block)
-        return widgets
-
-    def _tool_result(self, message: Message) -> list[Widget]:
-        block = self.blocks.get(message.tool_call_id or "")
-        if block is not None and block.result is None:
-            block.message_id = message.id
-            block.set_result(message.content, bool(message.ok))
-            return []
-        # Its call is not on screen (an earlier batch, or lost): show the result on its own.
-        orphan = ToolCallBlock(message.tool_call_id, message.name or "tool", "", message_id=message.id)
-        orphan.set_result(message.content, bool(message.ok))
-        return [orphan]
-
-    def close_before(self, message: Message) -> None:
-        """`message` follows what was rendered: if it ends the turn, calls still without a result never got one."""
-        if message.role in ("user", "assistant") or message.marker == "turn-stopped":
-            self._close_waiting()
-
-    def _close_waiting(self) -> None:
-        for block in self._waiting:
-            block.mark_unfinished()
-        self._waiting.clear()
-
-
-class ConversationView(VerticalScroll):
+class ConversationView(KeyboardConversation):
     """One conversation: the last messages mounted (older ones on request), kept current by conversation events."""
 
     def __init__(self, runtime: Runtime, *, id: str | None = None) -> None:
@@ -149,6 +74,10 @@ class ConversationView(VerticalScroll):
         self._sync_scheduled = False
         self._following = True
         """Whether the view sticks to the bottom as content grows: true while the person is at the bottom."""
+        self._pending: list[UserMessage] = []
+        """The person's messages drawn on Enter and not stored yet, oldest first; new content goes above them."""
+        self._claimed: dict[str, UserMessage] = {}
+        """Pending messages whose stored id is known (this process stored them), until they are drawn by it."""
 
     def on_mount(self) -> None:
         follow(self, events=self._conversation_event, files=self._files_changed)
@@ -174,6 +103,9 @@ class ConversationView(VerticalScroll):
         self.workers.cancel_group(self, STREAM_GROUP)
         self._streams.clear()
         self._snapshots.clear()
+        self._pending.clear()  # drawn afresh from the store: a pending message comes back once it is stored
+        self._claimed.clear()
+        self.end_search()
         start = batch_start(messages, len(messages))
         self._first_shown = start
         self._mark_seen(messages)
@@ -227,6 +159,14 @@ class ConversationView(VerticalScroll):
             self.call_after_refresh(self._scroll_to_top_of, oldest_shown)
         self._load_changes()
 
+    async def mount_earlier_batch(self, messages: list[Message]) -> bool:
+        """For the search: mount the batch before the oldest shown message; False when nothing more came."""
+        oldest = self._first_shown
+        if self._earlier is None or self.conversation is None:
+            return False
+        await self._mount_earlier(self.conversation, messages)
+        return self._first_shown != oldest
+
     def _scroll_to_top_of(self, widget: Widget) -> None:
         # An absolute offset, after the layout that gave the new messages their heights: `scroll_to_widget`
         # is relative to the current offset, which a focus scroll may still be animating.
@@ -261,6 +201,10 @@ class ConversationView(VerticalScroll):
             return
         if not isinstance(event, MessageAppended | ReplyEvent) or event.conversation != self.conversation:
             return
+        if (isinstance(event, MessageAppended) and event.role == "user" and self._pending
+                and event.message_id not in self._seen_ids):
+            # Only this process's turns publish on this bus: the stored message is the oldest pending one.
+            self._claimed[event.message_id] = self._pending.pop(0)
         if not self._drawn:
             self._held.append(event)
         elif isinstance(event, MessageAppended):
@@ -283,7 +227,8 @@ class ConversationView(VerticalScroll):
             # Above the reply being retried, whose text will come after the note.
             above = reply.widget if reply is not None else self._snapshots.get(event.message_id)
             if above is not None or event.message_id not in self._seen_ids:
-                self.mount(RetryLine(event.attempt, event.delay_seconds, event.reason), before=above)
+                self.mount(RetryLine(event.attempt, event.delay_seconds, event.reason),
+                           before=above or self._first_pending())
         elif isinstance(event, ReplyFinished) and reply is not None and event.status == "discarded":
             del self._streams[event.message_id]
             reply.discard()
@@ -294,7 +239,7 @@ class ConversationView(VerticalScroll):
         if message_id in self._streams or message_id in self._seen_ids:
             return  # already drawn from the store, which was read after the reply began (events come later)
         widget = AssistantMessage(message_id=message_id)
-        reply = LiveReply(widget, self.mount(widget))
+        reply = LiveReply(widget, self.mount(widget, before=self._first_pending()))
         self._streams[message_id] = reply
         self.run_worker(pump_reply(reply), group=STREAM_GROUP, exit_on_error=False)
 
@@ -326,10 +271,59 @@ class ConversationView(VerticalScroll):
         for message in fresh:
             if message.id in self._streams:
                 self._settle(message)
+            elif (pending := self._pending_for(message)) is not None:
+                if widgets:
+                    self.mount_all(widgets, before=pending)  # stored before the person's message: above it
+                    widgets = []
+                pending.adopt(message)
             else:
                 widgets += self._render_messages([message])
         if widgets:
-            self.mount_all(widgets)
+            self.mount_all(widgets, before=self._first_pending())
+
+    # ----- the person's message, shown on Enter ----------------------------------------------------
+
+    def show_pending(self, text: str) -> UserMessage:
+        """Draw the person's message the moment they send it, before anything is stored; it takes its stored
+        id (and text) once the turn stores it, so it is never drawn twice."""
+        widget = UserMessage(text)
+        self._pending.append(widget)
+        self.mount(widget)
+        self.follow_bottom()
+        return widget
+
+    def settle_pending(self, widget: UserMessage) -> bool:
+        """The turn that sent `widget` is over: True when its message was stored (the widget shows it by its id,
+        or a redraw showed the store); False when it never was (refused, or cancelled before it went out), and
+        then the widget leaves the view."""
+        if widget.message_id is None and widget.is_attached and self._drawn:
+            self._sync()  # the store may be ahead of its events
+        if widget.message_id is not None or not widget.is_attached:
+            return True
+        self._drop_pending(widget)
+        return False
+
+    def _drop_pending(self, widget: UserMessage) -> None:
+        if widget in self._pending:
+            self._pending.remove(widget)
+        for message_id, claimed in list(self._claimed.items()):
+            if claimed is widget:
+                del self._claimed[message_id]
+        if widget.is_attached:
+            widget.remove()
+
+    def _pending_for(self, message: Message) -> UserMessage | None:
+        """The pending widget a newly stored message is: the one its event claimed, or, when the store was read
+        before that event arrived, the oldest pending one with the same text."""
+        claimed = self._claimed.pop(message.id, None)
+        if claimed is None and message.role == "user" and self._pending and self._pending[0].source == message.content:
+            claimed = self._pending.pop(0)
+        return claimed if claimed is not None and claimed.is_attached else None
+
+    def _first_pending(self) -> Widget | None:
+        pending = [*self._claimed.values(), *self._pending]
+        attached = [widget for widget in pending if widget.is_attached]
+        return min(attached, key=self.children.index) if attached else None
 
     def _settle_earlier(self, seen: Sequence[Message]) -> None:
         """Settle the streaming replies first stored before this look (their newest snapshots are there)."""

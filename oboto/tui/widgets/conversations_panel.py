@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from rich.table import Table
@@ -25,7 +26,8 @@ from oboto.services.runtime import Runtime
 from oboto.tui.live import follow
 from oboto.tui.messages import SwitchConversation
 from oboto.tui.screens.agent_dialogs import AgentPickerDialog
-from oboto.tui.screens.conversation_dialogs import ConversationNameDialog, DeleteConversationDialog
+from oboto.tui.screens.confirm import ConfirmDialog
+from oboto.tui.screens.conversation_dialogs import ConversationNameDialog
 
 CONVERSATION_EVENTS = (ConversationCreated, ConversationRenamed, ConversationDeleted, ConversationSwitched,
                        MessageAppended)
@@ -35,11 +37,11 @@ class ConversationsPanel(OptionList):
     """Every conversation, `chat` first and its children below it, with message counts; ● marks the active one."""
 
     BINDINGS = [
-        Binding("enter", "select", "Switch", id="conversation-switch"),
+        Binding("enter", "select", "Switch", id="conversation-switch", show=False),
         Binding("n", "new_conversation", "New", id="conversation-new"),
         Binding("r", "rename_conversation", "Rename", id="conversation-rename"),
         Binding("d", "delete_conversation", "Delete", id="conversation-delete"),
-        Binding("a", "choose_agent", "Agent", id="conversation-agent"),
+        Binding("a", "choose_agent", "Agent", id="conversation-agent", show=False),
     ]
     DEFAULT_CSS = """
     ConversationsPanel {
@@ -152,13 +154,18 @@ class ConversationsPanel(OptionList):
             self.notify("The main conversation 'chat' cannot be deleted.", severity="warning", timeout=4)
             return
         count = next((count for shown, count, _active in self.rows if shown == name), 0)
-        def deleted(done: bool | None) -> None:
-            if done:
-                self.highlight(MAIN_CONVERSATION)
-                self.notify(f"Deleted conversation {name!r}.", timeout=3, markup=False)
 
-        dialog = DeleteConversationDialog(name, count, lambda: self.runtime.conversations.delete(name))
-        self.app.push_screen(dialog, deleted)
+        def deleted(_nothing: None) -> None:
+            self.highlight(MAIN_CONVERSATION)
+            self.notify(f"Deleted conversation {name!r}.", timeout=3, markup=False)
+
+        if count == 0:
+            consequence = "It has no messages yet."
+        else:
+            consequence = f"Its {count} message{'' if count == 1 else 's'} will be gone for good."
+        self.app.push_screen(ConfirmDialog(f"Delete {name!r}?", consequence, "Delete",
+                                           partial(self.runtime.conversations.delete, name), done=deleted,
+                                           keep_label="Keep"))
 
 
 def _label(item: ConversationSummary) -> Table:

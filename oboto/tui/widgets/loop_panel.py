@@ -112,7 +112,7 @@ class LoopPanel(Vertical, can_focus=True):
         Binding("space", "toggle_play", "Play/pause", id="loop-toggle"),
         Binding("s", "loop_stop", "Stop loop", id="loop-stop"),
         Binding("i", "edit_interval", "Interval", id="loop-interval"),
-        Binding("g", "edit_goals", "Goals", id="loop-goals"),
+        Binding("g", "edit_goals", "Goals", id="loop-goals", show=False),
     ]
 
     def __init__(self, runtime: Runtime, *, id: str | None = None, classes: str | None = None) -> None:

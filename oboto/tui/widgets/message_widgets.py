@@ -12,7 +12,9 @@ from textual.content import Content
 from textual.message import Message as TextualMessage
 from textual.widgets import Collapsible, Markdown, Static
 
+from oboto.services.conversation_models import Message
 from oboto.tui.widgets.change_views import DiffView
+from oboto.tui.widgets.message_actions import FocusableMessage
 
 RESULT_DISPLAY_LIMIT = 6_000
 """Characters of a tool result shown in its block; huge file reads would only slow the view down."""
@@ -24,7 +26,7 @@ CUT_DIFF_MARK = "[… "
 """How edit_file marks a diff it cut short in its result (agent/tools/text_diff.py)."""
 
 
-class UserMessage(Static):
+class UserMessage(Static, FocusableMessage, can_focus=True):
     """What the person typed, shown verbatim (no markup, no Markdown: it is theirs, not formatted)."""
 
     DEFAULT_CSS = """
@@ -33,13 +35,24 @@ class UserMessage(Static):
         padding: 0 1;
         background: $boost;
         border-left: thick $accent;
+        &:focus { background-tint: $accent 20%; }
     }
     """
+
+    BINDINGS = FocusableMessage.BINDINGS  # Static inherits no bindings, so they are named again here
 
     def __init__(self, text: str, *, message_id: str | None = None) -> None:
         super().__init__(text, markup=False)
         self.message_id = message_id
+        """None while the message is drawn on Enter and not stored yet (ConversationView.show_pending)."""
         self.source = text
+
+    def adopt(self, stored: Message) -> None:
+        """The message drawn on Enter is now stored as `stored`: take its id, and its text if the turn changed it."""
+        self.message_id = stored.id
+        if stored.content != self.source:
+            self.source = stored.content
+            self.update(stored.content)
 
 
 class MessageMarkdown(Markdown):
@@ -62,13 +75,14 @@ class MessageMarkdown(Markdown):
     """
 
 
-class AssistantMessage(MessageMarkdown):
+class AssistantMessage(MessageMarkdown, FocusableMessage, can_focus=True):
     """An assistant reply rendered as Markdown; `-interrupted` marks a reply that was cut short."""
 
     DEFAULT_CSS = """
     AssistantMessage {
         margin: 1 0 0 0;
         padding: 0 1 0 2;
+        &:focus { background-tint: $accent 20%; }
         &.-empty {
             display: none;
         }
@@ -135,6 +149,8 @@ class ToolCallBlock(Collapsible):
     }
     """
 
+    BINDINGS = [Binding("c", "copy_call", "Copy the call and its result", id="tool-call-copy")]
+
     def __init__(self, call_id: str | None, name: str, arguments: str, *, message_id: str | None = None) -> None:
         self.call_id = call_id
         self.tool_name = name
@@ -195,6 +211,16 @@ class ToolCallBlock(Collapsible):
         self.title = self._title_content()
         if ok and self.written_path is not None and (found := diff_in_result(content)) is not None:
             self.show_diff(*found)
+
+    def copy_text(self) -> str:
+        """The call as the model made it and what the tool answered (in full, not cut for display)."""
+        result = self.result if self.result is not None else "(no result yet)"
+        return f"{self.tool_name} {pretty_arguments(self.arguments)}\n\n{result}"
+
+    def action_copy_call(self) -> None:
+        self.app.copy_to_clipboard(self.copy_text())
+        self.notify(f"The {self.tool_name} call and its result are on the clipboard.", title="Copied", timeout=3,
+                    markup=False)
 
     def mark_unfinished(self) -> None:
         """The turn stopped while this tool was running: it has no result and never will."""
@@ -265,7 +291,7 @@ NOTICE_TITLES = {
 }
 
 
-class Notice(MessageMarkdown):
+class Notice(MessageMarkdown, FocusableMessage, can_focus=True):
     """A system message in the conversation, framed and titled by its marker so its origin is obvious."""
 
     DEFAULT_CSS = """
@@ -274,6 +300,7 @@ class Notice(MessageMarkdown):
         padding: 0 1;
         border: round $foreground 30%;
         border-title-color: $text-muted;
+        &:focus { background-tint: $accent 20%; }
         &.-report { border: round $primary; border-title-color: $text-primary; }
         &.-task-notice { border: round $secondary; border-title-color: $text-secondary; }
         &.-background-agent { border: round $accent; border-title-color: $text-accent; }

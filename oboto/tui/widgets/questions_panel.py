@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from textual import events
 from textual.widgets import Static
 
-from oboto.core.events import Event, MessageAppended, QuestionAnswered, QuestionAsked
+from oboto.core.events import Event, MessageAppended, QuestionAnswered, QuestionAsked, QuestionWithdrawn
 from oboto.services.question_models import Question
 from oboto.services.runtime import Runtime
 from oboto.tui.live import follow
+
+if TYPE_CHECKING:
+    from textual.notifications import Notification
+
+    from oboto.tui.app import ObotoApp
 
 # The chat notices the QuestionBroker posts; "question-withdrawn" comes without a question event.
 QUESTION_MARKERS = {"question", "answer", "question-withdrawn"}
 NOTICE_PREVIEW_CHARS = 160
 # Three lines of the sidebar; the modal shows the whole question.
 BANNER_PREVIEW_CHARS = 90
-# Long enough to be seen by someone who stepped away; the banner and the title stay until it is answered.
+# Long enough to be seen by someone who stepped away; the toast goes as soon as the question is settled, the banner
+# and the title stay until then.
 NOTIFY_SECONDS = 120
 
 
@@ -51,15 +58,15 @@ class QuestionsPanel(Static):
         super().__init__("", id=id, markup=False)
         self.runtime = runtime
         self.open_ids: list[str] = []
-        # Questions already announced; it starts empty, so questions open at startup are announced too.
-        self._announced: set[str] = set()
+        # The toast of each question announced; it starts empty, so questions open at startup are announced too.
+        self._announced: dict[str, Notification] = {}
 
     def on_mount(self) -> None:
         follow(self, events=self._question_event, files=self._files_changed)
         self.reload()
 
     def _question_event(self, event: Event) -> None:
-        if (isinstance(event, (QuestionAsked, QuestionAnswered))
+        if (isinstance(event, (QuestionAsked, QuestionAnswered, QuestionWithdrawn))
                 or (isinstance(event, MessageAppended) and event.marker in QUESTION_MARKERS)):
             self.reload()
 
@@ -79,15 +86,16 @@ class QuestionsPanel(Static):
         for question in questions:
             if question.id not in self._announced:
                 self._announce(question)
-        # Forget settled questions so the set does not grow for the life of the app.
-        self._announced &= set(self.open_ids)
+        # A question answered or withdrawn takes its "press F2" toast with it.
+        for settled in self._announced.keys() - set(self.open_ids):
+            cast("ObotoApp", self.app).withdraw_notification(self._announced.pop(settled))
 
     def _announce(self, question: Question) -> None:
-        self._announced.add(question.id)
-        self.app.notify(_clip(question.question, NOTICE_PREVIEW_CHARS),
-                        title=f"⚠ {asker(question)} asks — press F2 to answer",
-                        severity="warning", timeout=NOTIFY_SECONDS, markup=False)
-        self.app.bell()
+        app = cast("ObotoApp", self.app)
+        self._announced[question.id] = app.notify_until_withdrawn(
+            _clip(question.question, NOTICE_PREVIEW_CHARS), title=f"⚠ {asker(question)} asks — press F2 to answer",
+            severity="warning", timeout=NOTIFY_SECONDS)
+        app.bell()
 
     async def on_click(self, event: events.Click) -> None:
         event.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -21,13 +20,12 @@ from oboto.services.runtime import Runtime
 from oboto.services.schedule_models import Schedule
 from oboto.services.scheduler import TriggerOutcome
 from oboto.tui.live import follow
+from oboto.tui.screens.confirm import ConfirmDialog
 from oboto.tui.workers import run_blocking
 
 SCHEDULE_EVENTS = (ScheduleChanged, ScheduleFired, ScheduleSkipped)
 ACTION_GROUP = "schedule-action"
 T = TypeVar("T")
-# A second `d` within this many seconds confirms a delete.
-DELETE_CONFIRM_SECONDS = 5.0
 
 
 def when_text(moment: datetime | None, now: datetime | None = None) -> str:
@@ -64,7 +62,7 @@ def schedule_lines(schedule: Schedule) -> Content:
 
 
 class SchedulesPanel(OptionList):
-    """Recurring tasks; `n` new, `e`/Enter edit, `p` pause/resume, `t` trigger now, `d` delete."""
+    """Recurring tasks; `n` new, `e`/Enter edit, `p` pause/resume, `t` trigger now, `d` delete (asked first)."""
 
     DEFAULT_CSS = """
     SchedulesPanel {
@@ -77,7 +75,7 @@ class SchedulesPanel(OptionList):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_schedule", "New", id="schedules-new"),
-        Binding("e", "edit_schedule", "Edit", id="schedules-edit"),
+        Binding("e", "edit_schedule", "Edit", id="schedules-edit", show=False),
         Binding("enter", "select", "Edit", id="schedules-open", show=False),
         Binding("p", "toggle_pause", "Pause/resume", id="schedules-pause"),
         Binding("t", "trigger_now", "Run now", id="schedules-trigger"),
@@ -88,7 +86,6 @@ class SchedulesPanel(OptionList):
         super().__init__(id=id, classes=classes)
         self.runtime = runtime
         self._schedules: dict[str, Schedule] = {}
-        self._delete_armed: tuple[str, float] | None = None
 
     def on_mount(self) -> None:
         self.border_title = "Schedules"
@@ -213,14 +210,14 @@ class SchedulesPanel(OptionList):
         run_blocking(self, action, finished, what=refusal_title, group=ACTION_GROUP, refused=refused)
 
     def action_delete_schedule(self) -> None:
-        """The first `d` asks, a second `d` on the same schedule within a few seconds deletes it."""
         if (schedule := self._highlighted()) is None:
             return
-        armed, self._delete_armed = self._delete_armed, None
-        if armed is None or armed[0] != schedule.id or time.monotonic() - armed[1] > DELETE_CONFIRM_SECONDS:
-            self._delete_armed = (schedule.id, time.monotonic())
-            self.notify(f"Press d again to delete {schedule.name!r}.", title="Delete schedule?",
-                        severity="warning", timeout=DELETE_CONFIRM_SECONDS)
-            return
-        self._act(partial(self.runtime.scheduler.delete, schedule.id), "Not deleted",
-                  lambda _deleted: self.notify(f"Deleted {schedule.name!r}.", timeout=3))
+        def deleted(_schedule: Schedule) -> None:
+            self.notify(f"Deleted {schedule.name!r}.", timeout=3)
+            self.reload()
+
+        runs = f"{schedule.run_count} run{'' if schedule.run_count == 1 else 's'} so far"
+        self.app.push_screen(ConfirmDialog(
+            f"Delete schedule {schedule.name!r}?",
+            f"{schedule.cadence}, {runs}. It will not run again; the tasks it already ran stay in the task list.",
+            "Delete", partial(self.runtime.scheduler.delete, schedule.id), done=deleted, keep_label="Keep"))

@@ -1,45 +1,160 @@
-"""The line under the conversation: the permission mode (always visible), the conversation and the model."""
+"""The two lines above the footer: what the agent is doing now (or how the last turn went), and the mode, the
+conversation, what it has cost and the model.
+
+The working indicator runs from the person's Enter to the end of the turn, with the phase the services'
+events tell (waiting for the model, writing, running a tool, waiting for an approval); nothing is guessed
+from text.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.content import Content
+from textual.timer import Timer
 from textual.widgets import Static
 
-from oboto.core.events import Event, PermissionModeChanged
+from oboto.core.events import (
+    Event,
+    PermissionModeChanged,
+    ReplyRetryScheduled,
+    ReplyStarted,
+    ReplyTextAppended,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from oboto.services.runtime import Runtime
 from oboto.tui.live import follow
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+TICK_SECONDS = 0.1
+OUTCOME_WORDS = {
+    "completed": ("✓", "answered in", "$text-success"),
+    "cancelled": ("■", "cancelled after", "$text-warning"),
+}
+
+
+def elapsed_words(seconds: float) -> str:
+    """"3.2 s" under a minute, then "1 min 05 s"."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+@dataclass
+class TurnActivity:
+    """The person's turn as the status line shows it: when it began, what it does now, how it ended."""
+
+    started: float
+    phase: str = "preparing the turn"
+    ended: float | None = None
+    status: str | None = None
+    """How the turn ended (completed, cancelled, failed, …); None while it runs."""
+    error: str | None = None
+
 
 class StatusLine(Static):
-    """Redrawn when the mode changes or another conversation is shown."""
+    """Redrawn when the mode changes, a conversation is shown, a turn moves on, and while one runs."""
 
     DEFAULT_CSS = """
     StatusLine {
-        height: 1;
-        margin: 0 1;
+        height: 2;
+        padding: 0 1;
         color: $text-muted;
+        background: $surface;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
+    clock: ClassVar[Callable[[], float]] = time.monotonic
+    """Where elapsed times come from (snapshot tests pin it)."""
+
     def __init__(self, runtime: Runtime, *, id: str | None = None) -> None:
-        super().__init__("", id=id, markup=False)
+        super().__init__("", id=id)
         self.runtime = runtime
         self.conversation = runtime.conversations.active
+        self.turn: TurnActivity | None = None
+        self._ticker: Timer | None = None
 
     def on_mount(self) -> None:
+        self._ticker = self.set_interval(TICK_SECONDS, self.refresh_line, pause=True)
         follow(self, events=self._event)
         self.refresh_line()
+
+    # ----- what happens ----------------------------------------------------------------------------
+
+    def show_conversation(self, name: str) -> None:
+        self.conversation = name
+        self.turn = None
+        self.refresh_line()
+
+    def turn_started(self) -> None:
+        """The person pressed Enter on a message: the indicator runs from now."""
+        self.turn = TurnActivity(started=type(self).clock())
+        if self._ticker is not None:
+            self._ticker.resume()
+        self.refresh_line()
+
+    def turn_ended(self, status: str, error: str | None = None) -> None:
+        if self.turn is None:
+            return
+        self.turn.ended, self.turn.status, self.turn.error = type(self).clock(), status, error
+        if self._ticker is not None:
+            self._ticker.pause()
+        self.refresh_line()
+
+    def waiting_for_approval(self, tool: str) -> None:
+        self._set_phase(f"waiting for your answer: allow {tool}?")
 
     def _event(self, event: Event) -> None:
         if isinstance(event, PermissionModeChanged):
             self.refresh_line()
+            return
+        if getattr(event, "conversation", None) != self.conversation or getattr(event, "task_id", None):
+            return
+        if isinstance(event, ReplyStarted):
+            self._set_phase("waiting for the model")
+        elif isinstance(event, ReplyTextAppended):
+            self._set_phase("writing")
+        elif isinstance(event, ToolCallStarted):
+            self._set_phase(f"running {event.tool}…")
+        elif isinstance(event, ToolCallFinished):
+            self._set_phase("waiting for the model")
+        elif isinstance(event, ReplyRetryScheduled):
+            self._set_phase(f"the model failed for a moment; retrying in {event.delay_seconds:.0f} s")
 
-    def show_conversation(self, name: str) -> None:
-        self.conversation = name
-        self.refresh_line()
+    def _set_phase(self, phase: str) -> None:
+        if self.turn is not None and self.turn.status is None and self.turn.phase != phase:
+            self.turn.phase = phase
+            self.refresh_line()
+
+    # ----- drawing ---------------------------------------------------------------------------------
 
     def refresh_line(self) -> None:
-        model = self.runtime.model_choice.model or "no model"
         mode = self.runtime.permission_mode
-        self.set_class(mode == "full", "-full")
-        # The model goes last: at 80 columns it is what gets cut, never the mode.
-        self.update(f"mode {mode} (ctrl+t) · {self.conversation} · {model}")
+        model = self.runtime.model_choice.model or "no model"
+        # The model goes last: at 80 columns a long name is what gets cut, never the mode or the cost.
+        facts = Content(" · ").join([Content.styled(f"mode {mode} (ctrl+t)", "$text-error" if mode == "full" else ""),
+                                     Content(self.conversation), Content(model)])
+        self.update(Content("\n").join([self._activity(), facts]))
+
+    def _activity(self) -> Content:
+        turn = self.turn
+        if turn is None:
+            return Content("ready · Enter sends · ctrl+f finds · F1 lists every key")
+        if turn.status is None:
+            elapsed = type(self).clock() - turn.started
+            frame = SPINNER[int(elapsed / TICK_SECONDS) % len(SPINNER)]
+            return Content.assemble((f"{frame} working {elapsed_words(elapsed)}", "bold $accent"),
+                                    f" · {turn.phase} · Esc cancels")
+        glyph, words, style = OUTCOME_WORDS.get(turn.status, ("✗", "stopped after", "$text-error"))
+        took = elapsed_words((turn.ended or turn.started) - turn.started)
+        line = Content.assemble((f"{glyph} {words} {took}", style))
+        if turn.error and turn.status not in OUTCOME_WORDS:
+            line += Content(f": {turn.error}")
+        return line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +20,7 @@ from oboto.services.task_models import LOOP_ORIGIN, TaskRecord
 from oboto.services.tasks import TaskError
 from oboto.tui.live import follow
 from oboto.tui.messages import OpenTask
+from oboto.tui.screens.confirm import ConfirmDialog
 from oboto.tui.workers import run_blocking
 
 TASK_EVENTS = (TaskQueued, TaskStarted, TaskStatusChanged, TaskFinished, TaskCancelRequested)
@@ -181,11 +183,16 @@ class TasksPanel(OptionList):
         cancel_task(self, self.runtime, task_id)
 
 
+FAILED_STATUSES = frozenset({"failed", "timed_out", "interrupted"})
+
+
 def announce_finished(widget: Widget, record: TaskRecord) -> None:
-    """A toast for a task that just ended, with how many files it changed; a routine run of the loop or a
-    schedule that completed without touching a file is left to the conversation's notice."""
-    routine = record.origin in (LOOP_ORIGIN, "schedule") and record.status == "completed"
-    if routine and not record.files_changed:
+    """A toast for a task that just ended, with how many files it changed. A schedule's run toasts only when it
+    failed (a 30-minute schedule would toast 48 times a day); a routine run of the loop that completed without
+    touching a file is left to the conversation's notice."""
+    if record.origin == "schedule" and record.status not in FAILED_STATUSES:
+        return
+    if record.origin == LOOP_ORIGIN and record.status == "completed" and not record.files_changed:
         return
     count = record.files_changed
     files = f"{count} file{'' if count == 1 else 's'} changed" if count else "no files changed"
@@ -196,19 +203,27 @@ def announce_finished(widget: Widget, record: TaskRecord) -> None:
 
 
 def cancel_task(widget: Widget, runtime: Runtime, task_id: str) -> None:
-    """Cancel a task (its record is fsynced: in a thread) and say what happened; the panel and the detail view."""
+    """Ask, then cancel a task (its record is fsynced: in a thread) and say what happened; the panel and the detail
+    view both cancel this way."""
+    try:
+        record = runtime.tasks.get(task_id)
+    except TaskError as error:
+        widget.notify(str(error), title="Cannot cancel", severity="warning", timeout=4, markup=False)
+        return
+    if record.finished:
+        widget.notify(f"{task_id} already {record.status.replace('_', ' ')}.", timeout=3)
+        return
 
-    def cancel() -> tuple[TaskRecord, bool]:
-        before = runtime.tasks.get(task_id)
-        return (before, False) if before.finished else (runtime.tasks.cancel(task_id), True)
-
-    def said(outcome: tuple[TaskRecord, bool]) -> None:
-        record, asked = outcome
-        if not asked:
-            widget.notify(f"{task_id} already {record.status.replace('_', ' ')}.", timeout=3)
-        elif record.status == "cancelled":
+    def said(cancelled: TaskRecord) -> None:
+        if cancelled.status == "cancelled":
             widget.notify(f"Cancelled {task_id} before it started.", timeout=3)
+        elif cancelled.finished:
+            widget.notify(f"{task_id} already {cancelled.status.replace('_', ' ')}.", timeout=3)
         else:
             widget.notify(f"Cancelling {task_id}: its agent is being stopped.", timeout=3)
 
-    run_blocking(widget, cancel, said, what="Cannot cancel", group="task-cancel")
+    stops = "It has not started; it never will." if record.status == "queued" else (
+        "Its agent is stopped now; what it did so far (its log, the files it changed) stays.")
+    widget.app.push_screen(ConfirmDialog(f"Cancel task {task_id}?", f"{record.description.splitlines()[0]}\n{stops}",
+                                         "Cancel task", partial(runtime.tasks.cancel, task_id), done=said,
+                                         keep_label="Keep it"))
