@@ -54,3 +54,17 @@ def test_an_unreadable_line_is_dropped_reported_and_the_file_kept_aside(workspac
     backups = list(workspace.state_dir.glob("input-history.corrupt-*"))
     assert [backup.read_bytes() for backup in backups] == [b'"good one"\n{not json\n42\n"good two"\n']
     assert workspace.input_history.read_bytes() == b'"good one"\n"good two"\n'
+
+
+def test_a_linked_history_is_moved_aside_not_read_or_appended_to(workspace: WorkspacePaths, tmp_path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(b'"a secret from elsewhere"\n')
+    workspace.input_history.symlink_to(target)
+    kept, seen = history(workspace)
+    assert kept.entries() == []
+    moved = [event for event in seen if isinstance(event, FileQuarantined)]
+    assert [event.reason for event in moved] == ["is a symbolic link (oboto does not follow links here)"]
+    assert workspace.state_dir.joinpath(moved[0].moved_to).is_symlink()  # the link itself, kept aside
+    kept.add("mine")
+    assert target.read_bytes() == b'"a secret from elsewhere"\n'  # the link's target is never written
+    assert kept.entries() == ["mine"]
