@@ -76,7 +76,8 @@ def test_the_status_line_after_the_turn(snap_compare, workspace: WorkspacePaths,
     """The turn was answered 4.1 s after Enter.
 
     Must be visible: "hello" and the reply "Hi! How can I help?"; the status line's first row
-    "✓ answered in 4.1 s" in the success colour, its second row "mode auto-edit (ctrl+t) · chat ·
+    "✓ answered in 4.1 s" in the success colour and what the turn used, "this turn 14 tokens, $0" (the
+    scripted server's count; its model has no price), its second row "mode auto-edit (ctrl+t) · chat ·
     openai/scripted"; no "Cancel reply" in the footer any more.
     """
     llm_env.add(Reply(text="Hi! How can I help?", delay=0.5))

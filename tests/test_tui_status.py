@@ -27,8 +27,10 @@ def activity(app) -> str:
 
 async def test_the_message_shows_at_once_and_the_status_line_follows_the_turn(workspace: WorkspacePaths,
                                                                               llm_env: ScriptedLLM) -> None:
-    llm_env.add(Reply(tool_calls=[ScriptedToolCall("list_files", {})], delay=0.3),
-                Reply(text="There are no files yet. " * 5, chunk_size=10, chunk_delay=0.05, delay=0.3))
+    replies = [Reply(tool_calls=[ScriptedToolCall("list_files", {})], delay=0.3),
+               Reply(text="There are no files yet. " * 5, chunk_size=10, chunk_delay=0.05, delay=0.3)]
+    llm_env.add(*replies)
+    used = sum(reply.prompt_tokens + reply.estimated_completion_tokens for reply in replies)
     async with running_app(workspace, start_runner=False) as (app, pilot):
         view = app.screen.query_one(ConversationView)
         status = app.screen.query_one(StatusLine)
@@ -49,9 +51,10 @@ async def test_the_message_shows_at_once_and_the_status_line_follows_the_turn(wo
         await pilot.press("enter")
         assert chat_input.text == ""
         assert [widget.source for widget in view.query(UserMessage)] == ["what is here?"]
-        assert activity(app).startswith(("⠋ working", "⠙ working"))
+        assert " working " in activity(app)  # the indicator runs from Enter
         await settle(pilot, lambda: not app.screen.replying)
-        await settle(pilot, lambda: activity(app).startswith("✓ answered in"))
+        await settle(pilot, lambda: activity(app).startswith("✓ answered in") and "this turn" in activity(app))
+        assert activity(app).endswith(f"· this turn {used} tokens, $0")  # as the server reported them
 
         assert on_screen_when_stored == [True]
         assert phases[0] == "waiting for the model"

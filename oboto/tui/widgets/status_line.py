@@ -25,6 +25,7 @@ from oboto.core.events import (
     ReplyTextAppended,
     ToolCallFinished,
     ToolCallStarted,
+    TurnFinished,
 )
 from oboto.services.runtime import Runtime
 from oboto.tui.live import follow
@@ -35,6 +36,17 @@ OUTCOME_WORDS = {
     "completed": ("✓", "answered in", "$text-success"),
     "cancelled": ("■", "cancelled after", "$text-warning"),
 }
+
+
+def cost_words(tokens: int, cost_usd: float) -> str:
+    """"1,234 tokens, $0.0004": what a model call or a turn used (a local model's calls cost $0)."""
+    if cost_usd <= 0:
+        cost = "$0"
+    elif cost_usd < 0.0001:
+        cost = "under $0.0001"
+    else:
+        cost = f"${cost_usd:.4f}" if cost_usd < 1 else f"${cost_usd:.2f}"
+    return f"{tokens:,} token{'' if tokens == 1 else 's'}, {cost}"
 
 
 def elapsed_words(seconds: float) -> str:
@@ -55,6 +67,8 @@ class TurnActivity:
     status: str | None = None
     """How the turn ended (completed, cancelled, failed, …); None while it runs."""
     error: str | None = None
+    used: str | None = None
+    """What the turn's model calls used, once the turn has reported it (TurnFinished)."""
 
 
 class StatusLine(Static):
@@ -127,6 +141,10 @@ class StatusLine(Static):
             self._set_phase("waiting for the model")
         elif isinstance(event, ReplyRetryScheduled):
             self._set_phase(f"the model failed for a moment; retrying in {event.delay_seconds:.0f} s")
+        elif isinstance(event, TurnFinished) and self.turn is not None and event.status != "cancelled":
+            # A cancelled turn reports no usage (its calls were cut off), which is not the same as none.
+            self.turn.used = cost_words(event.total_tokens, event.cost_usd)
+            self.refresh_line()
 
     def _set_phase(self, phase: str) -> None:
         if self.turn is not None and self.turn.status is None and self.turn.phase != phase:
@@ -155,6 +173,8 @@ class StatusLine(Static):
         glyph, words, style = OUTCOME_WORDS.get(turn.status, ("✗", "stopped after", "$text-error"))
         took = elapsed_words((turn.ended or turn.started) - turn.started)
         line = Content.assemble((f"{glyph} {words} {took}", style))
+        if turn.used:
+            line += Content(f" · this turn {turn.used}")
         if turn.error and turn.status not in OUTCOME_WORDS:
-            line += Content(f": {turn.error}")
+            line += Content(f" · {turn.error}")
         return line
