@@ -157,7 +157,7 @@ class ObotoApp(App[None]):
             return
         self.push_screen(ConfirmDialog(
             "Quit now?", "\n".join([*interrupted, "`oboto daemon` keeps agents working while the app is closed."]),
-            "Quit", lambda: None, keep_label="Stay",
+            "Quit", None, keep_label="Stay",
             done=lambda _nothing: self.run_worker(self.quit_now(), group="quit", exit_on_error=False)))
 
     def _work_quitting_stops(self) -> list[str]:

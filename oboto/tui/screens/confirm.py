@@ -24,7 +24,8 @@ APPLY_GROUP = "confirm-apply"
 
 
 class ConfirmDialog(Dialog[bool]):
-    """Ask before `apply`; dismissed with True once it is done (then `done` gets its result), False when kept."""
+    """Ask before `apply` (None: `done` alone acts); dismissed with True once it is done (then `done` gets its
+    result), False when kept."""
 
     CSS_PATH = "conversation_dialogs.tcss"
     BINDINGS = [
@@ -32,7 +33,7 @@ class ConfirmDialog(Dialog[bool]):
         Binding("n,escape", "cancel", "No", id="dialog-cancel"),
     ]
 
-    def __init__(self, title: str, consequence: str, confirm_label: str, apply: Callable[[], Any], *,
+    def __init__(self, title: str, consequence: str, confirm_label: str, apply: Callable[[], Any] | None, *,
                  done: Callable[[Any], object] | None = None, keep_label: str = "Cancel") -> None:
         super().__init__()
         self.title_text = title
@@ -57,7 +58,9 @@ class ConfirmDialog(Dialog[bool]):
 
     @on(Button.Pressed, "#confirm")
     def action_confirm(self) -> None:
-        if not running(self, APPLY_GROUP):  # a second y while the first is on its way does it once
+        if self.apply is None:  # nothing to run here: `done` does it (quitting, say)
+            self._applied(None)
+        elif not running(self, APPLY_GROUP):  # a second y while the first is on its way does it once
             run_blocking(self, self.apply, self._applied, what=self.title_text.rstrip("?"), group=APPLY_GROUP,
                          refused=self._refused)
 
