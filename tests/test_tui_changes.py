@@ -9,13 +9,13 @@ from textual.system_commands import SystemCommandsProvider
 from textual.widgets import Static
 
 from oboto.core.paths import WorkspacePaths
+from oboto.services.slash import SlashCommands
 from oboto.testing import Reply, ScriptedLLM, ScriptedToolCall
 from oboto.tui.messages import OpenTask
 from oboto.tui.screens.change_diff import ChangeDiffScreen
 from oboto.tui.screens.confirm import ConfirmDialog
 from oboto.tui.screens.main import MainScreen
 from oboto.tui.screens.task_detail import TaskChanges, TaskDetailScreen
-from oboto.tui.slash import parse_slash
 from oboto.tui.widgets.change_views import DiffView, TurnChanges
 from oboto.tui.widgets.chat_input import ChatInput
 from oboto.tui.widgets.conversation import ConversationView
@@ -217,16 +217,17 @@ async def test_slash_diff_opens_the_latest_change_and_unknown_commands_are_refus
         await settle(pilot, lambda: isinstance(app.screen, MainScreen))
 
         await send(pilot, "/frobnicate now")
-        await settle(pilot, lambda: any(text.startswith("Unknown command\n/frobnicate now") for text in toasts(app)))
+        await settle(pilot, lambda: any(text.startswith("Unknown command\n/frobnicate is not a command")
+                                        for text in toasts(app)))
         assert app.screen.query_one(ChatInput).text == "/frobnicate now", "the mistyped command is kept to fix"
     assert len(llm_env.requests) == asked, "only the real message reached the model"
 
 
 def test_slash_commands_are_a_word_after_the_slash() -> None:
-    assert parse_slash("/undo") == ("undo", "")
-    assert parse_slash("  /Undo c-1a2b3c4d ") == ("undo", "c-1a2b3c4d")
-    assert parse_slash("/etc/hosts is broken, why?") is None
-    assert parse_slash("please /undo") is None
+    assert SlashCommands.parse("/undo") == ("undo", "")
+    assert SlashCommands.parse("  /Undo c-1a2b3c4d ") == ("undo", "c-1a2b3c4d")
+    assert SlashCommands.parse("/etc/hosts is broken, why?") is None
+    assert SlashCommands.parse("please /undo") is None
 
 
 async def test_the_palette_undoes_the_last_change(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:

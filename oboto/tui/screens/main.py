@@ -15,11 +15,11 @@ from textual.worker import Worker, WorkerState
 
 from oboto.core.events import ConversationDeleted, ConversationRenamed, Event
 from oboto.services.runtime import Runtime
+from oboto.services.slash import SlashCommands
 from oboto.tui.changes import redo_change, show_change_diff, undo_change
 from oboto.tui.keys import GlobalKeysFirst
 from oboto.tui.live import follow
 from oboto.tui.messages import OpenTask, ShowChange, SwitchConversation, UndoChange
-from oboto.tui.slash import SLASH_HELP, parse_slash
 from oboto.tui.widgets.approval_prompt import ApprovalPrompt, ApprovalRequested, TuiApprover
 from oboto.tui.widgets.chat_input import ChatInput
 from oboto.tui.widgets.conversation import ConversationView
@@ -31,9 +31,12 @@ from oboto.tui.widgets.questions_panel import QuestionsPanel
 from oboto.tui.widgets.schedules_panel import SchedulesPanel
 from oboto.tui.widgets.status_line import StatusLine
 from oboto.tui.widgets.tasks_panel import TasksPanel
-from oboto.tui.workers import run_blocking
+from oboto.tui.workers import run_blocking, running
 
 HISTORY_GROUP = "input-history"
+COMMAND_GROUP = "slash-command"
+TUI_COMMANDS = frozenset({"undo", "redo", "diff"})
+"""Run by the TUI itself (a confirmation listing what would be overwritten, the diff view), not by the registry."""
 
 SETUP_MESSAGE = """\
 **No model is configured yet.** Quit (ctrl+q), choose one and start oboto again:
@@ -93,9 +96,14 @@ class MainScreen(GlobalKeysFirst):
     def on_mount(self) -> None:
         follow(self, events=self._follow_conversation, files=self._check_conversation_exists)
         self.query_one(ConversationView).show(self.conversation)
-        self.query_one(ChatInput).focus()
+        chat_input = self.query_one(ChatInput)
+        chat_input.command_names = self._command_names
+        chat_input.focus()
         run_blocking(self, self.runtime.input_history.entries, self._history_read, what="Reading your earlier messages",
                      group=HISTORY_GROUP)
+
+    def _command_names(self, typed: str) -> list[str]:
+        return [f"/{command.name}" for command in self.runtime.slash_commands.completions(typed)]
 
     def _history_read(self, entries: list[str]) -> None:
         self.query_one(ChatInput).load_history(entries)
@@ -122,24 +130,33 @@ class MainScreen(GlobalKeysFirst):
         text = message.text.strip()
         if not text:
             return
-        chat_input = self.query_one(ChatInput)
-        if (command := parse_slash(text)) is not None:
+        if (command := SlashCommands.parse(text)) is not None:
             self._remember(text)
-            self._slash_command(*command)
+            self._slash_command(text, *command)
             return
+        if running(self, COMMAND_GROUP):
+            self.notify("A slash command is still running; send once it is done.", severity="warning")
+        elif self._can_send():
+            self._remember(text)
+            self.query_one(ChatInput).clear()
+            self._send_turn(text, text)
+
+    def _can_send(self) -> bool:
         if not self.runtime.model_choice.model:
             self.notify("Configure a model first (see the message above).", severity="warning")
-            return
+            return False
         if self.replying:
             self.notify("The agent is still replying; Esc cancels the reply.", severity="warning")
-            return
-        self._remember(text)
-        chat_input.clear()
+            return False
+        return True
+
+    def _send_turn(self, prompt: str, typed: str) -> None:
+        """Start the person's turn with `prompt` (`typed`: what goes back into the input if it is never sent)."""
         # On screen before any service call: the person's message (the view follows the bottom again) and the
         # working indicator; the turn itself starts once this frame is drawn.
-        pending = self.query_one(ConversationView).show_pending(text)
+        pending = self.query_one(ConversationView).show_pending(prompt)
         self.query_one(StatusLine).turn_started()
-        self._reply(self.conversation, text, pending)
+        self._reply(self.conversation, prompt, pending, typed)
 
     def _remember(self, text: str) -> None:
         """Into the input history: here at once, in the workspace's file in a thread."""
@@ -148,16 +165,16 @@ class MainScreen(GlobalKeysFirst):
                      what="Keeping the message in the input history", group=HISTORY_GROUP)
 
     @work(group="reply", exclusive=True, exit_on_error=False)
-    async def _reply(self, conversation: str, text: str, pending: UserMessage) -> None:
+    async def _reply(self, conversation: str, prompt: str, pending: UserMessage, typed: str) -> None:
         """The person's turn; the view draws it from the conversation's events as it is stored."""
         try:
             painted = asyncio.Event()
             self.call_after_refresh(painted.set)
             await painted.wait()
-            outcome = await self.runtime.chat(conversation, text, approver=TuiApprover(self.post_message))
+            outcome = await self.runtime.chat(conversation, prompt, approver=TuiApprover(self.post_message))
         finally:
             if not self.query_one(ConversationView).settle_pending(pending):
-                self._give_back(text)  # never sent (cancelled first, or refused): nothing typed is lost
+                self._give_back(typed)  # never sent (cancelled first, or refused): nothing typed is lost
         self.query_one(StatusLine).turn_ended(outcome.status, outcome.error)
         if not outcome.ok:
             self.notify(outcome.error or outcome.status, title="The turn stopped", severity="error", timeout=10)
@@ -175,6 +192,11 @@ class MainScreen(GlobalKeysFirst):
         return True
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == COMMAND_GROUP and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.query_one(StatusLine).turn_ended("failed", f"{type(error).__name__}: {error}")
+            self.notify(f"{type(error).__name__}: {error}", title="The command failed", severity="error", timeout=15,
+                        markup=False)
         if event.worker.group != "reply":
             return
         self.refresh_bindings()
@@ -298,19 +320,45 @@ class MainScreen(GlobalKeysFirst):
 
     # ----- changes to the workspace's files: undo, redo, diff -----------------------------------------
 
-    def _slash_command(self, name: str, argument: str) -> None:
-        """A /command typed in the input: run here, never sent to the model; an unknown one is refused."""
-        commands = {
-            "undo": lambda: self.action_undo_change(argument or None),
-            "redo": self.action_redo_change,
-            "diff": lambda: self.action_show_diff(argument or None),
-        }
-        if name not in commands or (argument and name == "redo"):
-            self.notify(f"/{name}{' ' + argument if argument else ''} is not a command here. {SLASH_HELP}",
-                        title="Unknown command", severity="error", timeout=8, markup=False)
+    def _slash_command(self, typed: str, name: str, arguments: str) -> None:
+        """A /command typed in the input: run here or by the runtime's registry (as `oboto run` runs it), never
+        sent to the model as typed; an unknown or refused one is an error for the person, and the text stays."""
+        chat_input = self.query_one(ChatInput)
+        if name in TUI_COMMANDS:
+            if usage := _tui_command_misuse(name, arguments):
+                self.notify(usage, title=f"/{name}", severity="error", timeout=8, markup=False)
+                return
+            chat_input.clear()
+            {"undo": lambda: self.action_undo_change(arguments or None), "redo": self.action_redo_change,
+             "diff": lambda: self.action_show_diff(arguments or None)}[name]()
             return
-        self.query_one(ChatInput).clear()
-        commands[name]()
+        if all(command.name != name for command in self.runtime.slash_commands.completions(name)):
+            self.notify(f"/{name} is not a command; /help lists them.", title="Unknown command", severity="error",
+                        timeout=8, markup=False)
+            return
+        if self.replying or running(self, COMMAND_GROUP):
+            self.notify(f"Wait for the {'reply' if self.replying else 'command'} to finish before /{name}.",
+                        severity="warning", timeout=5)
+            return
+        chat_input.clear()
+        self.query_one(StatusLine).turn_started(f"/{name}")
+        self._run_command(self.conversation, typed, name)
+
+    @work(group=COMMAND_GROUP, exit_on_error=False)
+    async def _run_command(self, conversation: str, typed: str, name: str) -> None:
+        outcome = await self.runtime.slash_commands.run(conversation, typed)
+        status = self.query_one(StatusLine)
+        status.turn_ended("done" if outcome.ok else "failed", None if outcome.ok else outcome.text)
+        if not outcome.ok:
+            self.notify(outcome.text, title=f"/{name}", severity="error", timeout=10, markup=False)
+            self._give_back(typed)
+        elif outcome.prompt is not None:
+            if self._can_send():
+                self._send_turn(outcome.prompt, typed)
+            else:
+                self._give_back(typed)
+        else:
+            self.query_one(ConversationView).show_command_output(f"/{name}", outcome.text)
 
     def _files_may_change(self, verb: str) -> bool:
         """Undo and redo wait for the turn: its agent may be writing the very files they would put back."""
@@ -343,3 +391,12 @@ class MainScreen(GlobalKeysFirst):
     @on(ShowChange)
     def diff_requested(self, message: ShowChange) -> None:
         self.action_show_diff(message.change_id)
+
+
+def _tui_command_misuse(name: str, arguments: str) -> str | None:
+    """The usage of /undo, /redo or /diff when `arguments` do not fit it (the confirmation replaces --force)."""
+    if name == "redo" and arguments:
+        return "usage: /redo (a confirmation asks before anything changed since is overwritten)"
+    if len(arguments.split()) > 1 or arguments == "--force":
+        return f"usage: /{name} [ID]"
+    return None

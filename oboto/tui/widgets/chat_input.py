@@ -1,8 +1,12 @@
 """The message box: multi-line, Enter sends, shift+enter or ctrl+j starts a new line, ↑ on the first line and ↓
 on the last go through what was sent before, page up/down scroll the conversation, ctrl+z undoes typing (or,
-on an empty box, the agent's latest change). A pasted block is inserted whole, newlines and all."""
+on an empty box, the agent's latest change), Tab completes a slash command's name. A pasted block is inserted
+whole, newlines and all."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
 
 from textual import events
 from textual.binding import Binding
@@ -37,6 +41,7 @@ class ChatInput(TextArea):
         Binding("pagedown", "cursor_page_down", "Scroll the conversation a page down", id="input-page-down",
                 show=False),
         Binding("ctrl+z", "undo", "Undo", id="input-undo", show=False),
+        Binding("tab", "complete_command", "Complete a /command's name", id="input-complete", show=False),
     ]
 
     class UndoChangeRequested(Message):
@@ -70,6 +75,8 @@ class ChatInput(TextArea):
         self._recalled: int | None = None
         """The index in `sent` shown now; None while the person's own draft is shown."""
         self._draft = ""
+        self.command_names: Callable[[str], list[str]] | None = None
+        """The slash commands (`/model`, …) whose name starts with what is typed; the screen sets it."""
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
@@ -77,6 +84,33 @@ class ChatInput(TextArea):
             event.stop()
             event.prevent_default()
             self.action_submit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Tab completes only while a command's name is typed; otherwise it moves the focus as everywhere."""
+        if action == "complete_command":
+            return self._typing_command()
+        return super().check_action(action, parameters)
+
+    def _typing_command(self) -> bool:
+        text = self.text
+        return self.command_names is not None and text.startswith("/") and not any(char.isspace() for char in text)
+
+    def action_complete_command(self) -> None:
+        """Complete the command's name as far as the commands it may be agree (then a space, when just one);
+        when they agree no further, say which they are."""
+        if self.command_names is None:
+            return
+        text = self.text
+        names = self.command_names(text)
+        if not names:
+            self.notify(f"No command starts with {text}; /help lists them.", severity="warning", timeout=4,
+                        markup=False)
+            return
+        completed = names[0] + " " if len(names) == 1 else os.path.commonprefix(names)
+        if len(completed) > len(text):
+            self._show(completed)
+        else:
+            self.notify("  ".join(names), title="Commands", timeout=6, markup=False)
 
     def action_submit(self) -> None:
         """Send the text as it is; blank messages are not sent. Clearing is up to the receiver."""

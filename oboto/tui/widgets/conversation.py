@@ -22,6 +22,7 @@ from oboto.core.events import (
     ConversationRenamed,
     Event,
     MessageAppended,
+    PromptSubmitted,
     ReplyFinished,
     ReplyRestarted,
     ReplyRetryScheduled,
@@ -35,7 +36,14 @@ from oboto.tui.live import follow
 from oboto.tui.widgets.change_views import TurnChanges
 from oboto.tui.widgets.conversation_search import KeyboardConversation
 from oboto.tui.widgets.message_renderer import MessageRenderer, batch_start
-from oboto.tui.widgets.message_widgets import AssistantMessage, EarlierMessages, RetryLine, ToolCallBlock, UserMessage
+from oboto.tui.widgets.message_widgets import (
+    AssistantMessage,
+    CommandOutput,
+    EarlierMessages,
+    RetryLine,
+    ToolCallBlock,
+    UserMessage,
+)
 from oboto.tui.widgets.reply_stream import LiveReply, pump_reply
 from oboto.tui.workers import run_blocking
 
@@ -199,12 +207,13 @@ class ConversationView(KeyboardConversation):
             if event.conversation == self.conversation and event.change_kind in TURN_CHANGE_KINDS and self._drawn:
                 self._load_changes()
             return
+        if isinstance(event, PromptSubmitted):
+            if event.conversation == self.conversation and self._pending and event.message_id not in self._seen_ids:
+                # Only this process's turns publish on this bus, in the order they were sent: the oldest pending.
+                self._claimed[event.message_id] = self._pending.pop(0)
+            return
         if not isinstance(event, MessageAppended | ReplyEvent) or event.conversation != self.conversation:
             return
-        if (isinstance(event, MessageAppended) and event.role == "user" and self._pending
-                and event.message_id not in self._seen_ids):
-            # Only this process's turns publish on this bus: the stored message is the oldest pending one.
-            self._claimed[event.message_id] = self._pending.pop(0)
         if not self._drawn:
             self._held.append(event)
         elif isinstance(event, MessageAppended):
@@ -291,6 +300,11 @@ class ConversationView(KeyboardConversation):
         self.mount(widget)
         self.follow_bottom()
         return widget
+
+    def show_command_output(self, command: str, text: str) -> None:
+        """A slash command's answer, below the conversation (it is not part of it: a redraw leaves it out)."""
+        self.mount(CommandOutput(command, text), before=self._first_pending())
+        self.follow_bottom()
 
     def settle_pending(self, widget: UserMessage) -> bool:
         """The turn that sent `widget` is over: True when its message was stored (the widget shows it by its id,

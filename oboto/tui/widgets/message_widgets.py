@@ -325,6 +325,28 @@ class Notice(MessageMarkdown, FocusableMessage, can_focus=True):
         self.border_title = Content(title.replace("{author}", author or "a child conversation"))
 
 
+class CommandOutput(Static, FocusableMessage, can_focus=True):
+    """What a slash command answered (`/cost`, `/help`): shown here, in its own words, and never stored."""
+
+    DEFAULT_CSS = """
+    CommandOutput {
+        margin: 1 1 0 1;
+        padding: 0 1;
+        border: round $foreground 20%;
+        border-title-color: $text-muted;
+        color: $text-muted;
+        &:focus { background-tint: $accent 20%; }
+    }
+    """
+
+    BINDINGS = FocusableMessage.BINDINGS
+
+    def __init__(self, command: str, text: str) -> None:
+        super().__init__(text, markup=False)
+        self.source = text
+        self.border_title = Content(command)
+
+
 class RetryLine(Static):
     """A dim note that the model call failed for a moment and is being retried."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from textual.content import Content
@@ -18,6 +19,9 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from oboto.core.events import (
+    ContextCompacted,
+    ContextCompacting,
+    ConversationModelChanged,
     Event,
     PermissionModeChanged,
     ReplyRetryScheduled,
@@ -26,16 +30,20 @@ from oboto.core.events import (
     ToolCallFinished,
     ToolCallStarted,
     TurnFinished,
+    TurnWaiting,
 )
 from oboto.services.runtime import Runtime
 from oboto.tui.live import follow
+from oboto.tui.workers import run_blocking
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TICK_SECONDS = 0.1
 OUTCOME_WORDS = {
     "completed": ("✓", "answered in", "$text-success"),
     "cancelled": ("■", "cancelled after", "$text-warning"),
+    "done": ("✓", "done in", "$text-success"),
 }
+FACTS_GROUP = "status-facts"
 
 
 def cost_words(tokens: int, cost_usd: float) -> str:
@@ -69,6 +77,24 @@ class TurnActivity:
     error: str | None = None
     used: str | None = None
     """What the turn's model calls used, once the turn has reported it (TurnFinished)."""
+    command: str | None = None
+    """The slash command that runs (`/compact`) when this is not a turn of the model."""
+
+
+@dataclass(frozen=True)
+class ConversationFacts:
+    """What the second line says about the conversation: the model its turns use and what it has cost."""
+
+    model: str | None
+    used: str | None
+    """All the conversation's model calls, in tokens and dollars; None before any."""
+
+
+def read_facts(runtime: Runtime, conversation: str) -> ConversationFacts:
+    """The conversation's model and cost, read from its files (call it in a thread)."""
+    model = runtime.conversation_model(conversation, runtime.conversation_profile(conversation))
+    total = runtime.context.usage(conversation).total
+    return ConversationFacts(model, cost_words(total.total_tokens, total.cost_usd) if total.total_tokens else None)
 
 
 class StatusLine(Static):
@@ -93,12 +119,25 @@ class StatusLine(Static):
         self.runtime = runtime
         self.conversation = runtime.conversations.active
         self.turn: TurnActivity | None = None
+        self.facts = ConversationFacts(runtime.model_choice.model, None)
         self._ticker: Timer | None = None
 
     def on_mount(self) -> None:
         self._ticker = self.set_interval(TICK_SECONDS, self.refresh_line, pause=True)
         follow(self, events=self._event)
         self.refresh_line()
+        self.read_facts()
+
+    def read_facts(self) -> None:
+        """Read the shown conversation's model and cost again (in a thread: its messages are read)."""
+        name = self.conversation
+        run_blocking(self, partial(read_facts, self.runtime, name), partial(self._facts_read, name),
+                     what="Reading the conversation's model and cost", group=FACTS_GROUP, exclusive=True)
+
+    def _facts_read(self, name: str, facts: ConversationFacts) -> None:
+        if name == self.conversation:
+            self.facts = facts
+            self.refresh_line()
 
     # ----- what happens ----------------------------------------------------------------------------
 
@@ -106,10 +145,12 @@ class StatusLine(Static):
         self.conversation = name
         self.turn = None
         self.refresh_line()
+        self.read_facts()
 
-    def turn_started(self) -> None:
-        """The person pressed Enter on a message: the indicator runs from now."""
-        self.turn = TurnActivity(started=type(self).clock())
+    def turn_started(self, command: str | None = None) -> None:
+        """The person pressed Enter on a message (or on the slash command `command`): the indicator runs from now."""
+        self.turn = TurnActivity(started=type(self).clock(), phase=f"running {command}" if command else
+                                 "preparing the turn", command=command)
         if self._ticker is not None:
             self._ticker.resume()
         self.refresh_line()
@@ -129,6 +170,10 @@ class StatusLine(Static):
         if isinstance(event, PermissionModeChanged):
             self.refresh_line()
             return
+        if isinstance(event, ConversationModelChanged):
+            if event.name == self.conversation:
+                self.read_facts()
+            return
         if getattr(event, "conversation", None) != self.conversation or getattr(event, "task_id", None):
             return
         if isinstance(event, ReplyStarted):
@@ -141,10 +186,18 @@ class StatusLine(Static):
             self._set_phase("waiting for the model")
         elif isinstance(event, ReplyRetryScheduled):
             self._set_phase(f"the model failed for a moment; retrying in {event.delay_seconds:.0f} s")
-        elif isinstance(event, TurnFinished) and self.turn is not None and event.status != "cancelled":
-            # A cancelled turn reports no usage (its calls were cut off), which is not the same as none.
-            self.turn.used = cost_words(event.total_tokens, event.cost_usd)
-            self.refresh_line()
+        elif isinstance(event, TurnWaiting):
+            self._set_phase("waiting for another turn…")
+        elif isinstance(event, ContextCompacting):
+            self._set_phase("compacting context…")
+        elif isinstance(event, ContextCompacted):
+            self.read_facts()  # the summary's call cost something
+        elif isinstance(event, TurnFinished):
+            self.read_facts()
+            if self.turn is not None and self.turn.command is None and event.status != "cancelled":
+                # A cancelled turn reports no usage (its calls were cut off), which is not the same as none.
+                self.turn.used = cost_words(event.total_tokens, event.cost_usd)
+                self.refresh_line()
 
     def _set_phase(self, phase: str) -> None:
         if self.turn is not None and self.turn.status is None and self.turn.phase != phase:
@@ -155,10 +208,12 @@ class StatusLine(Static):
 
     def refresh_line(self) -> None:
         mode = self.runtime.permission_mode
-        model = self.runtime.model_choice.model or "no model"
+        conversation = Content(self.conversation)
+        if self.facts.used:
+            conversation += Content(f" {self.facts.used}")
         # The model goes last: at 80 columns a long name is what gets cut, never the mode or the cost.
         facts = Content(" · ").join([Content.styled(f"mode {mode} (ctrl+t)", "$text-error" if mode == "full" else ""),
-                                     Content(self.conversation), Content(model)])
+                                     conversation, Content(self.facts.model or "no model")])
         self.update(Content("\n").join([self._activity(), facts]))
 
     def _activity(self) -> Content:
@@ -169,10 +224,10 @@ class StatusLine(Static):
             elapsed = type(self).clock() - turn.started
             frame = SPINNER[int(elapsed / TICK_SECONDS) % len(SPINNER)]
             return Content.assemble((f"{frame} working {elapsed_words(elapsed)}", "bold $accent"),
-                                    f" · {turn.phase} · Esc cancels")
+                                    f" · {turn.phase}" + ("" if turn.command else " · Esc cancels"))
         glyph, words, style = OUTCOME_WORDS.get(turn.status, ("✗", "stopped after", "$text-error"))
         took = elapsed_words((turn.ended or turn.started) - turn.started)
-        line = Content.assemble((f"{glyph} {words} {took}", style))
+        line = Content.assemble((f"{glyph} {turn.command + ' ' if turn.command else ''}{words} {took}", style))
         if turn.used:
             line += Content(f" · this turn {turn.used}")
         if turn.error and turn.status not in OUTCOME_WORDS:
