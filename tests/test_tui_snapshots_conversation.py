@@ -12,6 +12,7 @@ from oboto.tui.app import ObotoApp, make_app
 from oboto.tui.widgets.chat_input import ChatInput
 from oboto.tui.widgets.conversation import ConversationView
 from oboto.tui.widgets.message_widgets import AssistantMessage, ToolCallBlock
+from oboto.tui.widgets.status_line import StatusLine
 from tui_helpers import main_screen_read, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -46,6 +47,8 @@ async def send_and_wait(pilot: Pilot, text: str, reply: str) -> None:
     view = app.screen.query_one(ConversationView)
     await settle(pilot, lambda: not app.screen.replying and [m.source for m in view.query(AssistantMessage)
                                                              if m.display] == [reply], timeout=20)
+    # The status line has read what the conversation cost (in a thread, after the turn).
+    await settle(pilot, lambda: " tokens, " in app.screen.query_one(StatusLine).content.plain.splitlines()[1])
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
@@ -56,7 +59,8 @@ def test_a_short_conversation(snap_compare, workspace: WorkspacePaths, llm_env: 
     """The main screen after one exchange: the user message "What does oboto do?" on a tinted band with an
     accent bar, below it the reply rendered as Markdown (the heading "What oboto does", bold "multi-agent
     workspace", a two-item bullet list, inline code `oboto`), followed to the bottom; the empty input shows
-    its placeholder; the status line below it says "ready" and the mode, conversation and model; the
+    its placeholder; the status line below it says how the turn went and the mode, the conversation with what it
+    cost so far, and the model; the
     sidebar and the footer (F1, F2 and ctrl+b first) frame it."""
     llm_env.add(Reply(text=MARKDOWN_REPLY, chunk_size=12))
 

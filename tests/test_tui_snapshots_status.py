@@ -77,8 +77,8 @@ def test_the_status_line_after_the_turn(snap_compare, workspace: WorkspacePaths,
 
     Must be visible: "hello" and the reply "Hi! How can I help?"; the status line's first row
     "✓ answered in 4.1 s" in the success colour and what the turn used, "this turn 14 tokens, $0" (the
-    scripted server's count; its model has no price), its second row "mode auto-edit (ctrl+t) · chat ·
-    openai/scripted"; no "Cancel reply" in the footer any more.
+    scripted server's count; its model has no price), its second row "mode auto-edit (ctrl+t) · chat: 14 tokens,
+    $0 in all · openai/scripted" (what the whole conversation cost); no "Cancel reply" in the footer any more.
     """
     llm_env.add(Reply(text="Hi! How can I help?", delay=0.5))
 
@@ -87,6 +87,7 @@ def test_the_status_line_after_the_turn(snap_compare, workspace: WorkspacePaths,
         await settle(pilot, lambda: "waiting for the model" in status_text(pilot))
         clock.now = 104.1
         await settle(pilot, lambda: not pilot.app.screen.replying and "answered" in status_text(pilot))
+        await settle(pilot, lambda: "· chat: 14 tokens, $0 in all ·" in status_text(pilot))
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 

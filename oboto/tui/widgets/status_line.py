@@ -1,9 +1,9 @@
 """The two lines above the footer: what the agent is doing now (or how the last turn went), and the mode, the
-conversation, what it has cost and the model.
+conversation with what it has cost in all, and the model its turns use (`/model` changes it).
 
-The working indicator runs from the person's Enter to the end of the turn, with the phase the services'
-events tell (waiting for the model, writing, running a tool, waiting for an approval); nothing is guessed
-from text.
+The working indicator runs from the person's Enter to the end of the turn (or of a slash command such as
+/compact), with the phase the services' events tell (waiting for another turn, compacting context, waiting
+for the model, writing, running a tool, waiting for an approval); nothing is guessed from text.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ class StatusLine(Static):
         mode = self.runtime.permission_mode
         conversation = Content(self.conversation)
         if self.facts.used:
-            conversation += Content(f" {self.facts.used}")
+            conversation += Content(f": {self.facts.used} in all")
         # The model goes last: at 80 columns a long name is what gets cut, never the mode or the cost.
         facts = Content(" · ").join([Content.styled(f"mode {mode} (ctrl+t)", "$text-error" if mode == "full" else ""),
                                      conversation, Content(self.facts.model or "no model")])
