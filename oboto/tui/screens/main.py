@@ -318,7 +318,7 @@ class MainScreen(GlobalKeysFirst):
     def action_set_mode(self, mode: str) -> None:
         self.runtime.set_permission_mode(mode)
 
-    # ----- changes to the workspace's files: undo, redo, diff -----------------------------------------
+    # ----- slash commands: the runtime's registry, and undo, redo, diff the TUI's own way -------------
 
     def _slash_command(self, typed: str, name: str, arguments: str) -> None:
         """A /command typed in the input: run here or by the runtime's registry (as `oboto run` runs it), never
@@ -357,8 +357,12 @@ class MainScreen(GlobalKeysFirst):
                 self._send_turn(outcome.prompt, typed)
             else:
                 self._give_back(typed)
-        else:
+        elif self.conversation == conversation:
             self.query_one(ConversationView).show_command_output(f"/{name}", outcome.text)
+        else:  # the person switched conversations meanwhile: the answer is not about the one shown
+            self.notify(outcome.text, title=f"/{name} in {conversation}", timeout=10, markup=False)
+
+    # ----- changes to the workspace's files: undo, redo, diff -----------------------------------------
 
     def _files_may_change(self, verb: str) -> bool:
         """Undo and redo wait for the turn: its agent may be writing the very files they would put back."""
@@ -394,9 +398,8 @@ class MainScreen(GlobalKeysFirst):
 
 
 def _tui_command_misuse(name: str, arguments: str) -> str | None:
-    """The usage of /undo, /redo or /diff when `arguments` do not fit it (the confirmation replaces --force)."""
-    if name == "redo" and arguments:
-        return "usage: /redo (a confirmation asks before anything changed since is overwritten)"
-    if len(arguments.split()) > 1 or arguments == "--force":
-        return f"usage: /{name} [ID]"
+    """The usage of /undo, /redo or /diff when `arguments` do not fit it (here a confirmation replaces --force)."""
+    if (name == "redo" and arguments) or len(arguments.split()) > 1 or arguments == "--force":
+        usage = "/redo" if name == "redo" else f"/{name} [ID]"
+        return f"usage: {usage} (here oboto asks before it overwrites files changed since; no --force)"
     return None
