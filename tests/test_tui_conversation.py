@@ -278,9 +278,15 @@ async def test_loading_the_last_earlier_batch_removes_the_row(workspace, llm_env
     async with running_app(workspace, start_runner=False) as (app, pilot):
         app.screen.post_message(SwitchConversation("medium"))
         await settle(pilot, lambda: _view(app).query(EarlierMessages))
-        _view(app).scroll_home(animate=False)
-        # Click only once the row is really on screen (a loaded machine may still be laying out).
-        await settle(pilot, lambda: _view(app).scroll_y == 0 and _on_screen(app, _view(app).query_one(EarlierMessages)))
+
+        def row_on_screen() -> bool:
+            # A loaded machine may still be laying out (and following the bottom): go home until it holds.
+            view = _view(app)
+            if view.scroll_y != 0:
+                view.scroll_home(animate=False)
+            return view.scroll_y == 0 and _on_screen(app, view.query_one(EarlierMessages))
+
+        await settle(pilot, row_on_screen)
         await pilot.click(EarlierMessages)
         await settle(pilot, lambda: _shown_ids(app) == ids)
         assert not _view(app).query(EarlierMessages)
