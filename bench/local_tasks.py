@@ -52,20 +52,23 @@ class Question:
     prompt: str
     must_contain: tuple[str, ...]
     """Every one of these must be in the answer (case-blind) for it to count."""
+    must_not_contain: tuple[str, ...] = ()
+    """None of these may be: a list of every file is no answer to "which file"."""
 
 
 QUESTIONS = (
-    Question("What files are in this project?", ("README.md", "gallop.py", "stripes.yaml")),
-    Question("Summarise the README.", ("stripes",)),
-    Question("Where is the function count_stripes defined?", ("gallop.py",)),
+    Question("What files are in this project?",
+             ("README.md", "config.toml", "gallop.py", "herd", "notes.txt", "stripes.yaml")),
+    Question("Summarise the README.", ("stripes", "zebra")),
+    Question("Where is the function count_stripes defined?", ("gallop.py",), ("members.py",)),
     Question("What colour does stripes.yaml set?", ("black",)),
     Question("Which port does config.toml say the server uses?", ("8765",)),
     Question("What is in notes.txt?", ("tuesday",)),
-    Question("Which file defines herd_size?", ("members.py",)),
+    Question("Which file defines herd_size?", ("members.py",), ("gallop.py",)),
     Question("What is max_stripes in stripes.yaml?", ("42",)),
-    Question("Which file mentions Tuesday?", ("notes.txt",)),
-    Question("What files are in the herd folder?", ("members.py",)),
-    Question("What command does the README say to run?", ("gallop.py",)),
+    Question("Which file mentions Tuesday?", ("notes.txt",), ("stripes.yaml",)),
+    Question("What files are in the herd folder?", ("members.py",), ("notes.txt",)),
+    Question("What command does the README say to run?", ("gallop.py photo.jpg",)),
     Question("What host is set in config.toml?", ("127.0.0.1",)),
 )
 BASELINE_PROMPT = "Say hello in one short sentence."
@@ -80,7 +83,9 @@ def write_sample(root: Path) -> None:
 
 
 def passed(question: Question, answer: str) -> bool:
-    return all(word.lower() in answer.lower() for word in question.must_contain)
+    said = answer.lower()
+    return (all(word.lower() in said for word in question.must_contain)
+            and not any(word.lower() in said for word in question.must_not_contain))
 
 
 async def ask_all(root: Path) -> list[tuple[Question, str, float, str]]:

@@ -22,6 +22,8 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("OBOTO_CONFIG_DIR", str(tmp_path / "user-config"))
     # Tests choose their model explicitly; an installed `local` extra must not stand in for "nothing configured".
     monkeypatch.setenv("OBOTO_LOCAL_FALLBACK", "false")
+    # Nor may a model server someone runs on this machine's default ports (tests/test_local_discovery.py turns it on).
+    monkeypatch.setenv("OBOTO_LOCAL_DISCOVERY", "false")
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 

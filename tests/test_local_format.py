@@ -11,6 +11,7 @@ import pytest
 from oboto.agent.tools.base import ToolRegistry
 from oboto.llm.local_format import (
     AFTER_RESULT,
+    RELATIVE_PATH_PATTERN,
     AnswerStream,
     chat_messages,
     example_turns,
@@ -119,12 +120,14 @@ def test_schema_offers_an_answer_or_one_call_per_tool_with_its_own_parameters() 
     assert list_files["properties"]["action"] == {"const": "list_files"}
     assert list_files["required"] == ["action", "arguments"] and list_files["additionalProperties"] is False
     arguments = list_files["properties"]["arguments"]
-    assert arguments["properties"]["path"] == {"type": "string"}  # descriptions, defaults and long limits dropped
+    # descriptions, defaults and long limits dropped; a path may only be relative
+    assert arguments["properties"]["path"] == {"type": "string", "pattern": RELATIVE_PATH_PATTERN}
     assert arguments["properties"]["pattern"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
     assert arguments["additionalProperties"] is False
     read_arguments = read_file["properties"]["arguments"]
     assert read_arguments["required"] == ["path"]
-    assert read_arguments["properties"]["path"] == {"type": "string", "minLength": 1}  # regex patterns dropped
+    # the tool's own regex pattern dropped, the relative-path one in its place
+    assert read_arguments["properties"]["path"] == {"type": "string", "minLength": 1, "pattern": RELATIVE_PATH_PATTERN}
     assert read_arguments["properties"]["range"] == {"$ref": "#/$defs/read_file__Range"}
     assert schema["$defs"]["read_file__Range"]["properties"]["start"] == {"type": "integer"}
 
@@ -135,7 +138,18 @@ def test_schema_of_every_builtin_tool_is_plain_json_schema() -> None:
     schema = response_schema(tools)
     assert len(schema["anyOf"]) == len(tools) + 1
     assert schema_keywords(schema) <= {"anyOf", "type", "properties", "required", "additionalProperties", "const",
-                                       "enum", "items", "minLength", "$ref", "$defs"}
+                                       "enum", "items", "minLength", "$ref", "$defs", "pattern"}
+    # the one pattern is oboto's own for paths: a tool's regex never reaches llama.cpp's partial regex support
+    assert set(patterns_in(schema)) == {RELATIVE_PATH_PATTERN}
+
+
+def patterns_in(schema: object) -> list[str]:
+    if isinstance(schema, list):
+        return [found for item in schema for found in patterns_in(item)]
+    if not isinstance(schema, dict):
+        return []
+    own = [schema["pattern"]] if isinstance(schema.get("pattern"), str) else []
+    return own + [found for key, value in schema.items() if key != "pattern" for found in patterns_in(value)]
 
 
 def schema_keywords(schema: object) -> set[str]:
@@ -154,7 +168,7 @@ def schema_keywords(schema: object) -> set[str]:
 
 def test_instructions_list_each_tool_with_its_required_and_optional_arguments() -> None:
     text = tools_instructions([LIST_FILES, READ_FILE])
-    assert '{"action": "answer", "text":' in text and '{"action": "tool_name", "arguments":' in text
+    assert '{"action": "answer", "text":' in text and '{"arguments": {...}, "action": "tool_name"}' in text
     assert "- list_files(path?, pattern?): List a folder" in text
     assert "- read_file(path, range?): Read a file" in text
 

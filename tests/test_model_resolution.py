@@ -14,7 +14,7 @@ from cli_helpers import oboto
 from oboto.commands import doctor
 from oboto.core.config import Settings
 from oboto.core.paths import WorkspacePaths
-from oboto.llm import local, resolve
+from oboto.llm import local, local_models, resolve
 from oboto.llm.client import LLMClient
 from oboto.llm.local import LocalModelClient, local_model_path
 from oboto.llm.resolve import LOCAL_MODEL, ModelChoice, resolve_model
@@ -96,7 +96,7 @@ def test_the_runtime_builds_the_client_of_the_resolved_model(workspace: Workspac
 
 
 def test_a_missing_extra_is_a_plain_not_configured_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(local_models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(LLMError) as caught:
         local_model_path(LOCAL_MODEL)
     assert caught.value.kind == "not_configured"
@@ -104,7 +104,7 @@ def test_a_missing_extra_is_a_plain_not_configured_error(monkeypatch: pytest.Mon
 
 
 async def test_the_client_reports_a_missing_extra_before_doing_anything(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(local_models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(LLMError) as caught:
         await LocalModelClient(LOCAL_MODEL).complete([{"role": "user", "content": "hi"}])
     assert caught.value.kind == "not_configured"
@@ -124,7 +124,7 @@ def doctor_model_line(workspace: WorkspacePaths) -> doctor.Check:
 def test_doctor_says_the_local_model_was_chosen_and_why(workspace, monkeypatch, extra_installed,
                                                         tmp_path: Path) -> None:
     monkeypatch.setenv("OBOTO_LOCAL_FALLBACK", "true")
-    monkeypatch.setattr(local, "local_model_path", lambda model: tmp_path / "SmolLM2.gguf")
+    monkeypatch.setattr(local, "local_model_path", lambda model, base_dir=None: tmp_path / "SmolLM2.gguf")
     check = doctor_model_line(workspace)
     assert check.ok
     assert check.detail == ("local/smollm2, runs in-process from SmolLM2.gguf "
@@ -153,7 +153,7 @@ def test_doctor_fails_when_nothing_is_configured(workspace, monkeypatch, extra_m
 
 def test_doctor_fails_when_the_local_model_is_chosen_but_unusable(workspace, monkeypatch) -> None:
     monkeypatch.setenv("OBOTO_MODEL", "local/smollm2")
-    monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(local_models.importlib.util, "find_spec", lambda name: None)
     check = doctor_model_line(workspace)
     assert not check.ok and "needs the `local` extra" in check.detail
 

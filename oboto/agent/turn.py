@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
+from oboto.agent.small_model import SmallModelFit
 from oboto.agent.tools.base import ToolContext, ToolRegistry, ToolResult
 from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest, Usage
 
@@ -16,7 +17,10 @@ TurnStatus = Literal["completed", "max_iterations", "budget_exceeded", "repeated
 
 
 class ChatModel(Protocol):
-    """What the turn needs from a model client (litellm today, a local model later)."""
+    """What the turn needs from a model client (litellm, or a model run in-process)."""
+
+    small: bool
+    """A small local model: its turns get the short prompt and the file tools of agent/small_model.py."""
 
     async def complete(
         self,
@@ -102,6 +106,9 @@ async def run_turn(
     observer = observer or TurnObserver()
     if unavailable := await registry.prepare():
         _tell_unavailable(messages, unavailable)
+    fit = SmallModelFit(ctx) if model.small else None
+    if fit is not None:
+        _replace_system_prompt(messages, fit.system_prompt())
     usage = Usage()
     breaker = _RepeatBreaker(limits.repeat_limit)
     iterations = 0
@@ -116,9 +123,10 @@ async def run_turn(
         iterations += 1
         observer.reply_started()
         try:
+            schemas = registry.schemas(ctx) or None
             response = await model.complete(
                 messages,
-                registry.schemas(ctx) or None,
+                fit.schemas(schemas) if fit is not None else schemas,
                 on_text=observer.text_delta,
                 on_restart=observer.reply_restarted,
                 on_retry=observer.retrying,
@@ -159,7 +167,15 @@ async def run_turn(
                 result = await registry.execute(call.name, call.arguments, ctx, call_id=call.id)
             tool_calls += 1
             observer.tool_finished(call, result, (time.perf_counter() - started) * 1000)
-            messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result.content})
+            content = fit.result_text(call, result) if fit is not None else result.content
+            messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
+
+
+def _replace_system_prompt(messages: list[dict[str, Any]], prompt: str) -> None:
+    if messages and messages[0].get("role") == "system":
+        messages[0] = {"role": "system", "content": prompt}
+    else:
+        messages.insert(0, {"role": "system", "content": prompt})
 
 
 def _tell_unavailable(messages: list[dict[str, Any]], problems: list[str]) -> None:

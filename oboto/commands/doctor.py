@@ -54,7 +54,7 @@ def gather(args: Namespace) -> list[Check]:
     from oboto.core.config import ConfigProblem, load_settings
     from oboto.core.locks import ProcessLock
     from oboto.core.paths import user_config_dir
-    from oboto.llm.resolve import LOCAL_EXTRA_HINT, resolve_model
+    from oboto.llm.resolve import LOCAL_EXTRA_HINT, configured_choice, resolve_model, settle_choice
     from oboto.services.conversation_models import ConversationIndex
 
     checks = [Check("python", sys.version_info >= (3, 11), sys.version.split()[0])]
@@ -71,16 +71,24 @@ def gather(args: Namespace) -> list[Check]:
     sources = [str(path) for path in (paths.config, user_config_dir() / "config.toml") if path.exists()]
     checks.append(Check("settings", not warnings, "; ".join(warnings) or ("from " + ", ".join(sources) if sources else "defaults and environment")))
     checks.append(_permissions_check(settings.permissions))
-    choice = resolve_model(settings, os.environ)
+    resolved = resolve_model(settings, os.environ)
+    choice = settle_choice(resolved, settings)
     if choice.is_local:
-        checks.append(_local_model_check(choice.model or "", choice.reason))
+        checks.append(_local_model_check(choice.model or "", choice.reason, paths.root))
+    elif choice.discovered:
+        checks.append(Check("model", True, f"{choice.model} at {choice.api_base} ({choice.reason})"))
     elif choice.model:
         detail = choice.model + (f" at {settings.api_base}" if settings.api_base else "") + f" ({choice.reason})"
         checks.append(Check("model", True, detail))
         checks.append(_key_check(choice.model, settings.api_base))
     else:
         checks.append(Check("model", False, f"no model configured ({choice.reason}): set OBOTO_MODEL, e.g. "
-                                            f"openai/gpt-4o-mini, or a provider key, or {LOCAL_EXTRA_HINT}"))
+                                            "openai/gpt-4o-mini, or a provider key, start a local server, or "
+                                            f"{LOCAL_EXTRA_HINT}"))
+    if resolved.discovery_pending:
+        checks.append(_local_servers_check())
+    elif configured_choice(settings, os.environ) is None:
+        checks.append(Check("local servers", True, "not looked for (local_discovery = false)"))
     checks.append(_document_check("conversations", paths.conversation_index, ConversationIndex))
     holder = ProcessLock(paths.runner_lock).holder_pid()
     checks.append(Check("runner", True, "no process is running agents" if holder is None else f"process {holder} holds the runner lock"))
@@ -225,13 +233,20 @@ def _permissions_check(permissions) -> Check:
     return Check("permissions", True, "; ".join(parts))
 
 
-def _local_model_check(model: str, reason: str) -> Check:
-    """The embedded model is usable when its weights file is there (found without importing llama_cpp)."""
+def _local_servers_check() -> Check:
+    """What each local server said when oboto looked for one (the same probe, cached, that chose the model)."""
+    from oboto.llm.discovery import discover_local_servers
+
+    return Check("local servers", True, discover_local_servers().describe())
+
+
+def _local_model_check(model: str, reason: str, root: Path) -> Check:
+    """A local model is usable when its GGUF file is there (found without importing llama_cpp)."""
     from oboto.llm.local import local_model_path
     from oboto.llm.types import LLMError
 
     try:
-        path = local_model_path(model)
+        path = local_model_path(model, root)
     except LLMError as error:
         return Check("model", False, f"{model} ({reason}): {error.message}")
     return Check("model", True, f"{model}, runs in-process from {path.name} ({reason})")

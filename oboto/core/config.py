@@ -39,6 +39,12 @@ class LLMSettings(Section):
     context_tokens: int | None = Field(
         None, ge=1024, le=MAX_TOKENS, description="The model's context window in tokens; when unset, litellm's "
                                                   "figure for the model, or 16384 for a model litellm does not know.")
+    model_path: str | None = Field(
+        None, min_length=1, description="A GGUF model file run in-process, as if `model` were local/<model_path> "
+                                        "(relative paths are inside the workspace); used when `model` is unset.")
+    local_server_model: str | None = Field(
+        None, min_length=1, description="The model to use on a local server found by local discovery (e.g. "
+                                        "llama3.2 on Ollama); the server's first model when unset.")
 
 
 class AgentSettings(Section):
@@ -255,6 +261,9 @@ class Settings(BaseSettings):
     embedding_model: str | None = Field(None, description="A litellm embedding model; local embeddings when unset.")
     local_fallback: bool = Field(
         True, description="Use the embedded local model (the `local` extra) when no model and no provider key is set.")
+    local_discovery: bool = Field(
+        True, description="With no model and no provider key, look for a local OpenAI-compatible server on 127.0.0.1 "
+                          "(Ollama 11434, LM Studio 1234, llama.cpp 8080) before falling back to the embedded model.")
     llm: LLMSettings = Field(default_factory=LLMSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)

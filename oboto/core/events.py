@@ -503,6 +503,14 @@ class PermissionModeChanged(Event):
     mode: str
 
 
+class ModelChosen(Event):
+    """The process's model choice became final after looking for a local server (nothing else was configured)."""
+
+    kind: ClassVar[str] = "model:chosen"
+    model: str | None
+    reason: str
+
+
 class ChangeRecorded(Event):
     """A checkpointed change of the workspace's files was recorded (a turn, task, shell command, undo or redo)."""
 

@@ -125,6 +125,11 @@ class WorkspacePaths:
         return self.state_dir / "input-history"
 
     @property
+    def model_introductions(self) -> Path:
+        """The models already introduced to the person in this workspace (said once, on first use)."""
+        return self.state_dir / "model-introductions.json"
+
+    @property
     def emergency_stop(self) -> Path:
         """What `oboto stop` cancelled and paused, so `oboto resume` undoes exactly that."""
         return self.state_dir / "stop.json"

@@ -51,9 +51,14 @@ _LIBRARY_SUFFIX = re.compile(r"\s*(?:Original exception:|Error_str:|LiteLLM Retr
 class LLMClient:
     """Calls the configured model; owns retries, timeouts and error wording so callers only see LLMResponse/LLMError."""
 
-    def __init__(self, settings: Settings, *, log_path: Path | None = None) -> None:
+    small = False
+    """Provider models get the full prompt and every tool (agent/small_model.py is for tiny local ones)."""
+
+    def __init__(self, settings: Settings, *, log_path: Path | None = None, api_key: str | None = None) -> None:
         self.model = settings.model
         self.api_base = settings.api_base
+        self.api_key = api_key
+        """A key passed with every request instead of the provider's variable (a discovered local server's)."""
         self.options: LLMSettings = settings.llm
         self.log_path = log_path
 
@@ -114,6 +119,8 @@ class LLMClient:
             request["tools"] = tools
         if self.api_base:
             request["api_base"] = self.api_base
+        if self.api_key:
+            request["api_key"] = self.api_key
         if self.options.temperature is not None:
             request["temperature"] = self.options.temperature
         if self.options.max_tokens is not None:

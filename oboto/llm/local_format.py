@@ -28,6 +28,12 @@ ANSWER_ACTION = "answer"
 # Said after every tool result: without it a small model tends to call the same tool again.
 AFTER_RESULT = "Answer the person with this result, or use a different tool if you still need one."
 CUT_NOTE = "\n[... cut to fit the local model's context]"
+PATH_ARGUMENT = "path"
+"""The argument name oboto's file tools give a workspace path; the grammar lets it hold only a relative one."""
+_SEGMENT = r'([^/\\"~.\x00-\x1f]|[.][^/\\"~.\x00-\x1f])[^/\\"\x00-\x1f]*'
+RELATIVE_PATH_PATTERN = rf"^([.]|{_SEGMENT}(/{_SEGMENT})*/?)$"
+"""`.`, or names joined by `/`: never absolute (`/…`), never home-relative (`~…`), no `.` or `..` segment.
+Written with `[.]` for a dot, since llama.cpp's grammar syntax has no `\\.` escape."""
 
 
 def tool_name(tool: dict[str, Any]) -> str:
@@ -35,7 +41,12 @@ def tool_name(tool: dict[str, Any]) -> str:
 
 
 def response_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """One JSON object: an answer, or a call of one of `tools` with arguments matching its parameters."""
+    """One JSON object: an answer, or a call of one of `tools` with arguments matching its parameters.
+
+    A call puts its arguments before its action, and the grammar keeps that key order: a small model picks the
+    right file far more often than the right tool, and once it has named a file (or a folder, or a word to find)
+    the grammar leaves only the tool whose arguments fit (measured with bench/local_tasks.py).
+    """
     answer = {
         "type": "object",
         "properties": {"action": {"const": ANSWER_ACTION}, "text": {"type": "string", "minLength": 1}},
@@ -52,7 +63,7 @@ def response_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
             definitions[f"{name}__{key}"] = _grammar_safe(definition, name)
         branches.append({
             "type": "object",
-            "properties": {"action": {"const": name}, "arguments": _grammar_safe(parameters, name)},
+            "properties": {"arguments": _relative_paths(_grammar_safe(parameters, name)), "action": {"const": name}},
             "required": ["action", "arguments"],
             "additionalProperties": False,
         })
@@ -89,11 +100,19 @@ def _grammar_safe(schema: Any, tool: str) -> Any:
     return safe
 
 
+def _relative_paths(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A `path` string argument (not already narrowed to a list of values) accepts only relative paths."""
+    path = (arguments.get("properties") or {}).get(PATH_ARGUMENT)
+    if isinstance(path, dict) and path.get("type") == "string" and "enum" not in path:
+        path["pattern"] = RELATIVE_PATH_PATTERN
+    return arguments
+
+
 def tools_instructions(tools: list[dict[str, Any]]) -> str:
     """A short system message: the reply format and one line per tool."""
     lines = [
         "Reply with one JSON object and nothing else.",
-        'To use a tool: {"action": "tool_name", "arguments": {...}}; you will then see its result.',
+        'To use a tool: {"arguments": {...}, "action": "tool_name"}; you will then see its result.',
         'To answer the person: {"action": "answer", "text": "your reply"}.',
         "Tools:",
     ]
@@ -107,24 +126,50 @@ def tools_instructions(tools: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def example_turns(tools: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """One worked exchange (question, call, result, answer) shown before the conversation.
+@dataclass(frozen=True)
+class _Example:
+    question: str
+    arguments: dict[str, Any]
+    result: str
+    answer: str
 
-    Told only the format, a small model rarely uses a tool; one example of a call makes it do so when asked.
+
+# One per file tool, so the model sees which question each one answers; the results are in the sentence form
+# agent/small_model.py gives a small model, and each answer repeats what its result says.
+_EXAMPLES = {
+    "list_files": _Example("Which files are here?", {"path": "."},
+                           "The project holds: notes.md, src (a folder).",
+                           "The project holds notes.md and the folder src."),
+    "read_file": _Example("What is in example.txt?", {"path": "example.txt"},
+                          "example.txt says:\nhello from the example",
+                          "example.txt says: hello from the example."),
+    "search_files": _Example("Where is the function make_pie defined?", {"pattern": "make_pie"},
+                             "It is in kitchen.py.\nkitchen.py line 3: def make_pie(fruit):",
+                             "make_pie is defined in kitchen.py, on line 3: def make_pie(fruit):"),
+}
+
+
+def example_turns(tools: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Worked exchanges (question, call, result, answer) shown before the conversation: one per file tool
+    offered, else one for the first tool.
+
+    Told only the format, a small model rarely uses a tool; an example of each call makes it pick the one a
+    question needs.
     """
     names = [tool_name(tool) for tool in tools]
-    if "read_file" in names:
-        name, question, call = "read_file", "What is in example.txt?", {"path": "example.txt"}
-        result, answer = "hello from the example", "It contains one line: hello from the example."
-    else:
-        name, question, call = names[0], f"Please use {names[0]}.", {}
-        result, answer = "(the tool's result)", "Done: here is what the tool found."
-    return [
-        {"role": "user", "content": question},
-        {"role": "assistant", "content": json.dumps({"action": name, "arguments": call})},
-        {"role": "user", "content": f"Result of {name}:\n{result}\n\n{AFTER_RESULT}"},
-        {"role": "assistant", "content": json.dumps({"action": ANSWER_ACTION, "text": answer})},
-    ]
+    examples = [(name, example) for name, example in _EXAMPLES.items() if name in names]
+    if not examples:
+        examples = [(names[0], _Example(f"Please use {names[0]}.", {}, "(the tool's result)",
+                                        "Done: here is what the tool found."))]
+    turns: list[dict[str, str]] = []
+    for name, example in examples:
+        turns += [
+            {"role": "user", "content": example.question},
+            {"role": "assistant", "content": json.dumps({"arguments": example.arguments, "action": name})},
+            {"role": "user", "content": f"Result of {name}:\n{example.result}\n\n{AFTER_RESULT}"},
+            {"role": "assistant", "content": json.dumps({"action": ANSWER_ACTION, "text": example.answer})},
+        ]
+    return turns
 
 
 def chat_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[dict[str, str]]:
@@ -179,7 +224,7 @@ def _assistant_content(message: dict[str, Any], tools: list[dict[str, Any]] | No
             arguments = json.loads(call["function"].get("arguments") or "{}")
         except json.JSONDecodeError:
             arguments = {}
-        shown.append(json.dumps({"action": call["function"]["name"], "arguments": arguments}, ensure_ascii=False))
+        shown.append(json.dumps({"arguments": arguments, "action": call["function"]["name"]}, ensure_ascii=False))
     return "\n".join(shown)
 
 
@@ -255,9 +300,10 @@ _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\
 class AnswerStream:
     """Reads a growing JSON reply and returns, piece by piece, the decoded characters of its answer text.
 
-    The grammar guarantees the text is a prefix of `{"action": "...", "text" | "arguments": ...}`, so this
-    only follows the top-level keys and string values: once "action" is "answer", the "text" string is
-    decoded (escapes and surrogate pairs included) as it arrives; any other action is a tool call.
+    The grammar guarantees the text is a prefix of `{"action": "answer", "text": "..."}` or of
+    `{"arguments": {...}, "action": "..."}`, so this only follows the top-level keys and string values: once
+    "action" is "answer", the "text" string is decoded (escapes and surrogate pairs included) as it arrives;
+    an object value (the arguments) or any other action is a tool call.
     """
 
     def __init__(self) -> None:

@@ -4,6 +4,7 @@ no provider serves is reported in plain words, and never sent or retried."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from oboto.llm.providers import missing_key_problem
 from oboto.llm.resolve import is_local_model
@@ -22,14 +23,16 @@ def unknown_provider_problem(model: str, api_base: str | None = None) -> str | N
     return None
 
 
-def model_problem(model: str, environ: Mapping[str, str], *, api_base: str | None = None) -> str | None:
+def model_problem(model: str, environ: Mapping[str, str], *, api_base: str | None = None,
+                  base_dir: Path | None = None) -> str | None:
     """Everything that can be known about `model` without calling it: the local model installed, the provider
-    known to litellm, its key set (imports litellm for a litellm model)."""
+    known to litellm, its key set (imports litellm for a litellm model). A relative GGUF path is inside
+    `base_dir`."""
     if is_local_model(model):
         from oboto.llm.local import local_model_path
 
         try:
-            local_model_path(model)
+            local_model_path(model, base_dir)
         except LLMError as error:
             return error.message
         return None

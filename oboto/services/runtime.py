@@ -7,6 +7,7 @@ in its constructor), so nothing here depends on the order in which they are buil
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from oboto.agent.approvals import Approver, CallControl
@@ -17,13 +18,13 @@ from oboto.agent.turn import ChatModel, TurnObserver, TurnOutcome
 from oboto.core.audit import AuditLog
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings, load_settings
-from oboto.core.events import PermissionModeChanged, WorkspaceWarning
+from oboto.core.events import ModelChosen, PermissionModeChanged, WorkspaceWarning
 from oboto.core.paths import WorkspacePaths, user_agents_dir
 from oboto.core.permissions import Mode, PermissionPolicy, check_mode, stricter_mode
 from oboto.core.watch import WorkspaceWatcher
 from oboto.llm.client import NOT_CONFIGURED_MESSAGE, LLMClient
 from oboto.llm.preflight import model_problem
-from oboto.llm.resolve import ModelChoice, resolve_model
+from oboto.llm.resolve import LOCAL_SERVER_KEY, ModelChoice, is_local_model, resolve_model, settle_choice
 from oboto.services.agent_calls import AgentCalls
 from oboto.services.agent_loop import AgentLoopController
 from oboto.services.checkpoints import CheckpointService
@@ -38,6 +39,7 @@ from oboto.services.input_history import InputHistory
 from oboto.services.loop_briefing import LoopBriefing
 from oboto.services.mcp import McpHub
 from oboto.services.memory import MemoryStore
+from oboto.services.model_intro import ModelIntroductions
 from oboto.services.questions import QuestionBroker
 from oboto.services.scheduler import SchedulerService
 from oboto.services.task_endings import TaskEndings
@@ -69,7 +71,9 @@ class Runtime:
         self.paths = paths
         self.settings = settings
         self.model_choice: ModelChoice = resolve_model(settings, os.environ)
-        """The model every agent of this process uses, and why (OBOTO_MODEL, a provider key, or the local extra)."""
+        """The model every agent of this process uses, and why (OBOTO_MODEL, a provider key, a local server or the
+        local extra); while `discovery_pending`, `settle_model` may still change it."""
+        self._settle_lock = threading.Lock()
         self.warnings = list(warnings or [])
         self.bus = bus or EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
         for event in moved:
@@ -105,6 +109,7 @@ class Runtime:
         self.audit = AuditLog(paths.audit, max_bytes=settings.events.max_bytes, backups=settings.events.backups,
                               report=bus.publish)
         self.grants = GrantStore(paths.grants, bus)
+        self.introductions = ModelIntroductions(paths.model_introductions, bus)
         self.agent_calls = AgentCalls(settings, bus, self)
         self.agent_stats = AgentStats(paths, bus)
         self.input_history = InputHistory(paths.input_history, bus)
@@ -126,33 +131,50 @@ class Runtime:
             runtime.bus.publish(event)
         return runtime
 
+    def settle_model(self) -> ModelChoice:
+        """The final model choice: with nothing configured, the local servers are probed first (blocking for up
+        to the probe timeout, once per process), so a UI calls this in a worker thread before its first turn."""
+        with self._settle_lock:
+            if not self.model_choice.discovery_pending:
+                return self.model_choice
+            self.model_choice = choice = settle_choice(self.model_choice, self.settings)
+        self.bus.publish(ModelChosen(model=choice.model, reason=choice.reason))
+        return choice
+
+    def introduce_model(self) -> str:
+        """Which model answers, in a sentence or two, the first time it is used in this workspace (for a model
+        the person did not name, or a small local one); else ""."""
+        named = bool(self.settings.model or self.settings.llm.model_path)
+        return self.introductions.first_time(self.settle_model(), self.paths.root, named=named)
+
     @property
     def llm(self) -> ChatModel:
         """The client of the resolved model; creating it imports no model library (the first call does)."""
         if self._llm is None:
-            model = self.model_choice.model
-            if self.model_choice.is_local:
-                from oboto.llm.local import LocalModelClient
-
-                self._llm = LocalModelClient(model or "", self.settings.llm)
-            else:
-                resolved = self.settings.model_copy(update={"model": model})
-                self._llm = LLMClient(resolved, log_path=self.paths.logs_dir / "litellm.log")
+            choice = self.settle_model()
+            self._llm = self._client(choice.model, choice.api_base)
         return self._llm
 
     def llm_for(self, model: str | None) -> ChatModel:
         """The client of `model` (any litellm model string, or `local/…`); None: this process's own model."""
-        if model is None or model == self.model_choice.model:
+        if model is None or model == self.settle_model().model:
             return self.llm
         if model not in self._model_clients:
-            if model.startswith("local/"):
-                from oboto.llm.local import LocalModelClient
-
-                self._model_clients[model] = LocalModelClient(model, self.settings.llm)
-            else:
-                resolved = self.settings.model_copy(update={"model": model})
-                self._model_clients[model] = LLMClient(resolved, log_path=self.paths.logs_dir / "litellm.log")
+            self._model_clients[model] = self._client(model, None)
         return self._model_clients[model]
+
+    def _client(self, model: str | None, server: str | None) -> ChatModel:
+        """A client for `model`: in-process for `local/…` (a relative GGUF path is inside the workspace), litellm
+        for the rest, at `server` with a placeholder key for a discovered local server."""
+        if model is not None and is_local_model(model):
+            from oboto.llm.local import LocalModelClient
+
+            return LocalModelClient(model, self.settings.llm, base_dir=self.paths.root)
+        if server is not None:
+            at_server = self.settings.model_copy(update={"model": model, "api_base": server})
+            return LLMClient(at_server, log_path=self.paths.logs_dir / "litellm.log", api_key=LOCAL_SERVER_KEY)
+        resolved = self.settings.model_copy(update={"model": model})
+        return LLMClient(resolved, log_path=self.paths.logs_dir / "litellm.log")
 
     def mode_under(self, mode: Mode, profile: AgentProfile | None) -> Mode:
         """The permission mode an agent of `profile` works in where `mode` applies: the stricter of the two,
@@ -258,7 +280,10 @@ class Runtime:
         litellm model: call it off the event loop."""
         if not model:
             return NOT_CONFIGURED_MESSAGE
-        return model_problem(model, os.environ, api_base=self.settings.api_base)
+        choice = self.settle_model()
+        if model == choice.model and choice.discovered:
+            return None  # a server found by discovery listed this very model, and is called with a placeholder key
+        return model_problem(model, os.environ, api_base=self.settings.api_base, base_dir=self.paths.root)
 
     def conversation_profile(self, conversation: str) -> AgentProfile:
         """The profile that answers in `conversation`: its own, else the default (also when its own is gone)."""

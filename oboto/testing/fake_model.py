@@ -26,9 +26,11 @@ class ModelRequest:
 class FakeModel:
     """Answers each call with the next scripted reply (an LLMError in the script is raised instead)."""
 
-    def __init__(self, replies: Iterable[LLMResponse | LLMError] = ()) -> None:
+    def __init__(self, replies: Iterable[LLMResponse | LLMError] = (), *, small: bool = False) -> None:
         self._replies: deque[LLMResponse | LLMError] = deque(replies)
         self.requests: list[ModelRequest] = []
+        self.small = small
+        """True: the agent loop treats it as a small local model (short prompt, file tools only)."""
 
     def add(self, *replies: LLMResponse | LLMError) -> None:
         """Queue more replies after those already scripted."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -72,7 +73,8 @@ class ObotoApp(App[None]):
         if self.watch_files:
             # The process's one watcher: the runner listens to the same one (services/runner.py).
             self._stop_listening.append(self.runtime.watcher.subscribe(self._files_changed))
-        if self.runtime.model_choice.model:
+        choice = self.runtime.model_choice
+        if choice.model or choice.discovery_pending:
             self.call_after_refresh(self._warm_up_model_client)
 
     def on_unmount(self) -> None:
@@ -81,21 +83,23 @@ class ObotoApp(App[None]):
         self._stop_listening.clear()
 
     def _warm_up_model_client(self) -> None:
-        """Load the model library (litellm, or the local model) in a thread after the first frame, so the
-        first reply does not wait for it."""
-        choice = self.runtime.model_choice
-        if choice.is_local:
-            from oboto.llm.local import shared_engine
+        """In a thread after the first frame: settle the model choice (probing for a local server when nothing
+        is configured; the status line shows the choice when ModelChosen arrives), then load the model library
+        (litellm, or the local model), so the first reply waits for neither."""
+        runtime = self.runtime
+        log_path = runtime.paths.logs_dir / "litellm.log"
 
-            def warm_up() -> object:
-                return shared_engine(choice.model or "").load()
-        else:
+        def warm_up() -> object:
+            choice = runtime.settle_model()
+            if choice.model is None:
+                return None
+            if choice.is_local:
+                from oboto.llm.local import shared_engine
+
+                return shared_engine(choice.model, runtime.paths.root).load()
             from oboto.llm.litellm_setup import load_litellm
 
-            log_path = self.runtime.paths.logs_dir / "litellm.log"
-
-            def warm_up() -> object:
-                return load_litellm(log_path)
+            return load_litellm(log_path)
 
         self.run_worker(warm_up, name="warm-up", group="warm-up", thread=True, exit_on_error=False)
 
@@ -131,6 +135,9 @@ class ObotoApp(App[None]):
         """Be the runner when possible; otherwise work as a client and keep trying to take over."""
         from oboto.services.runner import Runner
 
+        if self.runtime.model_choice.discovery_pending:
+            # Settled off the event loop first, so no task of the runner waits on the local-server probe in it.
+            await asyncio.to_thread(self.runtime.settle_model)
         self.runner = Runner(self.runtime)
         holder = self.runner.holder_pid()
         if holder is not None:

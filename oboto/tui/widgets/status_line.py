@@ -23,6 +23,7 @@ from oboto.core.events import (
     ContextCompacting,
     ConversationModelChanged,
     Event,
+    ModelChosen,
     PermissionModeChanged,
     ReplyRetryScheduled,
     ReplyStarted,
@@ -98,7 +99,8 @@ def read_facts(runtime: Runtime, conversation: str) -> ConversationFacts:
 
 
 class StatusLine(Static):
-    """Redrawn when the mode changes, a conversation is shown, a turn moves on, and while one runs."""
+    """Redrawn when the mode changes, the model is chosen, a conversation is shown, a turn moves on, and while
+    one runs."""
 
     DEFAULT_CSS = """
     StatusLine {
@@ -170,6 +172,9 @@ class StatusLine(Static):
         if isinstance(event, PermissionModeChanged):
             self.refresh_line()
             return
+        if isinstance(event, ModelChosen):
+            self.read_facts()  # local discovery settled which model this process's conversations use
+            return
         if isinstance(event, ConversationModelChanged):
             if event.name == self.conversation:
                 self.read_facts()
@@ -213,8 +218,13 @@ class StatusLine(Static):
             conversation += Content(f": {self.facts.used} in all")
         # The model goes last: at 80 columns a long name is what gets cut, never the mode or the cost.
         facts = Content(" · ").join([Content.styled(f"mode {mode} (ctrl+t)", "$text-error" if mode == "full" else ""),
-                                     conversation, Content(self.facts.model or "no model")])
+                                     conversation, Content(self._model_words())])
         self.update(Content("\n").join([self._activity(), facts]))
+
+    def _model_words(self) -> str:
+        if self.facts.model:
+            return self.facts.model
+        return "looking for a local model…" if self.runtime.model_choice.discovery_pending else "no model"
 
     def _activity(self) -> Content:
         turn = self.turn
