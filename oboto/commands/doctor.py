@@ -71,8 +71,7 @@ def gather(args: Namespace) -> list[Check]:
     sources = [str(path) for path in (paths.config, user_config_dir() / "config.toml") if path.exists()]
     checks.append(Check("settings", not warnings, "; ".join(warnings) or ("from " + ", ".join(sources) if sources else "defaults and environment")))
     checks.append(_permissions_check(settings.permissions))
-    resolved = resolve_model(settings, os.environ)
-    choice = settle_choice(resolved, settings)
+    choice = settle_choice(resolve_model(settings, os.environ), settings)
     if choice.is_local:
         checks.append(_local_model_check(choice.model or "", choice.reason, paths.root))
     elif choice.discovered:
@@ -85,8 +84,8 @@ def gather(args: Namespace) -> list[Check]:
         checks.append(Check("model", False, f"no model configured ({choice.reason}): set OBOTO_MODEL, e.g. "
                                             "openai/gpt-4o-mini, or a provider key, start a local server, or "
                                             f"{LOCAL_EXTRA_HINT}"))
-    if resolved.discovery_pending:
-        checks.append(_local_servers_check())
+    if choice.probed:
+        checks.append(Check("local servers", True, choice.probed))
     elif configured_choice(settings, os.environ) is None:
         checks.append(Check("local servers", True, "not looked for (local_discovery = false)"))
     checks.append(_document_check("conversations", paths.conversation_index, ConversationIndex))
@@ -231,13 +230,6 @@ def _permissions_check(permissions) -> Check:
             else "are refused")
     parts.append(f"background agents' asks {asks}")
     return Check("permissions", True, "; ".join(parts))
-
-
-def _local_servers_check() -> Check:
-    """What each local server said when oboto looked for one (the same probe, cached, that chose the model)."""
-    from oboto.llm.discovery import discover_local_servers
-
-    return Check("local servers", True, discover_local_servers().describe())
 
 
 def _local_model_check(model: str, reason: str, root: Path) -> Check:

@@ -50,6 +50,8 @@ class ModelChoice:
     """Where a local server found by discovery answers (its OpenAI-compatible base URL)."""
     discovery_pending: bool = False
     """Nothing is configured: a local server may still be found (`settle_choice`) before this choice is final."""
+    probed: str = ""
+    """What each local server said when oboto looked for one (empty: it did not look)."""
 
     @property
     def is_local(self) -> bool:
@@ -97,18 +99,21 @@ def settle_choice(choice: ModelChoice, settings: Settings) -> ModelChoice:
     to the probe timeout, once per process), else the fallback with why no server was used."""
     if not choice.discovery_pending:
         return choice
-    found = discover_local_servers().found
+    discovery = discover_local_servers()
+    found = discovery.found
     if found is None:
         nobody = f"no local server answered ({SERVER_NAMES})"
-        if choice.model is None:
-            return replace(choice, reason=f"{choice.reason}, and {nobody}", discovery_pending=False)
-        return replace(choice, reason=f"no provider key and {nobody}; the local extra is installed",
-                       discovery_pending=False)
+        reason = (f"{choice.reason}, and {nobody}" if choice.model is None
+                  else f"no provider key and {nobody}; the local extra is installed")
+        return replace(choice, reason=reason, discovery_pending=False, probed=discovery.describe())
     configured = settings.llm.local_server_model
     model = chat_model_of(found, configured)
-    which = "llm.local_server_model" if configured else f"its first of {len(found.models)} models"
+    listed = len(found.models)
+    which = ("llm.local_server_model" if configured else "its only model" if listed == 1
+             else f"its first chat model of {listed}")
     return ModelChoice(f"openai/{model}", f"no model or provider key is set; {found.server.name} answered at "
-                                          f"{found.server.base_url} ({which})", api_base=found.server.base_url)
+                                          f"{found.server.base_url} ({which})", api_base=found.server.base_url,
+                       probed=discovery.describe())
 
 
 def introduction(choice: ModelChoice, base_dir: Path | None = None, *, named: bool = False) -> str:

@@ -106,8 +106,16 @@ class ScriptedLLM:
         *,
         default: Reply | Callable[[dict[str, Any]], Reply] | None = None,
         port: int = 0,
+        models: tuple[str, ...] = ("scripted",),
+        models_delay: float = 0.0,
     ) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.models = models
+        """What `GET /v1/models` lists (local discovery reads it)."""
+        self.models_delay = models_delay
+        """Seconds `GET /v1/models` waits before answering: a server too slow for discovery's timeout."""
+        self.model_listings = 0
+        """How many times the model list was asked for."""
         self._replies: collections.deque[Reply] = collections.deque(replies or [])
         self._default = default
         self._handler: Callable[[dict[str, Any]], Reply | None] | None = None
@@ -267,8 +275,11 @@ class ScriptedLLM:
         if path in ("/v1/models", "/models"):
             if method != "GET":
                 return await self._send_json(writer, 405, _error_body("Use GET.", "invalid_request_error", None))
+            self.model_listings += 1
+            if self.models_delay:
+                await asyncio.sleep(self.models_delay)
             listing = {"object": "list", "data": [
-                {"id": "scripted", "object": "model", "created": 0, "owned_by": "oboto"}]}
+                {"id": model, "object": "model", "created": 0, "owned_by": "oboto"} for model in self.models]}
             return await self._send_json(writer, 200, listing)
         if path not in ("/v1/chat/completions", "/chat/completions"):
             return await self._send_json(writer, 404, _error_body(f"No route {path}.", "invalid_request_error", None))
