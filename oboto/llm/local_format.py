@@ -63,7 +63,7 @@ def response_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
             definitions[f"{name}__{key}"] = _grammar_safe(definition, name)
         branches.append({
             "type": "object",
-            "properties": {"arguments": _relative_paths(_grammar_safe(parameters, name)), "action": {"const": name}},
+            "properties": _call_keys(name, _relative_paths(_grammar_safe(parameters, name))),
             "required": ["action", "arguments"],
             "additionalProperties": False,
         })
@@ -100,6 +100,22 @@ def _grammar_safe(schema: Any, tool: str) -> Any:
     return safe
 
 
+def _call_keys(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A call's two keys in the order the model writes them: its arguments first when they name what it looks
+    at, its action first when every argument is optional (empty arguments cannot tell which tool they are for)."""
+    if arguments.get("required"):
+        return {"arguments": arguments, "action": {"const": name}}
+    return {"action": {"const": name}, "arguments": arguments}
+
+
+def call_text(name: str, arguments: dict[str, Any], tools: list[dict[str, Any]]) -> str:
+    """A call as the model writes it (see `_call_keys`)."""
+    tool = next((tool for tool in tools if tool_name(tool) == name), None)
+    required = tool is not None and bool((tool["function"].get("parameters") or {}).get("required"))
+    ordered = {"arguments": arguments, "action": name} if required else {"action": name, "arguments": arguments}
+    return json.dumps(ordered, ensure_ascii=False)
+
+
 def _relative_paths(arguments: dict[str, Any]) -> dict[str, Any]:
     """A `path` string argument (not already narrowed to a list of values) accepts only relative paths."""
     path = (arguments.get("properties") or {}).get(PATH_ARGUMENT)
@@ -112,7 +128,8 @@ def tools_instructions(tools: list[dict[str, Any]]) -> str:
     """A short system message: the reply format and one line per tool."""
     lines = [
         "Reply with one JSON object and nothing else.",
-        'To use a tool: {"arguments": {...}, "action": "tool_name"}; you will then see its result.',
+        'To use a tool: {"arguments": {...}, "action": "tool_name"} (or {"action": "tool_name", "arguments": {}} '
+        "for a tool whose arguments are all optional); you will then see its result.",
         'To answer the person: {"action": "answer", "text": "your reply"}.',
         "Tools:",
     ]
@@ -137,12 +154,12 @@ class _Example:
 # One per file tool, so the model sees which question each one answers; the results are in the sentence form
 # agent/small_model.py gives a small model, and each answer repeats what its result says.
 _EXAMPLES = {
-    "list_files": _Example("Which files are here?", {"path": "."},
-                           "The project holds: notes.md, src (a folder).",
-                           "The project holds notes.md and the folder src."),
     "read_file": _Example("What is in example.txt?", {"path": "example.txt"},
                           "example.txt says:\nhello from the example",
                           "example.txt says: hello from the example."),
+    "list_files": _Example("Which files are here?", {"path": "."},
+                           "The project holds: notes.md, src (a folder).",
+                           "The project holds notes.md and the folder src."),
     "search_files": _Example("Where is the function make_pie defined?", {"pattern": "make_pie"},
                              "It is in kitchen.py.\nkitchen.py line 3: def make_pie(fruit):",
                              "make_pie is defined in kitchen.py, on line 3: def make_pie(fruit):"),
@@ -165,7 +182,7 @@ def example_turns(tools: list[dict[str, Any]]) -> list[dict[str, str]]:
     for name, example in examples:
         turns += [
             {"role": "user", "content": example.question},
-            {"role": "assistant", "content": json.dumps({"arguments": example.arguments, "action": name})},
+            {"role": "assistant", "content": call_text(name, example.arguments, tools)},
             {"role": "user", "content": f"Result of {name}:\n{example.result}\n\n{AFTER_RESULT}"},
             {"role": "assistant", "content": json.dumps({"action": ANSWER_ACTION, "text": example.answer})},
         ]
@@ -224,7 +241,7 @@ def _assistant_content(message: dict[str, Any], tools: list[dict[str, Any]] | No
             arguments = json.loads(call["function"].get("arguments") or "{}")
         except json.JSONDecodeError:
             arguments = {}
-        shown.append(json.dumps({"arguments": arguments, "action": call["function"]["name"]}, ensure_ascii=False))
+        shown.append(call_text(call["function"]["name"], arguments, tools))
     return "\n".join(shown)
 
 
@@ -300,8 +317,9 @@ _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\
 class AnswerStream:
     """Reads a growing JSON reply and returns, piece by piece, the decoded characters of its answer text.
 
-    The grammar guarantees the text is a prefix of `{"action": "answer", "text": "..."}` or of
-    `{"arguments": {...}, "action": "..."}`, so this only follows the top-level keys and string values: once
+    The grammar guarantees the text is a prefix of `{"action": "answer", "text": "..."}`, of
+    `{"arguments": {...}, "action": "..."}` or of `{"action": "...", "arguments": {...}}`, so this only follows
+    the top-level keys and string values: once
     "action" is "answer", the "text" string is decoded (escapes and surrogate pairs included) as it arrives;
     an object value (the arguments) or any other action is a tool call.
     """
