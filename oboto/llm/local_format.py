@@ -2,11 +2,12 @@
 
 A 135M-parameter model cannot be trusted to produce tool-call syntax by itself, so when tools are offered
 its output is constrained (by a grammar built from a JSON schema) to exactly one JSON object:
-`{"action": "answer", "text": "..."}` or `{"action": "<tool name>", "arguments": {...}}` with that tool's
-own parameters. The choice is a value, not a key, on purpose: asked to use a tool, a small model copies its
-name into "action" reliably, while offered a choice of keys it nearly always picks "answer".
+`{"action": "answer", "text": "..."}` or a call, `{"arguments": {...}, "action": "<tool name>"}` with that
+tool's own parameters (action first for a tool whose arguments are all optional). The choice is a value, not
+a key, on purpose: asked to use a tool, a small model copies its name into "action" reliably, while offered a
+choice of keys it nearly always picks "answer". Every `path` argument is a workspace-relative path.
 
-This module builds that schema, the short instructions and worked example that explain it, the chat
+This module builds that schema, the short instructions and worked examples that explain it, the chat
 history in the same shape, and an incremental reader that streams the answer's text while the JSON is
 still being generated.
 """
