@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -106,7 +107,8 @@ async def run_turn(
     observer = observer or TurnObserver()
     if unavailable := await registry.prepare():
         _tell_unavailable(messages, unavailable)
-    fit = SmallModelFit(ctx) if model.small else None
+    # In a thread: listing the workspace reads its ignore files and asks git for the global excludes.
+    fit = await asyncio.to_thread(SmallModelFit, ctx) if model.small else None
     if fit is not None:
         _replace_system_prompt(messages, fit.system_prompt())
     usage = Usage()
