@@ -68,7 +68,7 @@ def test_kill_9_during_a_streamed_reply_keeps_the_partial_reply(workspace, llm_e
             path = workspace.conversation_file("chat")
             return path.exists() and b'"status":"streaming"' in path.read_bytes()
 
-        wait_until(partial_on_disk, timeout=20)
+        wait_until(partial_on_disk, timeout=90)  # the process first imports litellm cold
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

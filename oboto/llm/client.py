@@ -75,7 +75,7 @@ class LLMClient:
         """One model reply, retrying transient failures; raises LLMError in plain words."""
         if not self.model:
             raise LLMError("not_configured", NOT_CONFIGURED_MESSAGE)
-        if problem := missing_key_problem(self.model, os.environ, api_base=self.api_base):
+        if not self.api_key and (problem := missing_key_problem(self.model, os.environ, api_base=self.api_base)):
             raise LLMError("auth", problem)  # no call can succeed: nothing is sent, nothing retried
         # The first call imports litellm (~2.5 s): off the event loop, so a UI or runner never freezes on it.
         litellm = await asyncio.to_thread(load_litellm, self.log_path)

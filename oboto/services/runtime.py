@@ -270,9 +270,10 @@ class Runtime:
             return self.context.clear(name)
 
     def conversation_model(self, conversation: str, profile: AgentProfile | None = None) -> str | None:
-        """The model of `conversation`'s turns: its own (`/model`), else its agent's, else this process's."""
+        """The model of `conversation`'s turns: its own (`/model`), else its agent's, else this process's (which
+        may probe the local servers once: call it off the event loop)."""
         own = self.conversations.info(conversation).model
-        return own or (profile.model if profile else None) or self.model_choice.model
+        return own or (profile.model if profile else None) or self.settle_model().model
 
     def model_problem(self, model: str | None) -> str | None:
         """Why no call to `model` can succeed (none configured, its key missing, no provider serves it, the local

@@ -145,7 +145,7 @@ class SlashCommands:
                 return _bad(f"cannot use {chosen}: {problem}")
             runtime.conversations.set_model(conversation, chosen)
         profile = runtime.conversation_profile(conversation)
-        model = runtime.conversation_model(conversation, profile)
+        model = await asyncio.to_thread(runtime.conversation_model, conversation, profile)
         if model is None:
             return _failed("No model is configured: set OBOTO_MODEL, or /model NAME for this conversation.")
         if runtime.conversations.info(conversation).model:

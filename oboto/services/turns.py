@@ -132,7 +132,7 @@ async def run_conversation_turn(
 async def _prepare(runtime: "Runtime", conversation: str, prompt: str,
                    ctx: ToolContext) -> tuple[ChatModel, str] | TurnOutcome:
     """The model and system prompt of the turn, with room made for `prompt`; or why it cannot be sent."""
-    model_name = runtime.conversation_model(conversation, ctx.profile)
+    model_name = await asyncio.to_thread(runtime.conversation_model, conversation, ctx.profile)
     if problem := await asyncio.to_thread(runtime.model_problem, model_name):
         return TurnOutcome("refused", "", error=problem)
     assert model_name is not None
@@ -166,7 +166,7 @@ def _ended(runtime: "Runtime", conversation: str, ctx: ToolContext, outcome: Tur
 async def compact_conversation(runtime: "Runtime", conversation: str) -> Compaction:
     """Summarise all but the newest exchange of `conversation` for its model (the caller holds its turn lock)."""
     ctx = runtime.tool_context(conversation=conversation, profile=runtime.conversation_profile(conversation))
-    model_name = runtime.conversation_model(conversation, ctx.profile)
+    model_name = await asyncio.to_thread(runtime.conversation_model, conversation, ctx.profile)
     if problem := await asyncio.to_thread(runtime.model_problem, model_name):
         raise CompactionFailed(f"the conversation could not be compacted: {problem}")
     assert model_name is not None
