@@ -100,7 +100,8 @@ async def ask_all(root: Path) -> list[tuple[Question, str, float, str]]:
             started = time.perf_counter()
             outcome = await runtime.chat(conversation, question.prompt)
             seconds = time.perf_counter() - started
-            results.append((question, outcome.final_text or "", seconds, "" if outcome.ok else outcome.status))
+            results.append((question, outcome.final_text or "", seconds,
+                            "" if outcome.ok else f"{outcome.status}: {outcome.error}" if outcome.error else outcome.status))
     finally:
         await runtime.aclose()
     return results

@@ -161,3 +161,23 @@ def grammar_accepts(llama: Any, grammar: Any, text: str) -> bool:
         return allowed(llama.token_eos())
     finally:
         llama_cpp.llama_sampler_free(sampler)
+
+
+@pytest.mark.skipif(not local_extra_installed(), reason="the local extra is not installed")
+async def test_a_small_model_turn_is_budgeted_with_its_own_prompt_not_the_full_one(
+        sample: WorkspacePaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full prompt and tools alone outgrow the embedded model's 8,192 tokens: the turn's budget must count
+    what the small model is actually sent, or every question is refused as too long."""
+    from oboto.services.runtime import Runtime
+
+    monkeypatch.setenv("OBOTO_MODEL", LOCAL_MODEL)
+    runtime = Runtime.open(sample.root)
+    model = FakeModel([LLMResponse(text="README.md and src/app.py")], small=True)
+    monkeypatch.setattr(runtime, "llm_for", lambda name: model)
+    try:
+        outcome = await runtime.chat("chat", "What files are in this project?")
+    finally:
+        await runtime.aclose()
+    assert outcome.ok, outcome.error
+    assert outcome.final_text == "README.md and src/app.py"
+    assert "The project's files: README.md, src/app.py." in model.requests[0].messages[0]["content"]

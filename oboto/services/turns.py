@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from oboto.agent.prompt import system_prompt
+from oboto.agent.small_model import SmallModelFit
 from oboto.agent.tools.base import ToolContext, ToolResult
 from oboto.agent.turn import ChatModel, TurnLimits, TurnObserver, TurnOutcome, run_turn
 from oboto.core.events import PromptSubmitted, ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
@@ -137,12 +138,17 @@ async def _prepare(runtime: "Runtime", conversation: str, prompt: str,
         return TurnOutcome("refused", "", error=problem)
     assert model_name is not None
     model = runtime.llm_for(model_name)
-    system = system_prompt(ctx)
-    if memories := await runtime.memory.context_for_turn(prompt):
-        system = f"{system}\n\n{memories}"
+    tools = runtime.tools.schemas(ctx) or None
+    if model.small:  # run_turn gives a small model its own short prompt and file tools: budget those
+        fit = await asyncio.to_thread(SmallModelFit, ctx)
+        system, tools = fit.system_prompt(), fit.schemas(tools)
+    else:
+        system = system_prompt(ctx)
+        if memories := await runtime.memory.context_for_turn(prompt):
+            system = f"{system}\n\n{memories}"
     try:
-        await runtime.context.fit(conversation, prompt, system=system, tools=runtime.tools.schemas(ctx) or None,
-                                  model=model, model_name=model_name)
+        await runtime.context.fit(conversation, prompt, system=system, tools=tools, model=model,
+                                  model_name=model_name)
     except PromptTooLarge as refusal:
         return TurnOutcome("refused", "", error=str(refusal))
     except CompactionFailed as failure:
