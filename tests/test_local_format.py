@@ -191,6 +191,7 @@ def test_history_shows_calls_in_the_reply_format_and_results_as_user_turns() -> 
     assert with_tools[0]["content"].startswith("You are oboto.\n\nReply with one JSON object")
     assert json.loads(conversation[1]["content"]) == {"action": "list_files", "arguments": {"path": "."}}
     assert conversation[2]["content"] == f"Result of list_files:\na.txt\n\n{AFTER_RESULT}"
+    assert "saying which file it comes from" in conversation[2]["content"], "an answer names its source"
     assert json.loads(conversation[3]["content"]) == {"action": "answer", "text": "One file."}
     plain = chat_messages(messages, None)
     assert plain[0]["content"] == "You are oboto." and plain[4]["content"] == "One file."

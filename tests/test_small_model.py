@@ -54,6 +54,7 @@ async def test_a_small_model_gets_a_short_prompt_naming_the_files(sample: Worksp
     assert system["role"] == "system"
     assert "The project's files: README.md, src/app.py." in system["content"]
     assert str(sample.root) not in system["content"], "no absolute path for the model to copy"
+    assert "When the question names a file, read that file." in system["content"]
     assert len(system["content"]) < 400
 
 
@@ -65,6 +66,7 @@ async def test_a_small_model_is_offered_the_file_tools_with_only_their_own_argum
     assert offered["read_file"]["properties"]["path"]["enum"] == ["README.md", "src/app.py"]
     assert offered["list_files"]["properties"]["path"]["enum"] == [".", "src"]
     assert offered["search_files"]["required"] == ["pattern"]
+    assert offered["list_files"]["required"] == ["path"], "a listing names its folder first, like any other call"
 
 
 async def test_a_big_workspace_is_named_in_part_and_its_paths_are_not_listed(workspace: WorkspacePaths) -> None:
@@ -84,10 +86,53 @@ async def test_results_are_restated_for_the_model_and_stored_as_they_were(sample
     assert seen["content"] == "The project holds: README.md, src (a folder)."
 
     model, _ = await small_turn(sample, call("search_files", pattern="def main"))
-    assert model.requests[1].messages[-1]["content"] == "It is in src/app.py.\nsrc/app.py line 1: def main():"
+    assert model.requests[1].messages[-1]["content"] == "def main is in src/app.py.\nsrc/app.py line 1: def main():"
 
     model, _ = await small_turn(sample, call("read_file", path="src/app.py"))
     assert model.requests[1].messages[-1]["content"] == "src/app.py says:\ndef main():\n    return 42\n"
+
+
+async def test_a_settings_file_is_restated_as_one_sentence_per_setting(sample: WorkspacePaths) -> None:
+    (sample.root / "app.toml").write_text('[server]\nhost = "127.0.0.1"\nport = 8765\ndebug = false\n')
+    (sample.root / "app.yaml").write_text("colour: black\nsizes: [1, 2]\n")
+    model, _ = await small_turn(sample, call("read_file", path="app.toml"))
+    assert model.requests[1].messages[-1]["content"] == ("app.toml sets server.host to 127.0.0.1.\n"
+                                                         "app.toml sets server.port to 8765.\n"
+                                                         "app.toml sets server.debug to false.")
+    model, _ = await small_turn(sample, call("read_file", path="app.yaml"))
+    assert model.requests[1].messages[-1]["content"] == "app.yaml sets colour to black.\napp.yaml sets sizes to 1, 2."
+
+
+async def test_a_settings_file_that_does_not_parse_is_shown_as_it_is(sample: WorkspacePaths) -> None:
+    (sample.root / "broken.toml").write_text("host = = 1\n")
+    model, _ = await small_turn(sample, call("read_file", path="broken.toml"))
+    assert model.requests[1].messages[-1]["content"] == "broken.toml says:\nhost = = 1\n"
+
+
+async def test_a_text_file_is_restated_as_one_paragraph_after_its_name(sample: WorkspacePaths) -> None:
+    (sample.root / "notes.txt").write_text("Feed the cat.\n\nWater the plants.\n")
+    model, _ = await small_turn(sample, call("read_file", path="README.md"))
+    assert model.requests[1].messages[-1]["content"] == "README.md says: Demo. A demo project."
+    model, _ = await small_turn(sample, call("read_file", path="notes.txt"))
+    assert model.requests[1].messages[-1]["content"] == "notes.txt says: Feed the cat. Water the plants."
+
+
+async def test_a_part_of_a_file_is_shown_as_the_tool_gave_it(sample: WorkspacePaths) -> None:
+    (sample.root / "long.md").write_text("".join(f"line {number}\n" for number in range(1, 6)))
+    model, _ = await small_turn(sample, call("read_file", path="long.md", max_lines=2))
+    seen = model.requests[1].messages[-1]["content"]
+    assert seen.startswith("[long.md: lines 1–2 of 5; continue with offset_line=3]\n"), "the tool's note on the part"
+    assert seen.endswith("line 1\nline 2\n"), "not run together as if it were the whole file"
+
+
+async def test_a_search_for_a_file_name_that_finds_nothing_shows_that_file(sample: WorkspacePaths) -> None:
+    (sample.root / "conf.yaml").write_text("colour: black\n")
+    model, _ = await small_turn(sample, call("search_files", pattern="conf.yaml"))
+    assert model.requests[1].messages[-1]["content"] == "conf.yaml sets colour to black."
+    model, _ = await small_turn(sample, call("search_files", pattern="app.py"))
+    assert model.requests[1].messages[-1]["content"] == "src/app.py says:\ndef main():\n    return 42\n"
+    model, _ = await small_turn(sample, call("search_files", pattern="zebra"))
+    assert model.requests[1].messages[-1]["content"] == "No file contains zebra."
 
 
 async def test_a_provider_model_gets_the_full_prompt_and_every_tool(sample: WorkspacePaths) -> None:

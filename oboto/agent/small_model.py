@@ -4,16 +4,17 @@ A model of a few hundred million parameters loses the thread in a long system pr
 twenty tools, and it invents paths (the workspace's absolute path in the prompt reads to it like an example).
 So it gets a short prompt that names the workspace's files, only the three tools that look at files, each
 `path` narrowed to the files and folders that exist (while there are few enough to list), and every tool result
-restated as a sentence it can repeat in its answer.
+restated as a sentence it can repeat in its answer (agent/small_results.py).
 """
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oboto.agent.small_results import RESULT_CHARS_LIMIT, cut, listing_text, read_text, search_text
 from oboto.agent.tools.base import ToolContext, ToolResult
 from oboto.agent.tools.ignore import IgnoreRules
 from oboto.agent.tools.workspace_paths import iter_workspace_files
@@ -34,9 +35,6 @@ SMALL_MODEL_DESCRIPTIONS = {
 LISTED_FILES_LIMIT = 60
 """Files named in the prompt and offered as `path` values; a bigger workspace gets the first ones named, and any
 relative path allowed."""
-RESULT_CHARS_LIMIT = 2000
-_SIZE_SUFFIX = re.compile(r"\s+\(\d+(?:\.\d+)? [KMG]?B\)$")
-_SEARCH_HIT = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?P<text>.*)$")
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,8 @@ class SmallModelFit:
     """The prompt, tools and results of one turn of a small model, for the workspace as it is at the turn's start."""
 
     def __init__(self, ctx: ToolContext) -> None:
-        self.listing = WorkspaceListing.of(ctx.paths.root)
+        self.root = ctx.paths.root
+        self.listing = WorkspaceListing.of(self.root)
 
     def system_prompt(self) -> str:
         listing = self.listing
@@ -75,6 +74,7 @@ class SmallModelFit:
         return "\n".join([
             "You are oboto. You help a person with the files of their project.",
             f"The project's files: {named}{more}.",
+            "When the question names a file, read that file. To see which files there are, list the folder.",
             "Use one tool to look, then answer in one or two sentences with what the tool found.",
         ])
 
@@ -92,8 +92,9 @@ class SmallModelFit:
                       if name in wanted}
         if "path" in properties and self.listing.complete:
             properties["path"]["enum"] = self._paths_for(function["name"])
-        narrowed = {"type": "object", "properties": properties,
-                    "required": [name for name in parameters.get("required") or [] if name in properties]}
+        # Every argument required: a call then names what it looks at first, and that picks the tool (a folder
+        # to list, a file to read), where an optional one let "list the files" start like any other call.
+        narrowed = {"type": "object", "properties": properties, "required": list(properties)}
         described = {**function, "description": SMALL_MODEL_DESCRIPTIONS[function["name"]], "parameters": narrowed}
         return {**schema, "function": described}
 
@@ -103,40 +104,43 @@ class SmallModelFit:
         return [".", *self.listing.folders]
 
     def result_text(self, call: ToolCallRequest, result: ToolResult) -> str:
-        """The result as a sentence the model can repeat; errors and unknown tools as they are."""
+        """The result as sentences the model can repeat (agent/small_results.py); errors and unknown tools as
+        they are."""
         if not result.ok:
             return result.content
+        data = result.data or {}
         if call.name == "list_files":
-            return _listed(result)
+            return listing_text(data.get("path", "."), result.content)
         if call.name == "search_files":
-            return _found(result)
-        if call.name == "read_file":
-            path = (result.data or {}).get("path", "the file")
-            return f"{path} says:\n{_cut(result.content)}"
-        return _cut(result.content)
+            pattern = _argument(call, "pattern")
+            return search_text(pattern, result.content) or self._nothing_found(pattern)
+        if call.name == "read_file" and data.get("first_line", 1) == 1 and data.get("last_line") == data.get(
+                "total_lines"):
+            return read_text(data.get("path", "the file"), result.content)
+        return cut(result.content)
+
+    def _nothing_found(self, pattern: str) -> str:
+        """A search for a file's name finds nothing inside the files, but the person meant that file: it is read."""
+        named = self._named_file(pattern)
+        if named is None:
+            return f"No file contains {pattern}."
+        try:
+            with (self.root / named).open(encoding="utf-8", errors="replace") as handle:
+                content = handle.read(RESULT_CHARS_LIMIT)
+        except OSError:
+            return f"No file contains {pattern}, but {named} is a file of the project."
+        # Just the file as read_file gives it: any note before it is what a small model repeats instead.
+        return read_text(named, content)
+
+    def _named_file(self, pattern: str) -> str | None:
+        wanted = pattern.strip().strip("\"'`").lower()
+        return next((file for file in self.listing.files
+                     if wanted in (file.lower(), file.rsplit("/", 1)[-1].lower())), None)
 
 
-def _listed(result: ToolResult) -> str:
-    where = (result.data or {}).get("path", ".")
-    entries = [_SIZE_SUFFIX.sub("", line) for line in result.content.splitlines()
-               if line and not line.startswith(("[", "("))]
-    folder = "The project" if where == "." else f"The folder {where}"
-    # A folder said in words: "herd/, notes.txt" reads to a small model like the one path "herd/notes.txt".
-    entries = [f"{entry[:-1]} (a folder)" if entry.endswith("/") else entry for entry in entries]
-    if not entries:
-        return f"{folder} holds no files."
-    shown = [entry if where == "." else f"{where}/{entry}" for entry in entries]
-    return _cut(f"{folder} holds: {', '.join(shown)}.")
-
-
-def _found(result: ToolResult) -> str:
-    hits = [match for line in result.content.splitlines() if (match := _SEARCH_HIT.match(line))]
-    if not hits:
-        return "No file contains it."
-    files = list(dict.fromkeys(hit["path"] for hit in hits))
-    lines = [f"{hit['path']} line {hit['line']}: {hit['text'].strip()}" for hit in hits]
-    return _cut(f"It is in {', '.join(files)}.\n" + "\n".join(lines))
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= RESULT_CHARS_LIMIT else text[:RESULT_CHARS_LIMIT] + "\n[... cut]"
+def _argument(call: ToolCallRequest, name: str) -> str:
+    try:
+        arguments = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError:
+        return ""
+    return str(arguments.get(name, "")) if isinstance(arguments, dict) else ""

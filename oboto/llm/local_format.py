@@ -27,7 +27,8 @@ _STRUCTURAL_KEYWORDS = ("type", "properties", "required", "enum", "const", "anyO
 _KEPT_MIN_LENGTH = 8
 ANSWER_ACTION = "answer"
 # Said after every tool result: without it a small model tends to call the same tool again.
-AFTER_RESULT = "Answer the person with this result, or use a different tool if you still need one."
+AFTER_RESULT = ("Answer the person with this result, saying which file it comes from, or use a different tool "
+                "if you still need one.")
 CUT_NOTE = "\n[... cut to fit the local model's context]"
 PATH_ARGUMENT = "path"
 """The argument name oboto's file tools give a workspace path; the grammar lets it hold only a relative one."""
@@ -156,13 +157,13 @@ class _Example:
 # agent/small_model.py gives a small model, and each answer repeats what its result says.
 _EXAMPLES = {
     "read_file": _Example("What is in example.txt?", {"path": "example.txt"},
-                          "example.txt says:\nhello from the example",
+                          "example.txt says: hello from the example.",
                           "example.txt says: hello from the example."),
     "list_files": _Example("Which files are here?", {"path": "."},
                            "The project holds: notes.md, src (a folder).",
                            "The project holds notes.md and the folder src."),
     "search_files": _Example("Where is the function make_pie defined?", {"pattern": "make_pie"},
-                             "It is in kitchen.py.\nkitchen.py line 3: def make_pie(fruit):",
+                             "make_pie is in kitchen.py.\nkitchen.py line 3: def make_pie(fruit):",
                              "make_pie is defined in kitchen.py, on line 3: def make_pie(fruit):"),
 }
 
