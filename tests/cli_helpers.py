@@ -14,9 +14,10 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def oboto(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
+def oboto(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180,
           input: str | None = None) -> subprocess.CompletedProcess:
-    """Run `oboto`; standard input is `input` when given, else empty."""
+    """Run `oboto`; standard input is `input` when given, else empty. The timeout is a bound, not a target: a
+    cold litellm import on a loaded core can take a minute."""
     stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     return subprocess.run(
         [sys.executable, "-m", "oboto", "--workspace", str(root), *args],

@@ -80,7 +80,7 @@ def test_when_oboto_is_killed_its_commands_die_too(workspace: WorkspacePaths, ll
     )
     process = oboto_process(workspace.root, "run", "wait a long time", env=FULL_MODE)
     try:
-        wait_until(lambda: set(running_sleeps()) == {"987", "988"}, timeout=60)
+        wait_until(lambda: set(running_sleeps()) == {"987", "988"}, timeout=180)  # after a cold litellm import
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
