@@ -226,3 +226,30 @@ async def test_a_small_model_turn_is_budgeted_with_its_own_prompt_not_the_full_o
     assert outcome.ok, outcome.error
     assert outcome.final_text == "README.md and src/app.py"
     assert "The project's files: README.md, src/app.py." in model.requests[0].messages[0]["content"]
+
+
+async def test_a_small_model_turn_lists_the_workspace_once(
+        sample: WorkspacePaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Budgeting the turn and running it share one listing: a big workspace is not walked twice per question."""
+    from oboto.agent import small_model
+    from oboto.services.runtime import Runtime
+
+    listings: list[object] = []
+    listed = small_model.WorkspaceListing.of.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type, root: Any, limit: int = LISTED_FILES_LIMIT) -> Any:
+        listings.append(root)
+        return listed(cls, root, limit)
+
+    monkeypatch.setattr(small_model.WorkspaceListing, "of", classmethod(counted))
+    monkeypatch.setenv("OBOTO_MODEL", "openai/small-test")
+    runtime = Runtime.open(sample.root)
+    model = FakeModel([LLMResponse(text="README.md and src/app.py")], small=True)
+    monkeypatch.setattr(runtime, "llm_for", lambda name: model)
+    monkeypatch.setattr(runtime, "model_problem", lambda name: None)
+    try:
+        outcome = await runtime.chat("chat", "What files are in this project?")
+    finally:
+        await runtime.aclose()
+    assert outcome.ok, outcome.error
+    assert listings == [sample.root]

@@ -99,8 +99,11 @@ async def run_turn(
     messages: list[dict[str, Any]],
     limits: TurnLimits,
     observer: TurnObserver | None = None,
+    *,
+    fit: SmallModelFit | None = None,
 ) -> TurnOutcome:
-    """Run the tool loop on `messages` (appending to it) and return how the turn ended.
+    """Run the tool loop on `messages` (appending to it) and return how the turn ended. A small model's turn
+    uses `fit` when the caller already made it (the workspace is listed once per turn).
 
     Cancellation propagates as CancelledError the moment it is requested: no further tool call starts.
     """
@@ -108,7 +111,8 @@ async def run_turn(
     if unavailable := await registry.prepare():
         _tell_unavailable(messages, unavailable)
     # In a thread: listing the workspace reads its ignore files and asks git for the global excludes.
-    fit = await asyncio.to_thread(SmallModelFit, ctx) if model.small else None
+    if model.small and fit is None:
+        fit = await asyncio.to_thread(SmallModelFit, ctx)
     if fit is not None:
         _replace_system_prompt(messages, fit.system_prompt())
     usage = Usage()

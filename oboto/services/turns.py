@@ -111,14 +111,14 @@ async def run_conversation_turn(
         raise
     if isinstance(prepared, TurnOutcome):
         return _ended(runtime, conversation, ctx, prepared)
-    model, system = prepared
+    model, system, fit = prepared
     conversations.append(conversation, request)
     messages = [{"role": "system", "content": system}, *runtime.context.model_messages(conversation)]
     persisting = PersistingObserver(runtime, conversation, ctx, observer)
     try:
         async with runtime.checkpoints.around(ChangeAuthor.turn(conversation, request.id)) as change:
             ctx.changes = change
-            outcome = await run_turn(model, runtime.tools, ctx, messages, limits, persisting)
+            outcome = await run_turn(model, runtime.tools, ctx, messages, limits, persisting, fit=fit)
     except asyncio.CancelledError:
         persisting.close_open_reply()
         conversations.post_notice(conversation, "The reply was cancelled.", marker="turn-stopped")
@@ -131,15 +131,17 @@ async def run_conversation_turn(
 
 
 async def _prepare(runtime: "Runtime", conversation: str, prompt: str,
-                   ctx: ToolContext) -> tuple[ChatModel, str] | TurnOutcome:
-    """The model and system prompt of the turn, with room made for `prompt`; or why it cannot be sent."""
+                   ctx: ToolContext) -> tuple[ChatModel, str, SmallModelFit | None] | TurnOutcome:
+    """The model, system prompt and small-model fit of the turn, with room made for `prompt`; or why it cannot
+    be sent."""
     model_name = await asyncio.to_thread(runtime.conversation_model, conversation, ctx.profile)
     if problem := await asyncio.to_thread(runtime.model_problem, model_name):
         return TurnOutcome("refused", "", error=problem)
     assert model_name is not None
     model = runtime.llm_for(model_name)
     tools = runtime.tools.schemas(ctx) or None
-    if model.small:  # run_turn gives a small model its own short prompt and file tools: budget those
+    fit = None
+    if model.small:  # run_turn gives a small model this short prompt and file tools: budget those
         fit = await asyncio.to_thread(SmallModelFit, ctx)
         system, tools = fit.system_prompt(), fit.schemas(tools)
     else:
@@ -153,7 +155,7 @@ async def _prepare(runtime: "Runtime", conversation: str, prompt: str,
         return TurnOutcome("refused", "", error=str(refusal))
     except CompactionFailed as failure:
         return TurnOutcome("failed", "", error=str(failure))
-    return model, system
+    return model, system, fit
 
 
 def _cancelled(runtime: "Runtime", conversation: str, ctx: ToolContext) -> None:
