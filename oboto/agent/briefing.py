@@ -14,6 +14,7 @@ from oboto.core.text import cut
 CHAT_EXCHANGES = 3
 CHAT_MESSAGE_CHARS = 300
 OUTCOME_CHARS = 200
+NAME_CHARS = 120
 NONE_YET = "none yet"
 
 
@@ -93,6 +94,16 @@ class BriefingInputs:
     agent_name: str = ""
     """The agent profile the loop runs as (`[loop] agent`), shown with its description above the persona."""
     agent_description: str = ""
+    schedule_total: int | None = None
+    """How many schedules exist; None when `schedules` is all of them. More than shown: the rest are counted."""
+    schedule_states: tuple[tuple[str, int], ...] = ()
+    """Schedules counted by status (shown when some are left out)."""
+    task_states: tuple[tuple[str, int], ...] = ()
+    """Every task counted by status."""
+    running_total: int | None = None
+    """How many tasks are queued or running; None when `running_tasks` is all of them."""
+    failed_tasks: tuple[TaskEntry, ...] = ()
+    """The latest tasks that did not complete, newest first (those not already in `finished_tasks`)."""
 
 
 def build_briefing(inputs: BriefingInputs) -> str:
@@ -191,15 +202,23 @@ def _speaker(entry: ChatEntry) -> str:
     return f"{label} from {entry.author}" if entry.author else label
 
 
+def _counts(states: tuple[tuple[str, int], ...]) -> str:
+    return ", ".join(f"{count} {state}" for state, count in states)
+
+
 def _schedules(inputs: BriefingInputs) -> str:
     if not inputs.schedules:
         return _section("Schedules", ["No recurring tasks."])
     lines = []
+    total = inputs.schedule_total if inputs.schedule_total is not None else len(inputs.schedules)
+    if total > len(inputs.schedules):
+        lines += [f"{total} schedules ({_counts(inputs.schedule_states)}); shown: the {len(inputs.schedules)} that "
+                  "failed last, ran most recently or are due soonest (list_recurring_tasks lists them all).", ""]
     for schedule in inputs.schedules:
         when = f'cron "{schedule.cron}"' if schedule.cron else (
             f"every {_duration(schedule.interval_seconds)}" if schedule.interval_seconds else "no timing")
         last = _relative(schedule.last_run_at, inputs.now) if schedule.last_run_at else "never"
-        parts = [f"- {schedule.name} ({schedule.id}): {schedule.status}, {when}; last run: {last}; "
+        parts = [f"- {cut(schedule.name, NAME_CHARS)} ({schedule.id}): {schedule.status}, {when}; last run: {last}; "
                  f"runs: {schedule.run_count}"]
         if schedule.status == "active" and schedule.next_run_at:
             parts.append(f"; next run: {_relative(schedule.next_run_at, inputs.now)}")
@@ -213,20 +232,30 @@ def _schedules(inputs: BriefingInputs) -> str:
 
 def _tasks(inputs: BriefingInputs) -> str:
     running = [
-        f"- {task.id} [{task.status}] {task.description} ({task.origin}"
+        f"- {task.id} [{task.status}] {cut(task.description, NAME_CHARS)} ({task.origin}"
         + (f", started {_relative(task.started_at, inputs.now)})" if task.started_at else ")")
         for task in inputs.running_tasks
     ]
-    finished = []
-    for task in inputs.finished_tasks:
-        line = f"- {task.id} [{task.status}] {task.description} ({task.origin}"
-        line += f", finished {_relative(task.finished_at, inputs.now)})" if task.finished_at else ")"
+    left_out = (inputs.running_total or 0) - len(inputs.running_tasks)
+    if left_out > 0:
+        running.append(f"- and {left_out} more queued or running (list_background_tasks lists them)")
+    counts = [f"All tasks: {_counts(inputs.task_states)}", ""] if inputs.task_states else []
+    failed = ["", "### Recently failed", *_finished_lines(inputs.failed_tasks, inputs.now)] if inputs.failed_tasks else []
+    return _section("Background tasks", [
+        *counts, "### Running", *(running or ["none"]),
+        "", "### Recently finished", *(_finished_lines(inputs.finished_tasks, inputs.now) or ["none"]), *failed,
+    ])
+
+
+def _finished_lines(tasks: tuple[TaskEntry, ...], now: datetime) -> list[str]:
+    lines = []
+    for task in tasks:
+        line = f"- {task.id} [{task.status}] {cut(task.description, NAME_CHARS)} ({task.origin}"
+        line += f", finished {_relative(task.finished_at, now)})" if task.finished_at else ")"
         if task.outcome:
             line += f" — {cut(task.outcome, OUTCOME_CHARS)}"
-        finished.append(line)
-    return _section("Background tasks", [
-        "### Running", *(running or ["none"]), "", "### Recently finished", *(finished or ["none"]),
-    ])
+        lines.append(line)
+    return lines
 
 
 def _memories(inputs: BriefingInputs) -> str:

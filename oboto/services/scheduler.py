@@ -99,6 +99,13 @@ class SchedulerService:
         """Every schedule, oldest first."""
         return sorted(self._snapshot().values(), key=lambda schedule: (schedule.created_at, schedule.id))
 
+    def current(self) -> list[Schedule]:
+        """Every schedule, in no particular order: the runner's in-memory view (kept in step with the file by
+        `reload`), so a loop tick reads no file; any other process reads the file."""
+        if self.is_runner:
+            return list(self._memory.values())
+        return list(self._snapshot().values())
+
     def get(self, schedule_id: str) -> Schedule:
         return _require(self._snapshot(), schedule_id)
 
