@@ -74,10 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, workspace: str | None = None) -> int:
+    """Run the `oboto` command; `workspace` (an absolute path) stands for --workspace when the runner runs a
+    command handed to it, since a client's relative path means nothing in the runner's folder."""
     parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
+        from oboto.commands import warm
+
+        if workspace is not None:
+            if not warm.wants_runner(args):
+                parser.error(f"the runner takes only commands that need a model or the memory store, not {args.command}")
+            args.workspace = workspace
+        elif (code := warm.forward(args, arguments)) is not None:
+            return code
         return _run(args)
     except BrokenPipeError:
         return _stdout_closed()
@@ -90,6 +101,10 @@ def _run(args: argparse.Namespace) -> int:
     from oboto.core.quarantine import DamagedState
 
     module = importlib.import_module(COMMAND_MODULES.get(args.command, "oboto.commands.tui"))
+    if args.command in (None, "daemon"):
+        from oboto.commands.warm import command_handler
+
+        args.serve_commands = command_handler(main)  # the runner takes short commands on its socket
     try:
         code = module.run(args)
         sys.stdout.flush()  # a closed pipe shows here for output still buffered

@@ -15,6 +15,7 @@ from oboto.commands.common import (
     print_json,
     warn,
 )
+from oboto.commands.warm import run_async
 
 HELP = "list, show, create, rename, delete or compact conversations, or change a conversation's agent"
 
@@ -121,7 +122,7 @@ def _compact(runtime, name: str, as_json: bool) -> None:
             await runtime.aclose()
 
     try:
-        done = asyncio.run(compact())
+        done = run_async(compact())
     except RequestRefused as refusal:  # busy, or the model could not write the summary
         raise WorkFailed(str(refusal)) from None
     if as_json:

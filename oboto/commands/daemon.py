@@ -33,14 +33,14 @@ def run(args: Namespace) -> int:
     runtime = open_runtime(args)
     # Not asyncio.run: it joins the loop's worker threads, and one may be busy for many seconds more.
     loop = asyncio.new_event_loop()
-    loop.run_until_complete(_serve(runtime, quiet=args.quiet))
+    loop.run_until_complete(_serve(runtime, quiet=args.quiet, commands=getattr(args, "serve_commands", None)))
     _exit_now(EXIT_OK)
 
 
-async def _serve(runtime, *, quiet: bool) -> None:
+async def _serve(runtime, *, quiet: bool, commands=None) -> None:
     from oboto.services.runner import Runner
 
-    runner = Runner(runtime)
+    runner = Runner(runtime, commands=commands)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

@@ -22,6 +22,7 @@ from oboto.commands.common import (
     print_json,
     warn,
 )
+from oboto.commands.warm import current_request, run_async
 
 HELP = "run one agent turn headless and print the answer"
 EXIT_INTERRUPTED = 130
@@ -102,7 +103,7 @@ def _run_slash_command(runtime, conversation: str, text: str, as_json: bool) -> 
         finally:
             await runtime.aclose()
 
-    outcome = asyncio.run(command())
+    outcome = run_async(command())
     if outcome.prompt is not None:
         return outcome.prompt
     if as_json:
@@ -202,7 +203,7 @@ def _finish_spawned_tasks(runtime, task_ids: list[str], leave: bool) -> None:
     warn(f"running the {len(pending)} background task(s) the agent started ({listed}) here until they end; "
          "Ctrl-C leaves them queued for `oboto daemon` or the terminal UI")
     try:
-        for record in asyncio.run(run_tasks_here(runtime, pending)):
+        for record in run_async(run_tasks_here(runtime, pending)):
             warn(f"{record.id} {record.status}: {record.description}")
     except KeyboardInterrupt:
         warn(f"left {listed} queued")
@@ -234,8 +235,13 @@ async def _run_cancellable(runtime, conversation: str, prompt: str, observer, ap
         cancelled = True
         task.cancel()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, cancel)
+    request = current_request()
+    if request is None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, cancel)
+        unsubscribe = None
+    else:  # run by the runner for a client: the client's Ctrl-C arrives on the socket
+        unsubscribe = request.on_interrupt(lambda: loop.call_soon_threadsafe(cancel))
     try:
         return await runtime.chat(conversation, prompt, observer=observer, approver=approver, no_approver_hint=hint,
                                   unasked=unasked, wait_seconds=wait_seconds)
@@ -244,4 +250,6 @@ async def _run_cancellable(runtime, conversation: str, prompt: str, observer, ap
             raise KeyboardInterrupt from None
         raise
     finally:
+        if unsubscribe is not None:
+            unsubscribe()
         await runtime.aclose()

@@ -20,6 +20,7 @@ from oboto.commands.common import (
     runner_pid,
     warn,
 )
+from oboto.commands.warm import run_async
 
 HELP = "spawn, list, inspect, cancel, continue or wait for background tasks"
 STATUSES = ("queued", "running", "awaiting_answer", "completed", "failed", "cancelled", "timed_out", "interrupted")
@@ -106,7 +107,7 @@ def _continue(runtime, args: Namespace) -> int:
 def _queued(runtime, record, args: Namespace) -> int:
     """Print a task just queued (or wait for it with --wait, running it here when no runner is active)."""
     if args.wait:
-        (record,) = asyncio.run(run_tasks_here(runtime, [record.id]))
+        (record,) = run_async(run_tasks_here(runtime, [record.id]))
     elif runner_pid(runtime) is None:
         warn("no runner is active: the task starts when `oboto daemon` or the terminal UI runs")
     if args.json:
@@ -141,7 +142,7 @@ def _output(runtime, args: Namespace) -> int:
     sys.stdout.write(output.text)
     sys.stdout.flush()
     if args.follow:
-        asyncio.run(_follow(runtime, args.task_id, output.offset))
+        run_async(_follow(runtime, args.task_id, output.offset))
     return EXIT_OK
 
 
@@ -181,7 +182,7 @@ def _cancel(runtime, args: Namespace) -> int:
 
 
 def _wait(runtime, args: Namespace) -> int:
-    record = asyncio.run(runtime.tasks.wait(args.task_id, args.timeout))
+    record = run_async(runtime.tasks.wait(args.task_id, args.timeout))
     print_json(_record_json(record)) if args.json else _print_record(record)
     return _exit_for(record)
 

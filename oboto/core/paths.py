@@ -139,6 +139,11 @@ class WorkspacePaths:
         return self.state_dir / "runner.lock"
 
     @property
+    def runner_socket(self) -> Path:
+        """Where the runner takes commands from short CLI processes (services/command_socket.py)."""
+        return self.state_dir / "runner.sock"
+
+    @property
     def foreground_lock(self) -> Path:
         """Held (shared) while the person's own turn runs, so background agents know to stay read-only."""
         return self.state_dir / "foreground.lock"

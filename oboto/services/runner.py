@@ -17,14 +17,18 @@ from oboto.core.locks import ProcessLock
 from oboto.core.stale_files import clean_stale_files
 
 if TYPE_CHECKING:
+    from oboto.services.command_socket import CommandHandler
     from oboto.services.runtime import Runtime
 
 LOCK_RETRY_SECONDS = 1.0
 
 
 class Runner:
-    def __init__(self, runtime: "Runtime", *, retry_seconds: float = LOCK_RETRY_SECONDS) -> None:
+    def __init__(self, runtime: "Runtime", *, retry_seconds: float = LOCK_RETRY_SECONDS,
+                 commands: "CommandHandler | None" = None) -> None:
         self.runtime = runtime
+        self.commands = commands
+        """Serves `.oboto/runner.sock` with this while the runner (the daemon and the TUI give the `oboto` command)."""
         self.lock = ProcessLock(runtime.paths.runner_lock)
         self.retry_seconds = retry_seconds
         self._stop = asyncio.Event()
@@ -76,10 +80,22 @@ class Runner:
         self._active.set()
         # Changes other processes make in `.oboto/` go to the service that owns the file.
         stop_listening = self.runtime.watcher.subscribe(self.runtime.workspace_changed)
+        socket_server = self._serve_commands()
         try:
             await self._stop.wait()
         finally:
+            if socket_server is not None:
+                socket_server.stop()
             stop_listening()
+
+    def _serve_commands(self):  # -> CommandSocketServer | None
+        if self.commands is None:
+            return None
+        from oboto.services.command_socket import CommandSocketServer
+
+        server = CommandSocketServer(self.runtime.paths, self.commands, self.runtime.bus)
+        server.start()
+        return server
 
     async def _deactivate(self, reason: str) -> None:
         if not self._active.is_set():

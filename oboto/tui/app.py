@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from oboto.core.events import Event, FileQuarantined, RunnerChanged, WorkspaceWarning
+from oboto.services.command_socket import CommandHandler
 from oboto.services.runtime import Runtime
 from oboto.tui.commands import palette_commands
 from oboto.tui.messages import ServiceEvent, WorkspaceChanged
@@ -45,9 +46,12 @@ class ObotoApp(App[None]):
 
     runner_state: reactive[str] = reactive("starting")
 
-    def __init__(self, runtime: Runtime, *, start_runner: bool = True, watch_files: bool = True) -> None:
+    def __init__(self, runtime: Runtime, *, start_runner: bool = True, watch_files: bool = True,
+                 commands: CommandHandler | None = None) -> None:
         super().__init__()
         self.runtime = runtime
+        self.commands = commands
+        """What the runner serves short CLI commands with on `.oboto/runner.sock` (given by the `oboto` command)."""
         self.start_runner = start_runner
         self.watch_files = watch_files
         self.runner = None
@@ -138,7 +142,7 @@ class ObotoApp(App[None]):
         if self.runtime.model_choice.discovery_pending:
             # Settled off the event loop first, so no task of the runner waits on the local-server probe in it.
             await asyncio.to_thread(self.runtime.settle_model)
-        self.runner = Runner(self.runtime)
+        self.runner = Runner(self.runtime, commands=self.commands)
         holder = self.runner.holder_pid()
         if holder is not None:
             self.runner_state = f"client (process {holder} runs agents)"
@@ -250,7 +254,7 @@ class ObotoApp(App[None]):
 
 
 def make_app(workspace: str | os.PathLike[str] | None = None, *, runtime: Runtime | None = None,
-             start_runner: bool = True, watch_files: bool = True) -> ObotoApp:
+             start_runner: bool = True, watch_files: bool = True, commands: CommandHandler | None = None) -> ObotoApp:
     """Build the app on a workspace (default: the current folder); the CLI and the tests both use this."""
     runtime = runtime or Runtime.open(Path(workspace or "."))
-    return ObotoApp(runtime, start_runner=start_runner, watch_files=watch_files)
+    return ObotoApp(runtime, start_runner=start_runner, watch_files=watch_files, commands=commands)
