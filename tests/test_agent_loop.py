@@ -198,3 +198,21 @@ async def test_loop_agent_is_read_only_while_the_person_is_mid_turn(runner_runti
     tool_results = [m for m in llm_env.requests[-1]["messages"] if m["role"] == "tool"]
     assert tool_results and tool_results[0]["content"].startswith("Error:")
     assert not (runtime.paths.root / "notes.md").exists()
+
+
+async def test_a_runner_opens_the_memory_store_only_once_the_loop_plays(runtime: Runtime,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = runtime.agent_loop
+    opened: list[bool] = []
+    looked: list[float] = []
+    monkeypatch.setattr(loop.briefing, "warm_up", lambda: opened.append(True))
+    real_tick = loop.tick_if_due
+    monkeypatch.setattr(loop, "tick_if_due", lambda: looked.append(real_tick()) or looked[-1])
+    runtime.activate_runner()
+    try:
+        await async_wait_until(lambda: looked)
+        assert opened == [], "a stopped loop leaves the memory store closed (an idle TUI holds no vector store)"
+        loop.play(interval=600)
+        await async_wait_until(lambda: opened == [True])
+    finally:
+        await runtime.deactivate_runner("the test finished")

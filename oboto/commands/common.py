@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -127,6 +127,18 @@ def runner_pid(runtime: Any) -> int | None:
     from oboto.core.locks import ProcessLock
 
     return ProcessLock(runtime.paths.runner_lock).holder_pid()
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process without waiting for worker threads (everything oboto writes is already fsynced): a cold
+    `import chromadb` or an embedding call on a thread cannot be interrupted, and the interpreter would join it."""
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def print_json(document: Any) -> None:

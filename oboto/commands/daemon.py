@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
-import sys
 import threading
 from argparse import Namespace
-from typing import NoReturn
 
-from oboto.commands.common import EXIT_FAILED, EXIT_OK, open_runtime, warn
+from oboto.commands.common import EXIT_FAILED, EXIT_OK, exit_now, open_runtime, warn
 
 HELP = "run background tasks, schedules and the agent loop headless (SIGTERM/SIGINT stop it)"
 STOP_GRACE_SECONDS = 4.0
@@ -34,7 +31,7 @@ def run(args: Namespace) -> int:
     # Not asyncio.run: it joins the loop's worker threads, and one may be busy for many seconds more.
     loop = asyncio.new_event_loop()
     loop.run_until_complete(_serve(runtime, quiet=args.quiet, commands=getattr(args, "serve_commands", None)))
-    _exit_now(EXIT_OK)
+    exit_now(EXIT_OK)
 
 
 async def _serve(runtime, *, quiet: bool, commands=None) -> None:
@@ -72,16 +69,10 @@ def _exit_after(seconds: float) -> None:
     def give_up() -> None:
         warn(f"stopping took longer than {seconds:g} s; exiting now (tasks still recorded as running are marked "
              "interrupted by the next runner)")
-        _exit_now(EXIT_FAILED)
+        exit_now(EXIT_FAILED)
 
     timer = threading.Timer(seconds, give_up)
     timer.daemon = True
     timer.start()
 
 
-def _exit_now(code: int) -> NoReturn:
-    """End the process without waiting for worker threads (everything oboto writes is already fsynced)."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

@@ -216,13 +216,12 @@ class AgentLoopController:
     async def _tick_forever(self) -> None:
         wake = self._wake
         assert wake is not None
-        # Ticks recall memories synchronously; opening the store once here keeps that off the event loop.
-        try:
-            await asyncio.to_thread(self.briefing.warm_up)
-        except Exception as failure:  # the loop ticks without memories rather than not at all
-            self.bus.publish(WorkspaceWarning(message=f"the agent loop's memory could not be opened: {failure}"))
+        memory_open = False
         while True:
             wake.clear()
+            if not memory_open and self.status().state == "playing":
+                memory_open = True
+                await self._open_memory()
             try:
                 delay = self.tick_if_due()
             except Exception as failure:  # a failed tick (a full disk, a broken file) must not stop the heartbeat
@@ -234,6 +233,14 @@ class AgentLoopController:
                     await wake.wait()
             except TimeoutError:
                 pass
+
+    async def _open_memory(self) -> None:
+        """Ticks recall memories synchronously: the store is opened on a thread first, once the loop plays (a
+        runner whose loop is stopped never loads it)."""
+        try:
+            await asyncio.to_thread(self.briefing.warm_up)
+        except Exception as failure:  # the loop ticks without memories rather than not at all
+            self.bus.publish(WorkspaceWarning(message=f"the agent loop's memory could not be opened: {failure}"))
 
     def tick_if_due(self) -> float:
         """Tick when playing and due; returns the seconds until the state should be looked at again.

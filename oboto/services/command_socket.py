@@ -32,6 +32,8 @@ from oboto.core.quarantine import DamagedState, move_aside
 PROTOCOL = 1
 MAX_REQUEST_BYTES = 1 << 20
 MAX_CONCURRENT_REQUESTS = 8
+REQUEST_TIMEOUT_SECONDS = 10.0
+"""A client that connects and says nothing is dropped after this long."""
 STREAM_COUNT = 3
 _UCRED = struct.Struct("3i")
 
@@ -204,11 +206,13 @@ class CommandSocketServer:
                 if uid != os.geteuid():
                     _send_line(connection, {"refused": "this socket belongs to another user"})
                     return
+                connection.settimeout(REQUEST_TIMEOUT_SECONDS)
                 try:
                     request, streams = _read_request(connection)
                 except MalformedRequest as problem:
                     _send_line(connection, {"error": f"malformed request to the runner: {problem}"})
                     return
+                connection.settimeout(None)
                 refusal = self._refusal(request)
                 if refusal is not None:
                     _send_line(connection, {"refused": refusal})

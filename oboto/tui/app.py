@@ -7,12 +7,14 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.widgets import TextArea
 
 from oboto.core.events import Event, FileQuarantined, RunnerChanged, WorkspaceWarning
 from oboto.services.command_socket import CommandHandler
@@ -60,6 +62,7 @@ class ObotoApp(App[None]):
         self.workspace_files: Signal[frozenset[Path]] = Signal(self, "workspace-files")
         """Every batch of files changed under `.oboto/` (often by another process)."""
         self._stop_listening: list[Callable[[], None]] = []
+        self._model_warmed = False
 
     def get_default_screen(self):
         from oboto.tui.screens.main import MainScreen
@@ -77,19 +80,32 @@ class ObotoApp(App[None]):
         if self.watch_files:
             # The process's one watcher: the runner listens to the same one (services/runner.py).
             self._stop_listening.append(self.runtime.watcher.subscribe(self._files_changed))
-        choice = self.runtime.model_choice
-        if choice.model or choice.discovery_pending:
-            self.call_after_refresh(self._warm_up_model_client)
+        if self.runtime.model_choice.discovery_pending:
+            self.call_after_refresh(self._settle_model_choice)
 
     def on_unmount(self) -> None:
         for stop in self._stop_listening:
             stop()
         self._stop_listening.clear()
 
+    @on(TextArea.Changed, "ChatInput")
+    def _person_started_typing(self) -> None:
+        """Load the model library (litellm, or the local model) while the person writes the first message: an
+        idle TUI holds no model, and the first reply does not wait for the import."""
+        choice = self.runtime.model_choice
+        if not self._model_warmed and (choice.model or choice.discovery_pending):
+            self._model_warmed = True
+            self._warm_up_model_client()
+
+    def _settle_model_choice(self) -> None:
+        """In a thread after the first frame: which model, probing for a local server when nothing is configured
+        (the status line shows the choice when ModelChosen arrives); no model library is loaded yet."""
+        self.run_worker(self.runtime.settle_model, name="settle-model", group="warm-up", thread=True,
+                        exit_on_error=False)
+
     def _warm_up_model_client(self) -> None:
-        """In a thread after the first frame: settle the model choice (probing for a local server when nothing
-        is configured; the status line shows the choice when ModelChosen arrives), then load the model library
-        (litellm, or the local model), so the first reply waits for neither."""
+        """In a thread: settle the model choice, then load the model library (litellm, or the local model), so
+        the first reply waits for neither."""
         runtime = self.runtime
         log_path = runtime.paths.logs_dir / "litellm.log"
 
