@@ -107,8 +107,6 @@ def run(args: Namespace) -> int:
 
 
 def _compact(runtime, name: str, as_json: bool) -> None:
-    import asyncio
-
     from oboto.core.events import TurnWaiting
     from oboto.core.errors import RequestRefused
 

@@ -20,7 +20,6 @@ import stat
 import struct
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from oboto.core import safe_open
@@ -124,6 +123,8 @@ class CommandSocketServer:
         self.handler = handler
         self.bus = bus
         self.environment = environment_fingerprint(os.environ)
+        self.uid = os.geteuid()
+        """Only peers of this uid are served."""
         self._listener: socket.socket | None = None
         self._inode: int | None = None
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
@@ -144,7 +145,7 @@ class CommandSocketServer:
     def _listen(self) -> None:
         with safe_open.folder(self.state_dir) as folder:
             folder_stat = os.fstat(folder)
-            if folder_stat.st_uid == os.geteuid() and stat.S_IMODE(folder_stat.st_mode) & 0o077:
+            if folder_stat.st_uid == self.uid and stat.S_IMODE(folder_stat.st_mode) & 0o077:
                 os.fchmod(folder, 0o700)  # nobody else may even reach the socket
             self._clear_path(folder)
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -203,7 +204,7 @@ class CommandSocketServer:
         try:
             with connection:
                 _pid, uid, _gid = peer_credentials(connection)
-                if uid != os.geteuid():
+                if uid != self.uid:
                     _send_line(connection, {"refused": "this socket belongs to another user"})
                     return
                 connection.settimeout(REQUEST_TIMEOUT_SECONDS)
