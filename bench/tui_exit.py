@@ -15,7 +15,7 @@ import time
 from common import PYTHON, report, temp_workspace
 
 RUNS = 3
-IDLE_SECONDS = 3.0
+IDLE_SECONDS = 15.0
 
 PILOT = f"""
 import os, time
@@ -57,7 +57,8 @@ from oboto.cli import main
 sys.argv = ["oboto", "--workspace", sys.argv[1]]
 import oboto.tui.app as tui_app
 real_run = tui_app.ObotoApp.run
-tui_app.ObotoApp.run = lambda self, **_: real_run(self, headless=True, size=(120, 40), auto_pilot=idle_then_quit)
+tui_app.ObotoApp.run = lambda self, **kw: real_run(self, headless=True, size=(120, 40), auto_pilot=idle_then_quit,
+                                                    **kw)
 sys.exit(main())
 """
 
