@@ -56,7 +56,8 @@ def daemon(workspace: WorkspacePaths, llm_env: ScriptedLLM) -> Iterator[subproce
 
 
 def oboto(root: Path, *args: str, env: dict[str, str] | None = None, input: str | None = None):
-    return run_oboto(root, *args, env={**ENV, **(env or {})}, input=input)
+    # cold runs import litellm: on a loaded machine that alone can take most of a minute
+    return run_oboto(root, *args, env={**ENV, **(env or {})}, input=input, timeout=240)
 
 
 def modules_loaded_by(root, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, set]:
