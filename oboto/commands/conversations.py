@@ -70,9 +70,7 @@ def run(args: Namespace) -> int:
                 print(f"{mark} {summary.name:<24} {summary.message_count:>6} messages  updated {updated}")
     elif action == "show":
         name = _guard(lambda: conversations.info(args.name).name)
-        messages = conversations.messages(name)
-        if args.tail:
-            messages = messages[-args.tail:]
+        messages = conversations.tail(name, args.tail) if args.tail else conversations.messages(name)
         if args.json:
             print_json([message.model_dump(mode="json", exclude_none=True) for message in messages])
         else:

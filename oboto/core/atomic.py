@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from oboto.core import safe_open
+from oboto.core import durable, safe_open
 
 
 def fsync_dir(folder: Path) -> None:
@@ -19,8 +19,9 @@ def atomic_write_bytes(path: Path, data: bytes, *, base: Path | None = None, mod
     """Write `data` to `path` so that a crash leaves either the old or the new file, never a torn one.
 
     Folders on the way are made when missing; nothing below `base` (see `safe_open`) is followed if it is a link.
+    Inside a writer job (`core.durable`) the replace is staged and durable when the job's future resolves.
     """
-    safe_open.write_atomic(path, data, base=base, mode=mode)
+    durable.replace_file(path, data, base=base, mode=mode)
 
 
 def dumps_json(document: Any) -> bytes:

@@ -27,7 +27,7 @@ def lock_file(path: Path) -> Path:
     return path.with_name(path.name + LOCK_SUFFIX)
 
 
-def _open_locked(path: Path, operation: int) -> tuple[int | None, FileQuarantined | None]:
+def open_locked(path: Path, operation: int) -> tuple[int | None, FileQuarantined | None]:
     """flock the file at `path` (made when missing); (None, …) when LOCK_NB and someone else holds it."""
     moved = None
     while True:
@@ -52,7 +52,7 @@ def locked(path: Path) -> Iterator[FileQuarantined | None]:
 
     Yields the event of a damaged lock file that had to be moved aside, if there was one, for the caller to publish.
     """
-    fd, moved = _open_locked(lock_file(path), fcntl.LOCK_EX)
+    fd, moved = open_locked(lock_file(path), fcntl.LOCK_EX)
     assert fd is not None
     try:
         yield moved
@@ -94,7 +94,7 @@ class ProcessLock:
     def try_acquire(self) -> bool:
         if self._fd is not None:
             return True
-        fd, self.moved = _open_locked(self.path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd, self.moved = open_locked(self.path, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if fd is None:
             return False
         os.ftruncate(fd, 0)

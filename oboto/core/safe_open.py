@@ -177,7 +177,8 @@ def append(path: Path, data: bytes, *, fsync: bool, base: Path | None = None) ->
         os.close(fd)
 
 
-def _temp_in(fd: int, name: str, mode: int) -> tuple[int, str]:
+def make_temp(fd: int, name: str, mode: int) -> tuple[int, str]:
+    """A new temp file `.<name>.<random>.tmp` in the folder `fd` (fd, name), for an atomic replace of `name`."""
     while True:
         temp = f".{name}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
         try:
@@ -194,7 +195,7 @@ def write_atomic(path: Path, data: bytes, *, base: Path | None = None, mode: int
     the target is replaced by a rename inside that folder, so a link put in its place is replaced, not followed.
     """
     with parent_folder(path, base=base, create=create_dirs) as (fd, name):
-        handle, temp = _temp_in(fd, name, mode)
+        handle, temp = make_temp(fd, name, mode)
         try:
             try:
                 os.fchmod(handle, mode)  # the umask must not change a mode the caller chose

@@ -16,7 +16,7 @@ from typing import Any, Callable, Generic, Iterator, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from oboto.core import safe_open
+from oboto.core import durable, safe_open
 from oboto.core.atomic import atomic_write_json
 from oboto.core.bus import EventBus
 from oboto.core.events import Event, FileQuarantined
@@ -55,7 +55,9 @@ def _parse(path: Path, model: type[M]) -> tuple[M | None, str | None, Path]:
     """The validated document (None when missing or corrupt), why it is corrupt if it is, and what is damaged:
     the file, or a folder on its way that is a link or no folder at all."""
     try:
-        raw = safe_open.read_bytes(path)
+        raw = durable.read_staged(path)
+        if raw is None:
+            raw = safe_open.read_bytes(path)
     except FileNotFoundError:
         return None, None, path
     except OSError as error:
@@ -96,6 +98,9 @@ def load_document(path: Path, model: type[M], bus: EventBus | None) -> M | None:
     moved_lock = None
     if in_transaction(path):
         document, quarantined = _read(path, model)  # this thread already holds the lock
+    elif durable.in_job():
+        moved_lock = durable.hold_lock(path)
+        document, quarantined = _read(path, model)
     else:
         with locked(path) as moved_lock:
             document, quarantined = _read(path, model)
@@ -137,7 +142,7 @@ class DocumentTransaction(Generic[M]):
         after = self.doc.model_dump(mode="json")
         if after != before or self._save_unchanged:
             atomic_write_json(path, after)
-            self.written = os.stat(path, follow_symlinks=False)
+            durable.after_commit(lambda: setattr(self, "written", os.stat(path, follow_symlinks=False)))
         self._committed = True
 
     def _published_events(self) -> list[Event]:
@@ -163,7 +168,7 @@ def document_transaction(path: Path, model: type[M], bus: EventBus | None, *,
     moved_lock: FileQuarantined | None = None
     transaction: DocumentTransaction[M] | None = None
     try:
-        with locked(path) as moved_lock:
+        with _lock_for_change(path) as moved_lock:
             document, quarantined = _read(path, model)
             transaction = DocumentTransaction(document if document is not None else default(),
                                               found=document is not None)
@@ -174,6 +179,15 @@ def document_transaction(path: Path, model: type[M], bus: EventBus | None, *,
         changing.discard(key)
         events = [event for event in (moved_lock, quarantined) if event is not None]
         events += transaction._published_events() if transaction else []
-        if bus is not None:
-            for event in events:
-                bus.publish(event)
+        if bus is not None and events:
+            durable.after_commit(lambda: [bus.publish(event) for event in events])
+
+
+@contextmanager
+def _lock_for_change(path: Path) -> Iterator[FileQuarantined | None]:
+    """The document's lock: held until the writer's batch commits within a writer job, else for the block."""
+    if durable.in_job():
+        yield durable.hold_lock(path)
+    else:
+        with locked(path) as moved_lock:
+            yield moved_lock

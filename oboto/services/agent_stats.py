@@ -11,8 +11,9 @@ from datetime import datetime
 from pydantic import Field
 
 from oboto.agent.profiles import DEFAULT_AGENT
+from oboto.core import durable
 from oboto.core.bus import EventBus
-from oboto.core.events import AgentCallFinished, TaskFinished
+from oboto.core.events import AgentCallFinished, TaskFinished, WorkspaceWarning
 from oboto.core.models import Document, Record, utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.store import document_transaction, load_document
@@ -63,6 +64,15 @@ class AgentStats:
 
     def _record(self, agent: str, status: str, prompt_tokens: int, completion_tokens: int, cost: float, *,
                 task: bool) -> None:
+        """Count one run, in the durable writer: the caller (often the event loop) does not wait for it."""
+        durable.writer.post(lambda: self._count(agent, status, prompt_tokens, completion_tokens, cost, task=task),
+                            self._not_counted)
+
+    def _not_counted(self, failure: BaseException) -> None:
+        self.bus.publish(WorkspaceWarning(message=f"a run could not be added to {self.path}: {failure}"))
+
+    def _count(self, agent: str, status: str, prompt_tokens: int, completion_tokens: int, cost: float, *,
+               task: bool) -> None:
         with document_transaction(self.path, AgentStatsDocument, self.bus, default=AgentStatsDocument) as tx:
             stat = tx.doc.agents.get(agent) or AgentStat()
             tx.doc.agents[agent] = stat.model_copy(update={

@@ -117,7 +117,7 @@ class ConversationContext:
 
     def active_messages(self, name: str) -> list[Message]:
         """The stored messages the model is given, in order: after the last clear, a summary for what it covers."""
-        messages = self.conversations.messages(name)
+        messages = self.conversations.turn_messages(name)
         start = max((i + 1 for i, m in enumerate(messages) if _is(m, CLEARED_MARKER)), default=0)
         region = messages[start:]
         summaries = [m for m in region if _is(m, COMPACTION_MARKER)]

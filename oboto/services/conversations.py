@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import orjson
 from pydantic import ValidationError
 
-from oboto.core import safe_open
+from oboto.core import durable, safe_open
 from oboto.core.atomic import atomic_write_bytes, fsync_dir
 from oboto.core.bus import EventBus
 from oboto.core.errors import RequestRefused
@@ -39,7 +39,6 @@ from oboto.core.locks import locked
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.quarantine import (
-    append_repairing,
     damaged_path,
     describe_unusable,
     move_aside,
@@ -48,6 +47,7 @@ from oboto.core.quarantine import (
     real_folder,
 )
 from oboto.core.store import DocumentTransaction, describe_error, document_transaction, load_document
+from oboto.services.history_index import HistoryIndex, IndexEntry, is_message_line
 from oboto.services.conversation_models import (
     MAIN_CONVERSATION,
     ConversationIndex,
@@ -58,6 +58,7 @@ from oboto.services.conversation_models import (
 )
 
 STREAM_FLUSH_SECONDS = 1.0
+T = TypeVar("T")
 
 
 class ConversationError(RequestRefused):
@@ -78,12 +79,18 @@ def _process_alive(pid: int | None) -> bool:
 
 @dataclass
 class _LoadedHistory:
-    """What has been read of one JSONL file so far, so later reads only parse the new tail."""
+    """What has been read of one JSONL file so far (from `base` on), so later reads only parse the new tail."""
 
     inode: int
+    base: int = 0
     offset: int = 0
     order: list[str] = field(default_factory=list)
     by_id: dict[str, Message] = field(default_factory=dict)
+    starts: dict[str, int] = field(default_factory=dict)
+    """Where each message's first line starts, to take only the messages from an offset on."""
+
+    def messages_from(self, offset: int) -> list[Message]:
+        return [self.by_id[message_id] for message_id in self.order if self.starts[message_id] >= offset]
 
 
 @dataclass
@@ -159,7 +166,6 @@ class ConversationManager:
                 parent=None if name == MAIN_CONVERSATION else MAIN_CONVERSATION,
                 created_at=created,
                 updated_at=datetime.fromtimestamp(stat.st_mtime, tz=created.tzinfo),
-                message_count=len(history.order),
             )
         return index
 
@@ -181,18 +187,32 @@ class ConversationManager:
     # ----- create / list / switch / rename / delete --------------------------------------------
 
     def list(self) -> list[ConversationSummary]:
+        """Every conversation; counts come from each one's offset index, times from its file (index.json is not
+        rewritten per message)."""
         index = self._index()
         return [
             ConversationSummary(
                 name=info.name,
                 parent=info.parent,
-                message_count=info.message_count,
+                message_count=self.message_count(info.name),
                 created_at=info.created_at,
-                updated_at=info.updated_at,
+                updated_at=self._updated_at(info),
                 active=info.name == index.active,
             )
             for info in sorted(index.conversations.values(), key=lambda item: (item.name != MAIN_CONVERSATION, item.name))
         ]
+
+    def message_count(self, name: str) -> int:
+        """How many messages `name` has (read from its offset index, not its history)."""
+        counts = self._with_history_fd(normalise_name(name), lambda index, fd: index.count(fd))
+        return counts if counts is not None else 0
+
+    def _updated_at(self, info: ConversationInfo) -> datetime:
+        try:
+            stamp = os.stat(self.paths.conversation_file(info.name), follow_symlinks=False).st_mtime
+        except FileNotFoundError:
+            return info.updated_at
+        return max(info.updated_at, datetime.fromtimestamp(stamp, tz=info.updated_at.tzinfo))
 
     def exists(self, name: str) -> bool:
         try:
@@ -265,6 +285,7 @@ class ConversationManager:
                     self._touch(new)
             if moved_lock is not None:
                 tx.publish(moved_lock)
+            self._history_index(old).remove()
             info = index.conversations.pop(old)
             info.name = new
             index.conversations[new] = info
@@ -281,6 +302,7 @@ class ConversationManager:
             if name == MAIN_CONVERSATION:
                 raise ConversationError("the main conversation 'chat' cannot be deleted")
             self.paths.conversation_file(name).unlink(missing_ok=True)
+            self._history_index(name).remove()
             fsync_dir(self.paths.conversations_dir)
             del index.conversations[name]
             if index.active == name:
@@ -292,12 +314,42 @@ class ConversationManager:
 
     def messages(self, name: str) -> list[Message]:
         """The conversation's messages in order; a stream whose writer died is marked interrupted."""
+        return self._window(normalise_name(name), lambda index, fd: 0)
+
+    def tail(self, name: str, count: int) -> list[Message]:
+        """The last `count` messages, read from where the offset index says they start (not the whole file)."""
+        if count <= 0:
+            return []
+        return self._window(normalise_name(name), lambda index, fd: _first_offset(index.entries_from(fd, -count)))
+
+    def turn_messages(self, name: str) -> list[Message]:
+        """The messages a turn's history is built from: after the last `context-cleared` marker, from the message
+        the newest compaction summary covers up to (what it stands for is not read at all)."""
         name = normalise_name(name)
+        return self._window(name, lambda index, fd: index.region_start(
+            fd, lambda offset: _compacted_through(fd, offset)))
+
+    def _history_index(self, name: str) -> HistoryIndex:
+        return HistoryIndex(self.paths.conversation_file(name), self._report)
+
+    def _with_history_fd(self, name: str, use: Callable[[HistoryIndex, int], T]) -> T | None:
+        """`use(index, fd)` with the history open for reading; None when it does not exist or cannot be read."""
+        try:
+            fd = safe_open.open_file(self.paths.conversation_file(name), os.O_RDONLY)
+        except OSError:
+            return None  # missing or damaged: the next full read reports and repairs it
+        try:
+            return use(self._history_index(name), fd)
+        finally:
+            os.close(fd)
+
+    def _window(self, name: str, start: Callable[[HistoryIndex, int], int]) -> list[Message]:
+        """The messages whose first line is at or after `start(index, fd)`; dead streams marked interrupted."""
+        offset = self._with_history_fd(name, start) or 0
         with self._histories_lock:
-            history = self._refresh(name)
+            history = self._refresh(name, offset)
             result = []
-            for message_id in history.order:
-                message = history.by_id[message_id]
+            for message in history.messages_from(offset):
                 if message.status == "streaming" and not self._stream_is_live(message):
                     message = self._mark_interrupted(name, message)
                 result.append(message)
@@ -310,14 +362,14 @@ class ConversationManager:
 
     def _mark_interrupted(self, name: str, message: Message) -> Message:
         interrupted = message.model_copy(update={"status": "interrupted", "pid": None})
-        self._write_record(name, interrupted, new=False)
+        self._write_update(name, message.id, {"status": "interrupted", "pid": None})
         return interrupted
 
-    def _refresh(self, name: str) -> _LoadedHistory:
+    def _refresh(self, name: str, start: int = 0) -> _LoadedHistory:
         with self._histories_lock:
-            return self._refresh_locked(name)
+            return self._refresh_locked(name, start)
 
-    def _refresh_locked(self, name: str) -> _LoadedHistory:
+    def _refresh_locked(self, name: str, start: int = 0) -> _LoadedHistory:
         path = self.paths.conversation_file(name)
         try:
             fd = safe_open.open_file(path, os.O_RDONLY)
@@ -332,8 +384,9 @@ class ConversationManager:
         with os.fdopen(fd, "rb") as handle:
             stat = os.fstat(fd)
             history = self._histories.get(name)
-            if history is None or history.inode != stat.st_ino or stat.st_size < history.offset:
-                history = _LoadedHistory(inode=stat.st_ino)
+            if (history is None or history.inode != stat.st_ino or stat.st_size < history.offset
+                    or history.base > start):
+                history = _LoadedHistory(inode=stat.st_ino, base=min(start, stat.st_size), offset=min(start, stat.st_size))
                 self._histories[name] = history
             if stat.st_size == history.offset:
                 return history
@@ -349,12 +402,17 @@ class ConversationManager:
             if not line:
                 continue
             try:
-                message = Message.model_validate(orjson.loads(line))
+                record = orjson.loads(line)
+                if isinstance(record, dict) and not is_message_line(record) and isinstance(record.get("id"), str):
+                    _apply_update(history, record)
+                    continue
+                message = Message.model_validate(record)
             except (orjson.JSONDecodeError, ValidationError, ValueError) as error:
                 bad_lines.append(f"byte {position - len(raw)}: {describe_error(error)}")
                 continue
             if message.id not in history.by_id:
                 history.order.append(message.id)
+                history.starts[message.id] = position - len(raw)
             history.by_id[message.id] = message
         history.offset = position
         if bad_lines:
@@ -402,24 +460,28 @@ class ConversationManager:
         self.bus.publish(FileQuarantined(path=str(path), moved_to=str(backup), reason=reason))
 
     def _write_record(self, name: str, message: Message, *, new: bool) -> None:
-        path = self.paths.conversation_file(name)
+        """Append a message's first line (`new`), or a whole later snapshot of it, and index a new one."""
         data = orjson.dumps(message.model_dump(mode="json", exclude_none=True))
+        self._append_line(name, data, index=(message.id, message.marker) if new else None)
+        if new and name not in self._index().conversations:
+            with self._index_transaction() as tx:
+                tx.doc.conversations.setdefault(name, ConversationInfo(
+                    name=name, parent=None if name == MAIN_CONVERSATION else MAIN_CONVERSATION))
+
+    def _write_update(self, name: str, message_id: str, fields: dict[str, Any]) -> None:
+        """Append an update line of a message written before: `more` is text to add, other fields replace."""
+        self._append_line(name, orjson.dumps({"version": 1, "id": message_id, **fields}), index=None)
+
+    def _append_line(self, name: str, data: bytes, *, index: tuple[str, str | None] | None) -> None:
+        path = self.paths.conversation_file(name)
         with locked(path) as moved_lock:  # an append to a JSONL history, not a document change
             if _ends_torn(path):
                 data = b"\n" + data  # a crash left half a line: never glue a new message onto it
-            _size, moved = append_repairing(path, data + b"\n", fsync=True)
+            size, moved = durable.append_durably(path, data + b"\n")
+            if index is not None and moved is None:
+                self._history_index(name).add(size - len(data) - 1 + data.startswith(b"\n"), *index)
         self._report(moved_lock)
         self._report(moved)
-        if not new:
-            return  # a later snapshot of a counted message: the index does not change
-        with self._index_transaction() as tx:
-            info = tx.doc.conversations.get(name)
-            if info is None:
-                info = tx.doc.conversations[name] = ConversationInfo(
-                    name=name, parent=None if name == MAIN_CONVERSATION else MAIN_CONVERSATION
-                )
-            info.updated_at = utc_now()
-            info.message_count += 1
 
     def append(self, name: str, message: Message) -> Message:
         """Persist a complete message (fsynced) before returning it."""
@@ -427,7 +489,8 @@ class ConversationManager:
         if not self.paths.conversation_file(name).exists() and name not in self._index().conversations:
             raise ConversationError(f"no conversation named {name!r}")
         self._write_record(name, message, new=True)
-        self.bus.publish(MessageAppended(conversation=name, message_id=message.id, role=message.role, marker=message.marker))
+        durable.after_commit(lambda: self.bus.publish(MessageAppended(conversation=name, message_id=message.id,
+                                                                      role=message.role, marker=message.marker)))
         return message
 
     def post_notice(self, name: str, text: str, *, marker: str, author: str | None = None) -> Message:
@@ -449,6 +512,38 @@ class ConversationManager:
         message = self.post_notice(info.parent, "\n".join(lines), marker="report", author=child)
         self.bus.publish(ChildReported(child=child, parent=info.parent, status=status, summary=summary))
         return message
+
+
+def _apply_update(history: _LoadedHistory, record: dict[str, Any]) -> None:
+    """Apply an update line to the message it names (one read before the window of this read is skipped)."""
+    message = history.by_id.get(record["id"])
+    if message is None:
+        return
+    fields = {key: value for key, value in record.items() if key not in ("version", "id", "more")}
+    content = fields.pop("content", message.content) + str(record.get("more") or "")
+    history.by_id[message.id] = Message.model_validate({**message.model_dump(), **fields, "content": content})
+
+
+def _first_offset(entries: list[IndexEntry]) -> int:
+    return entries[0].offset if entries else 0
+
+
+def _compacted_through(fd: int, offset: int) -> str | None:
+    """The `compacted_through` of the summary whose first line starts at `offset`."""
+    chunk = b""
+    while not chunk.endswith(b"\n"):
+        more = os.pread(fd, 65536, offset + len(chunk))
+        if not more:
+            break
+        chunk += more
+        if b"\n" in more:
+            break
+    try:
+        record = orjson.loads(chunk.split(b"\n", 1)[0])
+    except orjson.JSONDecodeError:
+        return None
+    through = record.get("compacted_through") if isinstance(record, dict) else None
+    return through if isinstance(through, str) else None
 
 
 def _may_still_be_written(path: Path) -> bool:
@@ -480,6 +575,8 @@ class StreamingReply:
         self.conversation = conversation
         self.message = Message(role="assistant", status="streaming", author=author, pid=os.getpid())
         self._parts: list[str] = []
+        self._stored = ""
+        """The text already in the file (a flush appends only what follows it)."""
         self._last_flush = time.monotonic()
         self._persisted = False
         manager._live_streams.add(self.message.id)
@@ -512,10 +609,18 @@ class StreamingReply:
                                                      attempt=attempt, delay_seconds=delay_seconds, reason=reason))
 
     def flush(self) -> None:
+        """Persist what is new since the last flush: the first snapshot once, then only the added text."""
         self._last_flush = time.monotonic()
-        snapshot = self.message.model_copy(update={"content": self.text})
-        self.manager._write_record(self.conversation, snapshot, new=not self._persisted)
-        self._persisted = True
+        text = self.text
+        if not self._persisted:
+            self.manager._write_record(self.conversation, self.message.model_copy(update={"content": text}), new=True)
+            self._persisted = True
+        elif text.startswith(self._stored):
+            if len(text) > len(self._stored):
+                self.manager._write_update(self.conversation, self.id, {"more": text[len(self._stored):]})
+        else:
+            self.manager._write_update(self.conversation, self.id, {"content": text})  # restarted: replaced
+        self._stored = text
 
     def finish(self, tool_calls: list[dict[str, Any]] | None = None, *, model: str | None = None,
                usage: TokenUsage | None = None) -> Message:
@@ -534,7 +639,16 @@ class StreamingReply:
         return self._close(final)
 
     def _close(self, final: Message) -> Message:
-        self.manager._write_record(self.conversation, final, new=not self._persisted)
+        if not self._persisted:
+            self.manager._write_record(self.conversation, final, new=True)
+        else:
+            closing = final.model_dump(mode="json", include={"status", "pid", "tool_calls", "model", "usage"})
+            text = final.content
+            if text.startswith(self._stored):
+                closing["more"] = text[len(self._stored):]
+            else:
+                closing["content"] = text
+            self.manager._write_update(self.conversation, self.id, closing)
         self.manager._live_streams.discard(self.id)
         bus = self.manager.bus
         bus.publish(MessageAppended(conversation=self.conversation, message_id=final.id, role=final.role,

@@ -15,6 +15,7 @@ import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from oboto.core.paths import WorkspacePaths
 from oboto.services.embeddings import Embedder, embedder_for
 from oboto.services.memory_chroma import WRITE_BATCH, ChromaCollection, result_rows
 from oboto.services.memory_models import (
+    MemoryEntry,
     MemoryInputError,
     MemoryRecord,
     MemoryStoreError,
@@ -51,12 +53,24 @@ if TYPE_CHECKING:
     from oboto.services.task_models import TaskRecord
 
 # A `where` filter on a query costs about 100x at 100,000 memories, so kinds are filtered from a wider page.
+EPISODE_BATCH = 64
+"""Episodes stored by one `remember_many` (one embedding call)."""
 NEAREST_CANDIDATES = 10
 KIND_OVERFETCH = 4
 CHARS_PER_TOKEN = 4
 
 _folder_locks: dict[Path, threading.Lock] = {}
 _folder_locks_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A cleaned text to store and what goes with it."""
+
+    text: str
+    tags: tuple[str, ...]
+    source: str | None
+    extra: dict[str, MetadataValue]
 
 
 def _folder_lock(folder: Path) -> threading.Lock:
@@ -82,6 +96,10 @@ class MemoryStore:
         self._outbox: list[Event] = []
         """Events of the current operation, published once it succeeded and the locks are released."""
         self._pending: set[asyncio.Task[None]] = set()
+        """The task storing queued episodes, while there is one."""
+        self._episodes: list[MemoryEntry] = []
+        self._storing = 0
+        """How many episodes the batch being stored holds."""
 
     @property
     def embedder(self) -> Embedder:
@@ -109,29 +127,32 @@ class MemoryStore:
         """Store `text`; a near-identical memory of the same kind is updated instead of copied."""
         return self.remember_many([text], kind=kind, tags=tags, source=source, extra=extra)[0]
 
-    def remember_many(self, texts: Sequence[str], *, kind: str = "note", tags: Sequence[str] = (),
+    def remember_many(self, items: Sequence[str | MemoryEntry], *, kind: str = "note", tags: Sequence[str] = (),
                       source: str | None = None, extra: dict[str, MetadataValue] | None = None) -> list[MemoryRecord]:
-        """Store several texts at once (one embedding call, batched writes), with the same dedup as `remember`."""
-        cleaned = [clean_text(text) for text in texts]
-        kind, tag_list, details = clean_kind(kind), clean_tags(tags), check_extra(extra)
+        """Store several texts at once (one embedding call, batched writes), with the same dedup as `remember`.
+
+        A `MemoryEntry` brings its own tags (added to `tags`), source and details (over `extra`)."""
+        kind, shared_tags, shared_extra = clean_kind(kind), clean_tags(tags), check_extra(extra)
+        rows = [_Row(clean_text(item), shared_tags, source, shared_extra) if isinstance(item, str) else
+                _Row(clean_text(item.text), clean_tags((*shared_tags, *item.tags)), item.source or source,
+                     {**shared_extra, **check_extra(item.extra)}) for item in items]
         records: list[MemoryRecord] = []
         # Slices bound the in-batch comparison; later slices find earlier ones through the store itself.
-        for start in range(0, len(cleaned), WRITE_BATCH):
-            texts = cleaned[start:start + WRITE_BATCH]
-            vectors = self._embed(texts)
+        for start in range(0, len(rows), WRITE_BATCH):
+            batch = rows[start:start + WRITE_BATCH]
+            vectors = self._embed([row.text for row in batch])
             with self._exclusive():
                 collection = self._chroma.open()
-                records += self._write(collection, texts, vectors, kind, tag_list, source, details)
+                records += self._write(collection, batch, vectors, kind)
         return records
 
-    def _write(self, collection: Any, texts: list[str], vectors: "np.ndarray", kind: str, tags: tuple[str, ...],
-               source: str | None, extra: dict[str, MetadataValue]) -> list[MemoryRecord]:
+    def _write(self, collection: Any, rows: list[_Row], vectors: "np.ndarray", kind: str) -> list[MemoryRecord]:
         """Add or update under the lock. A text merges into a same-kind memory, stored before or earlier in this
         batch, with the same words (whatever the case or punctuation) or else the closest above the threshold."""
         import numpy as np
 
         threshold = self.settings.dedup_threshold
-        digests = [text_digest(kind, text) for text in texts]
+        digests = [text_digest(kind, row.text) for row in rows]
         same_words = self._same_words(collection, digests)
         stored = self._nearest(collection, vectors, kind)
         pending: dict[str, tuple[MemoryRecord, Any]] = {}
@@ -142,7 +163,8 @@ class MemoryStore:
         slots: list[str] = []
         slot_of: dict[str, int] = {}
         now = utc_now()
-        for row, (text, vector) in enumerate(zip(texts, vectors)):
+        for row, (entry, vector) in enumerate(zip(rows, vectors)):
+            text, tags, source, extra = entry.text, entry.tags, entry.source, entry.extra
             base = same_words.get(digests[row])
             if base is None:
                 best = threshold
@@ -346,33 +368,50 @@ class MemoryStore:
         return tuple(memory.record.line() for memory in found)
 
     def record_episode(self, record: "TaskRecord") -> None:
-        """Remember what a finished task or loop tick was asked and how it ended (stored in a thread)."""
+        """Remember what a finished task or loop tick was asked and how it ended.
+
+        On an event loop the episode joins a batch stored in a thread (`remember_many`), so no task waits for
+        its own: the episodes of tasks ending while a batch is stored go together in the next one."""
         text, tags, extra = episode_of(record)
+        entry = MemoryEntry(text, tuple(tags), record.id, extra)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._store_episode(record.id, text, tags, extra)
+            self._store_episodes([entry])
             return
-        task = loop.create_task(asyncio.to_thread(self._store_episode, record.id, text, tags, extra))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._episodes.append(entry)
+        if not self._pending:
+            task = loop.create_task(self._store_queued_episodes())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
-    def _store_episode(self, task_id: str, text: str, tags: list[str], extra: dict[str, MetadataValue]) -> None:
+    async def _store_queued_episodes(self) -> None:
+        while self._episodes:
+            batch, self._episodes = self._episodes[:EPISODE_BATCH], self._episodes[EPISODE_BATCH:]
+            self._storing = len(batch)
+            try:
+                await asyncio.to_thread(self._store_episodes, batch)
+            finally:
+                self._storing = 0
+
+    def _store_episodes(self, entries: list[MemoryEntry]) -> None:
         try:
-            self.remember(text, kind="episode", tags=tags, source=task_id, extra=extra)
+            self.remember_many(entries, kind="episode")
         except Exception as failure:  # a lost episode is worth a warning, not a broken runner
-            self.bus.publish(WorkspaceWarning(message=f"the episode of task {task_id} was not remembered: {failure}"))
+            tasks = ", ".join(entry.source or "?" for entry in entries)
+            self.bus.publish(WorkspaceWarning(message=f"the episodes of tasks {tasks} were not remembered: {failure}"))
 
     async def drain(self, timeout: float | None = None) -> int:
         """Wait until every episode being stored in the background is written, or `timeout` seconds have passed;
-        returns how many are still being stored (their threads finish on their own, unless the process ends)."""
+        returns how many episodes are still to be stored (their thread finishes on its own, unless the process
+        ends)."""
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while self._pending:
             left = None if deadline is None else deadline - asyncio.get_running_loop().time()
             if left is not None and left <= 0:
                 break
             await asyncio.wait(list(self._pending), timeout=left)
-        return len(self._pending)
+        return len(self._episodes) + self._storing if self._pending else 0
 
     def close(self) -> None:
         """Let go of Chroma's files; the next operation opens the store again."""

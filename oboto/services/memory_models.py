@@ -105,6 +105,16 @@ class MemoryRecord:
 
 
 @dataclass(frozen=True)
+class MemoryEntry:
+    """One text for `remember_many` with its own tags, source and details (an episode of one task)."""
+
+    text: str
+    tags: tuple[str, ...] = ()
+    source: str | None = None
+    extra: dict[str, MetadataValue] | None = None
+
+
+@dataclass(frozen=True)
 class RecalledMemory:
     """A memory found by `recall`, with its cosine similarity to the query (1 is identical)."""
 

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, TypeVar
 
+from oboto.core import durable
 from oboto.core.bus import EventBus
 from oboto.core.errors import RequestRefused
 from oboto.core.events import Event, ScheduleChanged, ScheduleFired, ScheduleSkipped, TaskFinished, WorkspaceWarning
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
-from oboto.core.store import document_transaction, in_transaction, load_document
+from oboto.core.store import document_transaction, load_document
 from oboto.services.schedule_models import (
     FAILURES_BEFORE_PAUSE,
     MAX_RECENT_TASKS,
@@ -284,10 +285,15 @@ class SchedulerService:
             for event in events:
                 tx.publish(event)
             self._adopt(schedules)
-        if tx.written is not None:
-            signature, self._detached = _signature_of(tx.written), False
-        self._signature = signature
-        self._synced_wall = time.time()
+
+        def settled() -> None:
+            nonlocal signature
+            if tx.written is not None:
+                signature, self._detached = _signature_of(tx.written), False
+            self._signature = signature
+            self._synced_wall = time.time()
+
+        durable.after_commit(settled)  # within a writer job, the file is in place only once the batch commits
         return result
 
     def _adopt(self, schedules: dict[str, Schedule]) -> None:
@@ -387,11 +393,12 @@ class SchedulerService:
             try:
                 if self._triggers_pending:
                     self._triggers_pending = False
-                    self._transact(self._fire_requested, real_change=False)
+                    await durable.writer.run_async(lambda: self._transact(self._fire_requested, real_change=False))
                 due = self._pop_due(time.time())
                 if due:
-                    self._transact(lambda schedules, events: self._fire_due(due, schedules, events),
-                                   real_change=False)
+                    # One writer job: every run's record and schedules.json commit together, off the event loop.
+                    await durable.writer.run_async(lambda: self._transact(
+                        lambda schedules, events: self._fire_due(due, schedules, events), real_change=False))
             except Exception as failure:  # a full disk or a broken file must not end the timing loop
                 self.bus.publish(WorkspaceWarning(message=f"the scheduler could not fire schedules: {failure}"))
                 self._rebuild_heap()
@@ -488,9 +495,6 @@ class SchedulerService:
         """Record how a scheduled run went; five failures in a row pause the schedule."""
         if event.schedule_id is None:
             return
-        if in_transaction(self.paths.schedules):  # a task ended inside this thread's schedules.json change
-            asyncio.get_running_loop().call_soon(self._task_finished, event)
-            return
         record = self.tasks.get(event.task_id)
 
         def change(schedules: dict[str, Schedule], events: list[Event]) -> None:
@@ -510,7 +514,10 @@ class SchedulerService:
                                   events)
             schedules[schedule.id] = updated
 
-        self._transact(change, real_change=False)
+        durable.writer.post(lambda: self._transact(change, real_change=False), self._not_recorded)
+
+    def _not_recorded(self, failure: BaseException) -> None:
+        self.bus.publish(WorkspaceWarning(message=f"a scheduled run's result was not recorded: {failure}"))
 
 
 # ----- helpers ------------------------------------------------------------------------------------

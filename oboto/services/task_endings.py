@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from oboto.core import durable
 from oboto.core.bus import EventBus
 from oboto.core.config import ScheduleNotify
 from oboto.core.events import TaskFinished, WorkspaceWarning
@@ -85,6 +86,10 @@ class TaskEndings:
             self._schedule_notices()
 
     async def _post_notices(self) -> None:
+        await durable.writer.run_async(self._post_pending)
+
+    def _post_pending(self) -> None:
+        """Post every unposted notice (a writer job: the messages and records commit together)."""
         pending = [record for record in self.tasks.list(FINAL_STATUSES) if not record.notice_posted]
         by_conversation: dict[str, list[TaskRecord]] = {}
         for record in pending:
@@ -106,7 +111,6 @@ class TaskEndings:
                                           author="tasks")
             for record in records:
                 self.tasks.mark_notice_posted(record.id)
-
 
     def _reported(self, record: TaskRecord) -> bool:
         """Every task's end is reported, a scheduled run's as its schedule (or `[schedules] notify`) says."""

@@ -10,7 +10,7 @@ from typing import Callable
 
 from oboto.agent.tools.base import ToolResult
 from oboto.agent.turn import TurnObserver
-from oboto.core import safe_open
+from oboto.core import durable, safe_open
 from oboto.core.bus import EventBus
 from oboto.core.events import Event, TaskProgress
 from oboto.core.events import TaskOutput as TaskOutputLine
@@ -47,10 +47,10 @@ class TaskLogWriter(TurnObserver):
         self.write(f"{prefix}[{_stamp()}] {text}\n")
 
     def close(self) -> None:
+        """Make the log durable and close it (at the commit, when run as a writer job)."""
         if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            durable.sync_and_close(fd)
 
     def text_delta(self, delta: str) -> None:
         self.write(delta)

@@ -2,7 +2,8 @@
 
 Any process may spawn, cancel and read tasks; only the runner (the process holding the runner lock)
 executes them. A record is on disk before its id is handed out, and every state change is an atomic
-replace under the record's lock, so a kill -9 at any moment leaves a readable record.
+replace under the record's lock, so a kill -9 at any moment leaves a readable record. The runner's own writes
+go through the durable writer (`core.durable`): its event loop awaits them, never an fsync.
 
 What a task's end means to others (its completion notice, its episode, the scheduler's and the loop's
 bookkeeping) follows the TaskFinished event; a question its agent asks moves it to `awaiting_answer` and
@@ -23,6 +24,7 @@ from oboto.agent.profiles import AgentProfile, ProfileError, ProfileLibrary
 from oboto.agent.prompt import system_prompt
 from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.agent.turn import ChatModel, TurnLimits, run_turn
+from oboto.core import durable
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings
 from oboto.core.errors import RequestRefused
@@ -124,6 +126,10 @@ class TaskManager:
             tx.doc = TaskRecord.model_validate({**tx.doc.model_dump(), **changes})
         return tx.doc
 
+    async def _update_async(self, task_id: str, **changes: Any) -> TaskRecord:
+        """`_update` as a writer job: the event loop waits for it without blocking."""
+        return await durable.writer.run_async(lambda: self._update(task_id, **changes))
+
     def list(self, status: str | Iterable[str] | None = None) -> list[TaskRecord]:
         wanted = {status} if isinstance(status, str) else set(status) if status else None
         records = []
@@ -161,6 +167,25 @@ class TaskManager:
         """Record a queued task and return it; the record is on disk before the id is returned.
 
         `agent` names the profile it runs as (its limits apply unless given here); `model` overrides its model."""
+        record = self._new_record(
+            description, query, context=context, conversation=conversation, origin=origin, tags=tags,
+            schedule_id=schedule_id, parent_task_id=parent_task_id, depth=depth, read_only=read_only,
+            guarded=guarded, timeout_seconds=timeout_seconds, max_iterations=max_iterations,
+            token_budget=token_budget, agent=agent, model=model, notify=notify)
+        return durable.writer.run(lambda: self._save_new(record))
+
+    async def spawn_async(self, description: str, query: str, **options: Any) -> TaskRecord:
+        """`spawn` for the event loop: the same record, made durable by the writer while the loop goes on."""
+        record = self._new_record(description, query, **options)
+        return await durable.writer.run_async(lambda: self._save_new(record))
+
+    def _new_record(self, description: str, query: str, *, context: str | None = None, conversation: str = "chat",
+                    origin: str = "user", tags: Iterable[str] = (), schedule_id: str | None = None,
+                    parent_task_id: str | None = None, depth: int = 1, read_only: bool = False,
+                    guarded: bool = False, timeout_seconds: float | None = None, max_iterations: int | None = None,
+                    token_budget: int | None = None, agent: str | None = None, model: str | None = None,
+                    notify: str | None = None) -> TaskRecord:
+        """The queued record `spawn` stores; a TaskError when the request cannot be done."""
         if depth > self.settings.tasks.max_depth:
             raise TaskError(
                 f"background tasks may only be nested {self.settings.tasks.max_depth} deep; do this work yourself"
@@ -190,12 +215,19 @@ class TaskManager:
             model=model.strip() if model else None,
             notify=notify,
         )
+        return record
+
+    def _save_new(self, record: TaskRecord) -> TaskRecord:
+        """Store a new record (a writer job); it is announced, and started here, once it is durable."""
         save_document(self.paths.task_record(record.id), record)
+        durable.after_commit(lambda: self._announce(record))
+        return record
+
+    def _announce(self, record: TaskRecord) -> None:
         self.bus.publish(TaskQueued(task_id=record.id, description=record.description, origin=record.origin,
                                     agent=record.agent))
         if self.is_runner:
             call_in_loop(self._loop, lambda: self._start_soon(record.id))
-        return record
 
     def continue_task(self, task_id: str, prompt: str) -> TaskRecord:
         """Queue a finished task again with a follow-up: its agent goes on with its own history and `prompt`."""
@@ -332,8 +364,6 @@ class TaskManager:
                 held_back.append(task_id)  # keeps its place; later tasks of other profiles may start
                 continue
             self._queued_ids.discard(task_id)
-            record = self._update(task_id, status="running", started_at=utc_now(), runner_pid=os.getpid(),
-                                  runs=record.runs + 1)
             task = asyncio.get_running_loop().create_task(self._execute(record), name=task_id)
             task.add_done_callback(self._execution_ended)
             self._running[task_id] = task
@@ -363,7 +393,26 @@ class TaskManager:
         self._finish(task_id, status, error=error)
         self._pump()
 
-    async def _execute(self, record: TaskRecord) -> None:
+    async def _claim(self, queued: TaskRecord) -> TaskRecord | None:
+        """Mark a queued task running (None: another process cancelled it meanwhile)."""
+        def claim() -> TaskRecord | None:
+            with self._transaction(queued.id) as tx:
+                if tx.doc.status != "queued":
+                    return None
+                tx.doc = tx.doc.model_copy(update={"status": "running", "started_at": utc_now(),
+                                                   "runner_pid": os.getpid(), "runs": tx.doc.runs + 1})
+            return tx.doc
+
+        return await durable.writer.run_async(claim)
+
+    async def _execute(self, queued: TaskRecord) -> None:
+        claimed = await self._claim(queued)
+        if claimed is None:
+            self._running.pop(queued.id, None)
+            self._running_agents.pop(queued.id, None)
+            self._pump()
+            return
+        record = claimed
         log = PublishingTaskLog(self.paths.task_log(record.id), self.bus, record.id)
         status, result, error, outcome, change = "failed", None, None, None, None
         messages: list[dict[str, Any]] = []
@@ -404,14 +453,11 @@ class TaskManager:
             status, error = "failed", f"{type(failure).__name__}: {failure}"
         finally:
             log.line(f"■ {status}" + (f": {error}" if error else ""))
-            log.close()
-            if messages:
-                self._keep_history(record.id, messages)
         self._running.pop(record.id, None)
         self._running_agents.pop(record.id, None)
         usage = outcome.usage if outcome else None
-        self._finish(
-            record.id, status, error=error, result=result, run_usage=usage or Usage(),
+        await self._finish_async(
+            record.id, status, log=log, history=messages, error=error, result=result, run_usage=usage or Usage(),
             iterations=record.iterations + outcome.iterations if outcome else None,
             tool_calls=record.tool_calls + outcome.tool_calls if outcome else None,
             files_changed=len(change.recorded.files) if change and change.recorded else None,
@@ -432,6 +478,8 @@ class TaskManager:
         return continued_messages(system, earlier, record.follow_ups[-1])
 
     def _keep_history(self, task_id: str, messages: list[dict[str, Any]]) -> None:
+        if not messages:
+            return
         """What the agent saw and said, for `continue_task`; a full disk must not change how the task ended."""
         try:
             save_document(self.paths.task_history(task_id), TaskHistory(messages=settled(messages)))
@@ -439,15 +487,21 @@ class TaskManager:
             self.bus.publish(WorkspaceWarning(message=f"the history of {task_id} could not be saved ({failure}); "
                                                       "it cannot be continued"))
 
-    def _finish(self, task_id: str, status: str, *, error: str | None = None, result: str | None = None,
-                run_usage: Usage | None = None, **extra: Any) -> None:
-        """Record how the task ended; `run_usage` is what this run of its agent spent (None: it did not run)."""
-        changes: dict[str, Any] = {"status": status, "finished_at": utc_now(), "error": error, "notice_posted": False}
-        if result is not None:
-            changes["result"] = result
-        changes.update({key: value for key, value in extra.items() if value is not None})
-        record = self._update(task_id, **changes)
+    def _finish(self, task_id: str, status: str, *, error: str | None = None, run_usage: Usage | None = None) -> None:
+        """Record how a task that never ran its agent ended (`run_usage` None: it did not run)."""
+        record = durable.writer.run(lambda: self._update(task_id, **_ending(status, error, None, {})))
         self._ended(record, run_usage)
+
+    async def _finish_async(self, task_id: str, status: str, *, log: PublishingTaskLog,
+                            history: list[dict[str, Any]], error: str | None, result: str | None,
+                            run_usage: Usage, **extra: Any) -> None:
+        """Record how a run ended, with its log and history, in one writer job: one record write for the end."""
+        def finish() -> TaskRecord:
+            log.close()
+            self._keep_history(task_id, history)
+            return self._update(task_id, **_ending(status, error, result, extra))
+
+        self._ended(await durable.writer.run_async(finish), run_usage)
 
     def _ended(self, record: TaskRecord, run_usage: Usage | None = None) -> None:
         usage = run_usage or Usage()
@@ -476,3 +530,12 @@ class TaskManager:
     def _question_wait_ended(self, event: QuestionWaitEnded) -> None:
         if event.task_id is not None:
             self.set_status(event.task_id, "running", question_id=None)
+
+
+def _ending(status: str, error: str | None, result: str | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """The changes that record a task's end."""
+    changes: dict[str, Any] = {"status": status, "finished_at": utc_now(), "error": error, "notice_posted": False}
+    if result is not None:
+        changes["result"] = result
+    changes.update({key: value for key, value in extra.items() if value is not None})
+    return changes

@@ -1,0 +1,349 @@
+"""The durable writer: one thread that makes many writes durable together (group commit), off the event loop.
+
+A job is a plain function run in the writer's thread. While it runs, every atomic replace and fsynced append it
+makes through `replace_file`/`append_durably` (and so every `core.store` save and transaction) is *staged*: the
+bytes are written to a temp file (or appended) at once, and the locks it takes are kept. When the queue is empty
+(or the batch is full), the batch commits: every staged file is fsynced by a pool of threads at the same time (the
+filesystem's journal then commits them together, which costs about what one fsync costs), the temp files are
+renamed into place, each folder touched is fsynced once, the locks are released, and only then do the jobs'
+after-commit callbacks run and their futures resolve. So an acknowledged write is as durable as before, while
+500 records cost one journal commit instead of 500, and the event loop only awaits a future.
+
+Outside a job (another thread, or the writer's own thread between jobs) the same calls write and fsync at once,
+exactly as before. Written by hand: no maintained package does group commit of atomic file replaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fcntl
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from oboto.core import safe_open
+from oboto.core.events import FileQuarantined
+from oboto.core.locks import lock_file, open_locked
+from oboto.core.quarantine import open_repairing
+
+T = TypeVar("T")
+
+SYNC_THREADS = 16
+"""fsyncs in flight at once at commit: enough for the journal to merge them (measured: 500 files 1.5 s → 0.2 s)."""
+MAX_BATCH_JOBS = 1000
+
+
+@dataclass
+class _Staged:
+    """A write of one job, waiting for the commit: a temp file to rename into place, or an appended file."""
+
+    fd: int
+    folder_fd: int | None = None
+    temp: str | None = None
+    name: str | None = None
+    folder: Path | None = None
+
+
+@dataclass
+class _Job:
+    function: Callable[[], Any]
+    future: concurrent.futures.Future[Any]
+    staged: list[_Staged] = field(default_factory=list)
+    locks: list[int] = field(default_factory=list)
+    after: list[Callable[[], None]] = field(default_factory=list)
+    contents: dict[Path, bytes] = field(default_factory=dict)
+    """What its staged replaces will hold, so a later job of the batch reads a record as it will be."""
+    result: Any = None
+    error: BaseException | None = None
+
+
+class _Batch:
+    """The jobs run since the last commit; what they staged, and the locks they hold until it."""
+
+    def __init__(self) -> None:
+        self.jobs: list[_Job] = []
+        self.held: dict[Path, int] = {}
+
+    @property
+    def current(self) -> _Job:
+        return self.jobs[-1]
+
+
+_local = threading.local()
+
+
+def _batch() -> _Batch | None:
+    return getattr(_local, "batch", None)
+
+
+def in_job() -> bool:
+    """Whether this thread is running a writer job (its writes are staged and committed with its batch)."""
+    return _batch() is not None
+
+
+def replace_file(path: Path, data: bytes, *, mode: int = 0o600, base: Path | None = None) -> None:
+    """Replace `path` atomically: staged within a writer job (durable when the job's future resolves), else now."""
+    batch = _batch()
+    if batch is None:
+        safe_open.write_atomic(path, data, base=base, mode=mode)
+        return
+    with safe_open.parent_folder(path, base=base, create=True) as (folder_fd, name):
+        handle, temp = safe_open.make_temp(folder_fd, name, mode)
+        try:
+            os.fchmod(handle, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view):]
+        except BaseException:
+            os.close(handle)
+            os.unlink(temp, dir_fd=folder_fd)
+            raise
+        batch.current.staged.append(_Staged(handle, os.dup(folder_fd), temp, name, path.parent))
+    batch.current.contents[path.absolute()] = data
+
+
+def append_durably(path: Path, data: bytes) -> tuple[int, FileQuarantined | None]:
+    """Append `data` in one write (a damaged file is moved aside first); fsynced now, or at the job's commit."""
+    fd, moved = open_repairing(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, data)
+        size = os.fstat(fd).st_size
+    except BaseException:
+        os.close(fd)
+        raise
+    batch = _batch()
+    if batch is None:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    else:
+        batch.current.staged.append(_Staged(fd))
+    return size, moved
+
+
+def sync_and_close(fd: int) -> None:
+    """fsync and close `fd` (an appended log): at the job's commit within a writer job, else now."""
+    batch = _batch()
+    if batch is not None:
+        batch.current.staged.append(_Staged(fd))
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_staged(path: Path) -> bytes | None:
+    """What an earlier job of this batch staged for `path` (not yet renamed into place), if anything."""
+    batch = _batch()
+    if batch is None:
+        return None
+    key = path.absolute()
+    return next((job.contents[key] for job in reversed(batch.jobs) if key in job.contents), None)
+
+
+def hold_lock(path: Path) -> FileQuarantined | None:
+    """Within a job: lock `<path>.lock` until the batch commits (at once when the batch holds it already).
+
+    Returns the event of a damaged lock file moved aside, for the caller to publish. Only for use inside a job.
+    """
+    batch = _batch()
+    assert batch is not None, "hold_lock is for writer jobs; elsewhere use core.locks.locked"
+    key = lock_file(path).absolute()
+    if key in batch.held:
+        return None
+    fd, moved = open_locked(key, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if fd is None:
+        _commit_earlier_jobs(batch)  # never wait for a lock while holding others: another process may want ours
+        fd, moved_now = open_locked(key, fcntl.LOCK_EX)
+        moved = moved or moved_now
+    assert fd is not None
+    batch.held[key] = fd
+    batch.current.locks.append(fd)
+    return moved
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once what this job wrote is durable and its locks released (at once outside a job)."""
+    batch = _batch()
+    if batch is None:
+        callback()
+    else:
+        batch.current.after.append(callback)
+
+
+def _commit_earlier_jobs(batch: _Batch) -> None:
+    """Commit every job of `batch` but the running one, so it may wait for a lock holding nothing else."""
+    earlier, batch.jobs = batch.jobs[:-1], batch.jobs[-1:]
+    if not earlier:
+        return
+    running_locks = set(batch.current.locks)
+    _commit(earlier)
+    batch.held = {key: fd for key, fd in batch.held.items() if fd in running_locks}
+
+
+def _commit(jobs: list[_Job]) -> None:
+    """fsync everything the jobs staged (all at once), rename into place, fsync the folders, unlock, resolve."""
+    staged = [(job, item) for job in jobs for item in job.staged]
+    if staged:
+        _sync_all(staged)
+    folders: dict[Path, int] = {}
+    for job, item in staged:
+        try:
+            if item.temp is not None and job.error is None:
+                os.replace(item.temp, item.name, src_dir_fd=item.folder_fd, dst_dir_fd=item.folder_fd)
+        except OSError as error:
+            job.error = error
+        finally:
+            if item.folder_fd is not None:
+                assert item.folder is not None
+                if item.folder in folders or job.error is not None:
+                    if job.error is not None and item.temp is not None:
+                        _unlink_quietly(item.temp, item.folder_fd)
+                    os.close(item.folder_fd)
+                else:
+                    folders[item.folder] = item.folder_fd
+    for folder_fd in folders.values():
+        try:
+            os.fsync(folder_fd)
+        except OSError as error:
+            for job in jobs:
+                job.error = job.error or error
+        finally:
+            os.close(folder_fd)
+    for job in jobs:
+        for fd in job.locks:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        job.locks.clear()
+    for job in jobs:
+        _resolve(job)
+
+
+def _sync_all(staged: list[tuple[_Job, _Staged]]) -> None:
+    def sync(pair: tuple[_Job, _Staged]) -> None:
+        job, item = pair
+        try:
+            os.fsync(item.fd)
+        except OSError as error:
+            job.error = job.error or error
+        finally:
+            os.close(item.fd)
+
+    if len(staged) == 1:
+        sync(staged[0])
+        return
+    with concurrent.futures.ThreadPoolExecutor(min(SYNC_THREADS, len(staged)),
+                                               thread_name_prefix="oboto-fsync") as pool:
+        list(pool.map(sync, staged))
+
+
+def _resolve(job: _Job) -> None:
+    if job.error is None:
+        for callback in job.after:
+            try:
+                callback()
+            except Exception as error:  # the write is durable; a failing reaction must not undo its result
+                job.error = error
+                break
+    if job.future.set_running_or_notify_cancel():
+        if job.error is None:
+            job.future.set_result(job.result)
+        else:
+            job.future.set_exception(job.error)
+
+
+def _unlink_quietly(name: str, folder_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=folder_fd)
+    except OSError:
+        pass
+
+
+class DurableWriter:
+    """The writer thread: jobs in, group commits out (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, function: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Run `function` in the writer thread; the future resolves once everything it wrote is durable."""
+        if threading.current_thread() is self._thread:
+            future: concurrent.futures.Future[T] = concurrent.futures.Future()
+            _run_inline(function, future)  # asked from inside a job: it joins that job (nobody else could run it)
+            return future
+        return self._enqueue(function)
+
+    def _enqueue(self, function: Callable[[], T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._ensure_thread()
+        self._queue.put(_Job(function, future))
+        return future
+
+    def post(self, function: Callable[[], object], report: Callable[[BaseException], None]) -> None:
+        """Run `function` as a job nobody waits for (bookkeeping); a failure is handed to `report`."""
+        def reported(done: concurrent.futures.Future[object]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                report(done.exception())
+
+        self._enqueue(function).add_done_callback(reported)  # queued even from a job: it runs after that one
+
+    def run(self, function: Callable[[], T]) -> T:
+        """Run `function` as a job and wait until it is durable (for code off the event loop)."""
+        return self.submit(function).result()
+
+    async def run_async(self, function: Callable[[], T]) -> T:
+        """Run `function` as a job; the event loop waits for its commit without blocking."""
+        return await asyncio.wrap_future(self.submit(function))
+
+    def flush(self) -> None:
+        """Wait until everything submitted so far is durable."""
+        if self._thread is not None and threading.current_thread() is not self._thread:
+            self.run(lambda: None)
+
+    def _ensure_thread(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="oboto-writer", daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            jobs = [self._queue.get()]
+            batch = _Batch()
+            _local.batch = batch
+            try:
+                while True:
+                    job = jobs[-1]
+                    batch.jobs.append(job)
+                    try:
+                        job.result = job.function()
+                    except BaseException as error:  # the job's own failure goes to its caller
+                        job.error = error
+                    if len(batch.jobs) >= MAX_BATCH_JOBS:
+                        break
+                    try:
+                        jobs.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+            finally:
+                _local.batch = None
+            _commit(batch.jobs)
+
+
+def _run_inline(function: Callable[[], T], future: concurrent.futures.Future[T]) -> None:
+    try:
+        future.set_result(function())
+    except BaseException as error:
+        future.set_exception(error)
+
+
+writer = DurableWriter()
+"""The process's one writer (every service shares it, so their writes commit together)."""
