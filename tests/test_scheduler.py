@@ -15,6 +15,7 @@ import orjson
 import pytest
 from croniter import croniter
 
+from oboto.core import durable
 from oboto.core.atomic import atomic_write_json
 from oboto.core.durations import DurationError, parse_duration
 from oboto.core.events import FileQuarantined
@@ -163,7 +164,8 @@ async def test_firing_spawns_a_schedule_task_and_updates_the_record(runner_runti
     assert task.tags[:2] == ["schedule", schedule.id] and "chores" in task.tags
     assert fired.recent_task_ids == [task.id] and asked <= fired.last_run_at <= utc_now()
     assert near(fired.next_run_at, fired.last_run_at + timedelta(seconds=60), 0.01)
-    assert [event["task_id"] for event in events_of(paths, "schedule:fired")] == [task.id]
+    # the firing is committed by the durable writer, and its event published right after the commit
+    await async_wait_until(lambda: [event["task_id"] for event in events_of(paths, "schedule:fired")] == [task.id])
     done = await runtime.tasks.wait(task.id, 10)
     assert done.status == "completed"
     await async_wait_until(lambda: runtime.scheduler.get(schedule.id).last_result is not None)
@@ -219,8 +221,8 @@ async def test_reaching_max_runs_pauses_with_the_reason(runner_runtime: Runtime)
     stopped = runtime.scheduler.get(schedule.id)
     assert stopped.status == "paused" and stopped.paused_reason == "reached its run limit (2 runs)"
     assert stopped.next_run_at is None
-    assert any(event["change"] == "paused" and "run limit" in event["reason"]
-               for event in events_of(paths, "schedule:changed"))
+    await async_wait_until(lambda: any(event["change"] == "paused" and "run limit" in event["reason"]
+                                       for event in events_of(paths, "schedule:changed")))
     with pytest.raises(ScheduleError, match="already run 2 of its 2 runs; raise its run limit"):
         runtime.scheduler.resume(schedule.id)
     await settle(runtime)
@@ -378,6 +380,7 @@ async def test_two_runners_never_fire_the_same_due_time_twice(workspace: Workspa
         # each timing loop saw the due time surface; the later one found it already fired on disk
         await async_wait_until(lambda: all(
             service._memory[schedule.id].run_count == 1 for service in (first.scheduler, second.scheduler)))
+        await asyncio.to_thread(durable.writer.flush)  # the firing's commit (the durable writer) is complete
         assert len(schedule_tasks(first, schedule.id)) == 1
         assert len(events_of(workspace, "schedule:fired")) == 1
     finally:

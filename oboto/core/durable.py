@@ -27,7 +27,7 @@ from typing import Any, Callable, TypeVar
 
 from oboto.core import safe_open
 from oboto.core.events import FileQuarantined
-from oboto.core.locks import lock_file, open_locked
+from oboto.core.locks import lock_file, locks_held_here, open_locked
 from oboto.core.quarantine import open_repairing
 
 T = TypeVar("T")
@@ -275,9 +275,11 @@ class DurableWriter:
 
     def submit(self, function: Callable[[], T]) -> concurrent.futures.Future[T]:
         """Run `function` in the writer thread; the future resolves once everything it wrote is durable."""
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() is self._thread or locks_held_here():
+            # From inside a job it joins that job; from a thread holding a lock a job may need, waiting for the
+            # writer could wait forever, so it is written here and now, as without the writer.
             future: concurrent.futures.Future[T] = concurrent.futures.Future()
-            _run_inline(function, future)  # asked from inside a job: it joins that job (nobody else could run it)
+            _run_inline(function, future)
             return future
         return self._enqueue(function)
 

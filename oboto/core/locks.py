@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -46,6 +47,14 @@ def open_locked(path: Path, operation: int) -> tuple[int | None, FileQuarantined
         os.close(fd)  # removed while we waited for it: lock the file that is there now
 
 
+_held = threading.local()
+
+
+def locks_held_here() -> int:
+    """How many `locked()` blocks this thread is inside (the durable writer must not be waited for meanwhile)."""
+    return getattr(_held, "count", 0)
+
+
 @contextmanager
 def locked(path: Path) -> Iterator[FileQuarantined | None]:
     """Hold an exclusive lock on `<path>.lock` for a read-modify-write of `path` (blocks briefly).
@@ -54,9 +63,11 @@ def locked(path: Path) -> Iterator[FileQuarantined | None]:
     """
     fd, moved = open_locked(lock_file(path), fcntl.LOCK_EX)
     assert fd is not None
+    _held.count = locks_held_here() + 1
     try:
         yield moved
     finally:
+        _held.count -= 1
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

@@ -29,11 +29,6 @@ from oboto.core.events import (
     Event,
     FileQuarantined,
     MessageAppended,
-    ReplyFinished,
-    ReplyRestarted,
-    ReplyRetryScheduled,
-    ReplyStarted,
-    ReplyTextAppended,
 )
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
@@ -48,16 +43,15 @@ from oboto.core.quarantine import (
 )
 from oboto.core.store import DocumentTransaction, describe_error, document_transaction, load_document
 from oboto.services.history_index import HistoryIndex, IndexEntry, is_message_line
+from oboto.services.streaming_reply import StreamingReply
 from oboto.services.conversation_models import (
     MAIN_CONVERSATION,
     ConversationIndex,
     ConversationInfo,
     Message,
-    TokenUsage,
     normalise_name,
 )
 
-STREAM_FLUSH_SECONDS = 1.0
 T = TypeVar("T")
 
 
@@ -497,7 +491,7 @@ class ConversationManager:
         """A clearly marked system message (reports, task notices, background agent results)."""
         return self.append(name, Message(role="system", content=text, marker=marker, author=author))
 
-    def start_stream(self, name: str, *, author: str | None = None) -> "StreamingReply":
+    def start_stream(self, name: str, *, author: str | None = None) -> StreamingReply:
         return StreamingReply(self, normalise_name(name), author=author)
 
     def report_to_parent(self, child: str, summary: str, status: str, key_findings: list[str]) -> Message:
@@ -561,97 +555,3 @@ def _ends_torn(path: Path) -> bool:
         return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
     finally:
         os.close(fd)
-
-
-class StreamingReply:
-    """A reply being streamed into a conversation, persisted as it grows so a crash keeps what was shown.
-
-    Each step is also published (ReplyStarted, ReplyTextAppended, …, ReplyFinished, keyed by the message id),
-    so a view draws the reply live from the same id the store keeps it under.
-    """
-
-    def __init__(self, manager: ConversationManager, conversation: str, *, author: str | None) -> None:
-        self.manager = manager
-        self.conversation = conversation
-        self.message = Message(role="assistant", status="streaming", author=author, pid=os.getpid())
-        self._parts: list[str] = []
-        self._stored = ""
-        """The text already in the file (a flush appends only what follows it)."""
-        self._last_flush = time.monotonic()
-        self._persisted = False
-        manager._live_streams.add(self.message.id)
-        manager.bus.publish(ReplyStarted(conversation=conversation, message_id=self.id, author=author))
-
-    @property
-    def id(self) -> str:
-        return self.message.id
-
-    @property
-    def text(self) -> str:
-        return "".join(self._parts)
-
-    def feed(self, delta: str) -> None:
-        self._parts.append(delta)
-        self.manager.bus.publish(ReplyTextAppended(conversation=self.conversation, message_id=self.id, delta=delta))
-        if time.monotonic() - self._last_flush >= STREAM_FLUSH_SECONDS:
-            self.flush()
-
-    def restart(self) -> None:
-        """The model call is being retried: what was streamed so far is discarded."""
-        self._parts.clear()
-        self.manager.bus.publish(ReplyRestarted(conversation=self.conversation, message_id=self.id))
-        if self._persisted:
-            self.flush()
-
-    def retry_scheduled(self, attempt: int, delay_seconds: float, reason: str) -> None:
-        """The model call failed for a moment; say so (the reply itself is unchanged)."""
-        self.manager.bus.publish(ReplyRetryScheduled(conversation=self.conversation, message_id=self.id,
-                                                     attempt=attempt, delay_seconds=delay_seconds, reason=reason))
-
-    def flush(self) -> None:
-        """Persist what is new since the last flush: the first snapshot once, then only the added text."""
-        self._last_flush = time.monotonic()
-        text = self.text
-        if not self._persisted:
-            self.manager._write_record(self.conversation, self.message.model_copy(update={"content": text}), new=True)
-            self._persisted = True
-        elif text.startswith(self._stored):
-            if len(text) > len(self._stored):
-                self.manager._write_update(self.conversation, self.id, {"more": text[len(self._stored):]})
-        else:
-            self.manager._write_update(self.conversation, self.id, {"content": text})  # restarted: replaced
-        self._stored = text
-
-    def finish(self, tool_calls: list[dict[str, Any]] | None = None, *, model: str | None = None,
-               usage: TokenUsage | None = None) -> Message:
-        final = self.message.model_copy(update={"content": self.text, "status": "complete", "pid": None,
-                                                "tool_calls": tool_calls, "model": model, "usage": usage})
-        return self._close(final)
-
-    def interrupt(self) -> Message | None:
-        """Keep whatever was streamed, marked interrupted; nothing is written when nothing was said."""
-        if not self.text and not self._persisted:
-            self.manager._live_streams.discard(self.id)
-            self.manager.bus.publish(ReplyFinished(conversation=self.conversation, message_id=self.id,
-                                                   status="discarded"))
-            return None
-        final = self.message.model_copy(update={"content": self.text, "status": "interrupted", "pid": None})
-        return self._close(final)
-
-    def _close(self, final: Message) -> Message:
-        if not self._persisted:
-            self.manager._write_record(self.conversation, final, new=True)
-        else:
-            closing = final.model_dump(mode="json", include={"status", "pid", "tool_calls", "model", "usage"})
-            text = final.content
-            if text.startswith(self._stored):
-                closing["more"] = text[len(self._stored):]
-            else:
-                closing["content"] = text
-            self.manager._write_update(self.conversation, self.id, closing)
-        self.manager._live_streams.discard(self.id)
-        bus = self.manager.bus
-        bus.publish(MessageAppended(conversation=self.conversation, message_id=final.id, role=final.role,
-                                    marker=final.marker))
-        bus.publish(ReplyFinished(conversation=self.conversation, message_id=final.id, status=final.status))
-        return final

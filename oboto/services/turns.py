@@ -15,7 +15,8 @@ from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest
 from oboto.services.change_models import ChangeAuthor
 from oboto.services.context import Compaction, CompactionFailed, PromptTooLarge
 from oboto.services.conversation_models import Message, TokenUsage
-from oboto.services.conversations import ConversationManager, StreamingReply
+from oboto.services.conversations import ConversationManager
+from oboto.services.streaming_reply import StreamingReply
 
 if TYPE_CHECKING:
     from oboto.services.runtime import Runtime
