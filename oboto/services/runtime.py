@@ -6,6 +6,8 @@ in its constructor), so nothing here depends on the order in which they are buil
 
 from __future__ import annotations
 
+import asyncio
+
 import os
 import threading
 from pathlib import Path
@@ -16,6 +18,7 @@ from oboto.agent.tools.base import ToolContext, ToolRegistry
 from oboto.agent.tools.deps import ToolDeps
 from oboto.agent.turn import ChatModel, TurnObserver, TurnOutcome
 from oboto.core.audit import AuditLog
+from oboto.core import durable
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings, load_settings
 from oboto.core.events import ModelChosen, PermissionModeChanged, WorkspaceWarning
@@ -317,6 +320,7 @@ class Runtime:
         await self.tasks.stop_runner(reason)
         await self.task_endings.stop_runner()
         self.questions.stop_runner()
+        await asyncio.to_thread(durable.writer.flush)  # the bookkeeping posted to the writer is on disk too
 
     def workspace_changed(self, changed: frozenset[Path]) -> None:
         """Another process wrote a request into `.oboto/`; hand it to the owning service."""

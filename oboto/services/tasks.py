@@ -45,6 +45,7 @@ from oboto.core.store import DocumentTransaction, document_transaction, load_doc
 from oboto.llm.types import Usage
 from oboto.services.change_models import ChangeAuthor
 from oboto.services.checkpoints import CheckpointService
+from oboto.services.conversation_models import MAIN_CONVERSATION
 from oboto.services.conversations import ConversationManager
 from oboto.services.foreground import ForegroundActivity
 from oboto.services.runner import call_in_loop
@@ -200,7 +201,7 @@ class TaskManager:
             description=description.strip()[:500],
             query=query,
             context=context,
-            conversation=self.conversations.info(conversation).name,
+            conversation=self._conversation_of(conversation),
             origin=origin,
             tags=list(tags),
             schedule_id=schedule_id,
@@ -216,6 +217,12 @@ class TaskManager:
             notify=notify,
         )
         return record
+
+    def _conversation_of(self, name: str) -> str:
+        """The conversation a task reports to, checked to exist (`chat` always does: no read for it)."""
+        if name == MAIN_CONVERSATION:
+            return name
+        return self.conversations.info(name).name
 
     def _save_new(self, record: TaskRecord) -> TaskRecord:
         """Store a new record (a writer job); it is announced, and started here, once it is durable."""
