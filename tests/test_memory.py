@@ -458,3 +458,24 @@ def test_loading_the_embedder_leaves_logging_alone() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["0", str(30)]
     assert result.stderr == ""
+
+
+async def test_episodes_of_tasks_ending_together_are_stored_by_one_remember_many(runtime: Runtime,
+                                                                                  monkeypatch) -> None:
+    memory = runtime.memory
+    batches: list[list[str]] = []
+    original = memory.remember_many
+
+    def counting(items, **options):
+        batches.append([item.source for item in items])
+        return original(items, **options)
+
+    monkeypatch.setattr(memory, "remember_many", counting)
+    records = [runtime.tasks.spawn(f"job {index}", f"check item {index}") for index in range(4)]
+    for record in records:
+        memory.record_episode(record.model_copy(update={"status": "completed", "result": f"done {record.id}"}))
+    assert await memory.drain() == 0
+    assert batches == [[record.id for record in records]], "one batch, each episode with its own task"
+    stored = {episode.source: episode for episode in memory.list(kind="episode")}
+    assert set(stored) == {record.id for record in records}
+    assert all(f"done {task_id}" in episode.text for task_id, episode in stored.items())
