@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from oboto.core import durable
 from oboto.core.locks import locked
 from oboto.core.models import Document
 from oboto.core.store import document_transaction, load_document
-from oboto.testing import Reply, ScriptedLLM, async_wait_until
+from oboto.testing import Reply, ScriptedLLM, async_wait_until, wait_until
 from runtime_helpers import runner
 
 
@@ -60,6 +61,7 @@ def test_a_write_is_fsynced_and_in_place_before_its_future_resolves(tmp_path: Pa
     future.add_done_callback(lambda _done: seen_when_done.append(target.read_bytes()))
     future.result()
     kinds = [kind for kind, _what, _thread in syscalls]
+    wait_until(lambda: seen_when_done, timeout=10)  # result() may return before the writer runs done-callbacks
     assert seen_when_done == [b"new\n"]
     assert kinds == ["fsync", "replace", "fsync"], "file fsynced, renamed into place, then its folder fsynced"
 
@@ -149,3 +151,24 @@ async def test_a_task_run_makes_no_fsync_on_the_event_loop_thread(workspace, llm
     notices = "\n".join(message.content for message in runtime.conversations.messages("chat")
                          if message.marker == "task-notice")
     assert all(record.id in notices for record in records), "every end was still told in chat"
+
+
+def test_a_job_and_its_after_commit_callbacks_see_the_submitters_context(tmp_path: Path) -> None:
+    """A command the warm runner serves prints from its writer jobs' reactions: they must reach its own streams."""
+    whose: contextvars.ContextVar[str] = contextvars.ContextVar("whose", default="the writer's")
+    seen: list[str] = []
+
+    def job() -> None:
+        seen.append(whose.get())
+        durable.replace_file(tmp_path / "record.json", b"{}")
+        durable.after_commit(lambda: seen.append(whose.get()))
+
+    def submitter() -> None:
+        whose.set("the request's")
+        durable.writer.run(job)
+
+    thread = threading.Thread(target=submitter)
+    thread.start()
+    thread.join()
+    assert seen == ["the request's", "the request's"]
+    assert whose.get() == "the writer's"

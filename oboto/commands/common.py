@@ -13,6 +13,8 @@ from typing import Any, NoReturn
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_FLUSH_SECONDS = 2.0
+"""How long a process ending at once waits for the writer's queued bookkeeping."""
 
 
 class UsageError(Exception):
@@ -130,11 +132,17 @@ def runner_pid(runtime: Any) -> int | None:
 
 
 def exit_now(code: int) -> NoReturn:
-    """End the process without waiting for worker threads (everything oboto writes is already fsynced): a cold
+    """End the process without waiting for worker threads (every acknowledged write is already fsynced): a cold
     `import chromadb` or an embedding call on a thread cannot be interrupted, and the interpreter would join it."""
     import logging
     import os
 
+    from oboto.core import durable
+
+    try:
+        durable.writer.flush(timeout=EXIT_FLUSH_SECONDS)  # bookkeeping posted to the writer; os._exit runs no atexit
+    except TimeoutError:
+        pass  # a stuck disk must not keep the process: what was acknowledged is on disk already
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

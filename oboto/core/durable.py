@@ -16,7 +16,9 @@ exactly as before. Written by hand: no maintained package does group commit of a
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextvars
 import fcntl
 import os
 import queue
@@ -52,6 +54,8 @@ class _Staged:
 class _Job:
     function: Callable[[], Any]
     future: concurrent.futures.Future[Any]
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    """The submitter's context: the job and its after-commit callbacks see it (a warm command's own streams)."""
     staged: list[_Staged] = field(default_factory=list)
     locks: list[int] = field(default_factory=list)
     after: list[Callable[[], None]] = field(default_factory=list)
@@ -247,7 +251,7 @@ def _resolve(job: _Job) -> None:
     if job.error is None:
         for callback in job.after:
             try:
-                callback()
+                job.context.run(callback)
             except Exception as error:  # the write is durable; a failing reaction must not undo its result
                 job.error = error
                 break
@@ -305,14 +309,16 @@ class DurableWriter:
         """Run `function` as a job; the event loop waits for its commit without blocking."""
         return await asyncio.wrap_future(self.submit(function))
 
-    def flush(self) -> None:
-        """Wait until everything submitted so far is durable."""
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything submitted so far is durable (TimeoutError after `timeout` seconds)."""
         if self._thread is not None and threading.current_thread() is not self._thread:
-            self.run(lambda: None)
+            self.submit(lambda: None).result(timeout)
 
     def _ensure_thread(self) -> None:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
+                if self._thread is None:
+                    atexit.register(self.flush)  # a daemon thread is stopped at exit: posted jobs are written first
                 self._thread = threading.Thread(target=self._work, name="oboto-writer", daemon=True)
                 self._thread.start()
 
@@ -326,7 +332,7 @@ class DurableWriter:
                     job = jobs[-1]
                     batch.jobs.append(job)
                     try:
-                        job.result = job.function()
+                        job.result = job.context.run(job.function)
                     except BaseException as error:  # the job's own failure goes to its caller
                         job.error = error
                     if len(batch.jobs) >= MAX_BATCH_JOBS:

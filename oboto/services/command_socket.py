@@ -33,6 +33,8 @@ MAX_REQUEST_BYTES = 1 << 20
 MAX_CONCURRENT_REQUESTS = 8
 REQUEST_TIMEOUT_SECONDS = 10.0
 """A client that connects and says nothing is dropped after this long."""
+DRAIN_SECONDS = 2.0
+"""How long a stopping runner waits for the commands it interrupted to end (well within the daemon's grace)."""
 STREAM_COUNT = 3
 _UCRED = struct.Struct("3i")
 
@@ -41,7 +43,7 @@ class MalformedRequest(ValueError):
     """A request line that is not what the protocol says; the reply says what is wrong."""
 
 
-@dataclass
+@dataclass(eq=False)
 class CommandRequest:
     """One command a client handed over: its arguments, its workspace and its three streams (open descriptors)."""
 
@@ -127,7 +129,9 @@ class CommandSocketServer:
         """Only peers of this uid are served."""
         self._listener: socket.socket | None = None
         self._inode: int | None = None
-        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
+        self._running: set[CommandRequest] = set()
+        self._ended = threading.Condition()
+        self._stopping = False
 
     def start(self) -> None:
         """Make `.oboto/` private, clear the path and listen; a failure is a warning (commands then do their own work)."""
@@ -176,7 +180,19 @@ class CommandSocketServer:
             self.bus.publish(move_aside(self.path, f"was {what}, not the runner's socket"))
 
     def stop(self) -> None:
-        """Stop listening and remove the socket file (if it is still the one this server made)."""
+        """Stop listening, remove the socket file (if it is still the one this server made), then interrupt the
+        commands still running and wait (up to DRAIN_SECONDS) until they end, so the runner stops after them.
+        Their clients are told the runner stopped (no exit code: the person did not interrupt them)."""
+        self._stop_listening()
+        with self._ended:
+            self._stopping = True
+            running = list(self._running)
+        for request in running:
+            request.interrupt()
+        with self._ended:
+            self._ended.wait_for(lambda: not self._running, timeout=DRAIN_SECONDS)
+
+    def _stop_listening(self) -> None:
         listener, self._listener = self._listener, None
         if listener is None:
             return
@@ -214,21 +230,27 @@ class CommandSocketServer:
                     _send_line(connection, {"error": f"malformed request to the runner: {problem}"})
                     return
                 connection.settimeout(None)
-                refusal = self._refusal(request)
+                with self._ended:
+                    refusal = self._refusal(request)
+                    if refusal is None:
+                        self._running.add(request)
                 if refusal is not None:
                     _send_line(connection, {"refused": refusal})
-                    return
-                if not self._slots.acquire(blocking=False):
-                    _send_line(connection, {"refused": "the runner is busy with other commands"})
                     return
                 try:
                     threading.Thread(target=_watch_for_interrupt, args=(connection, request), daemon=True).start()
                     code = self.handler(request)
                 finally:
-                    self._slots.release()
+                    with self._ended:
+                        self._running.discard(request)
+                        stopped_under_it = self._stopping
+                        self._ended.notify_all()
                     while streams:  # the client's pipes must not outlive its exit in this process
                         _close_quietly(streams.pop())
-                _send_line(connection, {"exit": code})
+                if stopped_under_it:
+                    connection.shutdown(socket.SHUT_RDWR)  # the end, though the interrupt watcher still reads it
+                else:
+                    _send_line(connection, {"exit": code})
         except OSError:
             pass  # the client went away mid-request
         finally:
@@ -236,10 +258,15 @@ class CommandSocketServer:
                 _close_quietly(descriptor)
 
     def _refusal(self, request: CommandRequest) -> str | None:
+        """Why this runner will not take `request` (the caller holds `_ended`), or None."""
         if request.workspace != str(self.root):
             return f"this runner serves {self.root}"
         if request.environment != self.environment:
             return "the runner was started with other settings in its environment"
+        if self._stopping:
+            return "the runner is stopping"
+        if len(self._running) >= MAX_CONCURRENT_REQUESTS:
+            return "the runner is busy with other commands"
         return None
 
 

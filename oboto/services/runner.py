@@ -84,9 +84,10 @@ class Runner:
         try:
             await self._stop.wait()
         finally:
-            if socket_server is not None:
-                socket_server.stop()
             stop_listening()
+            if socket_server is not None:
+                # The commands it runs end first, so what they wrote is in the writer before the runner flushes it.
+                await asyncio.to_thread(socket_server.stop)
 
     def _serve_commands(self):  # -> CommandSocketServer | None
         if self.commands is None:

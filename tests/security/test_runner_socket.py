@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import stat
+import threading
 from argparse import Namespace
 from collections.abc import Iterator
 
@@ -197,3 +198,30 @@ def test_a_request_whose_client_hangs_up_interrupts_its_command(workspace: Works
         os.close(write_end)
     finally:
         server.stop()
+
+
+def test_a_stopping_runner_interrupts_its_commands_and_waits_for_them(workspace: WorkspacePaths) -> None:
+    """The runner flushes its writer after stop(): a command still writing then would lose what it wrote."""
+    started, ended = threading.Event(), threading.Event()
+
+    def handle(request: CommandRequest) -> int:
+        started.set()
+        wait_until(lambda: request.interrupted, timeout=10)
+        ended.set()
+        return 130
+
+    server = CommandSocketServer(workspace, handle, EventBus(workspace.events))
+    server.start()
+    read_end, write_end = os.pipe()
+    try:
+        with connect(workspace) as connection:
+            data, fds = valid_request(workspace, read_end, write_end)
+            socket.send_fds(connection, [data], fds)
+            assert started.wait(10)
+            server.stop()
+            assert ended.is_set()
+            assert connection.recv(4096) == b"", "a command the person did not interrupt reports no exit code"
+    finally:
+        server.stop()
+        os.close(read_end)
+        os.close(write_end)
