@@ -32,7 +32,9 @@ def llm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedLLM]:
     with ScriptedLLM() as server:
         ENV.update(OBOTO_MODEL="openai/scripted", OBOTO_API_BASE=server.base_url, OPENAI_API_KEY="test-key",
                    OBOTO_CONFIG_DIR=str(tmp_path_factory.mktemp("user-config")), OBOTO_LOCAL_FALLBACK="false",
-                   LITELLM_LOCAL_MODEL_COST_MAP="True")
+                   LITELLM_LOCAL_MODEL_COST_MAP="True",
+                   # The daemon starts before the per-test isolated_environment sets this for the clients.
+                   OBOTO_LOCAL_DISCOVERY="false")
         yield server
 
 
