@@ -169,3 +169,33 @@ def test_without_a_runner_commands_do_their_own_work(tmp_path: Path, llm_env: Sc
     done = oboto(tmp_path, "run", "hello")
     assert (done.returncode, done.stdout) == (0, "no runner here\n")
     assert not os.path.lexists(tmp_path / ".oboto" / "runner.sock")
+
+
+def test_a_served_command_prints_to_its_client_even_after_sys_stdout_was_swapped(workspace) -> None:
+    """The TUI is a runner too, and Textual replaces sys.stdout and sys.stderr with its print capture while it runs."""
+    from contextlib import redirect_stderr, redirect_stdout
+    from io import StringIO
+
+    from oboto.commands.warm import command_handler
+    from oboto.services.command_socket import CommandRequest
+
+    def main(argv, *, workspace: str) -> int:
+        print("to the client")
+        print("a problem", file=sys.stderr)
+        return 3
+
+    handle = command_handler(main)
+    captured = StringIO()
+    stdin_read, stdin_write = os.pipe()
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    os.close(stdin_write)
+    request = CommandRequest(argv=["run", "hi"], workspace=str(workspace.root), environment="",
+                             streams=(stdin_read, out_write, err_write))
+    with redirect_stdout(captured), redirect_stderr(captured):
+        code = handle(request)
+    for descriptor in (stdin_read, out_write, err_write):
+        os.close(descriptor)
+    with os.fdopen(out_read) as out, os.fdopen(err_read) as err:
+        assert (code, out.read(), err.read()) == (3, "to the client\n", "a problem\n")
+    assert captured.getvalue() == ""

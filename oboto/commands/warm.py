@@ -160,9 +160,9 @@ def _read_reply(connection: socket.socket) -> dict[str, Any] | None:
 
 def command_handler(main: Callable[..., int]):  # -> CommandHandler
     """What the runner's socket runs each request with: `main(argv, workspace=...)`, on the client's streams."""
-    _route_standard_streams()
 
     def handle(request) -> int:
+        _route_standard_streams()  # per request: the TUI's app swaps in its own print capture while it runs
         streams = _open_streams(request.streams)
         token, request_token = _streams.set(streams), _request.set(request)
         try:
