@@ -71,6 +71,10 @@ class TaskSettings(Section):
     max_iterations: int = Field(30, ge=1, le=500, description="Model calls allowed in one background task.")
     token_budget: int = Field(400_000, ge=1000, le=MAX_TOKENS, description="Tokens one background task may spend.")
     max_depth: int = Field(2, ge=0, le=5, description="How deep tasks may spawn tasks.")
+    retention_days: float = Field(
+        30.0, gt=0, le=36_500,
+        description="Finished tasks older than this leave the live set for the monthly archive in .oboto/tasks/archive/ "
+                    "(`tasks status` and `tasks output` still find them; `tasks list --all` lists them).")
 
 
 def _no_limit_or_at_least(minimum: int) -> AfterValidator:
@@ -224,6 +228,10 @@ class MemorySettings(Section):
     dedup_threshold: float = Field(
         0.95, gt=0, le=1, description="Similarity above which a new memory updates a near-identical one of its kind.")
     embedding_api_base: str | None = Field(None, description="Base URL for `embedding_model`, when it needs one.")
+    episode_retention_days: float = Field(
+        90.0, gt=0, le=36_500,
+        description="Episodes (what finished tasks did) not updated for this long are deleted; facts and procedures "
+                    "are never deleted automatically.")
 
 
 class CheckpointSettings(Section):

@@ -332,6 +332,14 @@ class TaskCancelRequested(Event):
     task_id: str
 
 
+class TasksArchived(Event):
+    """Finished task records older than the retention left the live set for the monthly archive."""
+
+    kind: ClassVar[str] = "task:archived"
+    count: int
+    older_than: datetime
+
+
 class ScheduleChanged(Event):
     """A schedule was created, edited, paused, resumed or deleted."""
 
@@ -468,6 +476,14 @@ class MemoryForgotten(Event):
 
     kind: ClassVar[str] = "memory:forgotten"
     memory_id: str
+
+
+class EpisodesPruned(Event):
+    """Episode memories older than `memory.episode_retention_days` were deleted (facts and procedures never are)."""
+
+    kind: ClassVar[str] = "memory:episodes-pruned"
+    count: int
+    older_than: datetime
 
 
 class MemoryReembedded(Event):

@@ -75,6 +75,11 @@ class WorkspacePaths:
         return self.tasks_dir / "history" / f"{task_id}.json"
 
     @property
+    def task_archive_dir(self) -> Path:
+        """Retired task records with their logs, one append-only file per month (`<YYYY-MM>.jsonl`)."""
+        return self.tasks_dir / "archive"
+
+    @property
     def agents_dir(self) -> Path:
         """The workspace's own agent profiles (`<name>.md`), which win over the user's and the shipped ones."""
         return self.state_dir / "agents"

@@ -16,12 +16,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oboto.core.bus import EventBus
 from oboto.core.config import Settings
-from oboto.core.events import Event, MemoryForgotten, MemoryStored, WorkspaceWarning
+from oboto.core.events import EpisodesPruned, Event, MemoryForgotten, MemoryStored, WorkspaceWarning
 from oboto.core.locks import locked
 from oboto.core.memory_rules import MAX_QUERY_CHARS, MAX_RECALL, MAX_TAGS
 from oboto.core.models import utc_now
@@ -243,6 +244,22 @@ class MemoryStore:
         if record is None:
             raise MemoryInputError(f"no memory with id {memory_id}")
         return record
+
+    def prune_episodes(self, older_than: datetime) -> int:
+        """Delete the episodes not stored or updated since `older_than`; returns how many went. Facts and
+        procedures are never pruned. A workspace without a store is answered without opening Chroma."""
+        if not self.exists():
+            return 0
+        where = {"$and": [{"kind": "episode"}, {"updated_ts": {"$lt": older_than.timestamp()}}]}
+        with self._exclusive():
+            collection = self._chroma.open()
+            ids = self._chroma.read_all(collection, where, [])["ids"]
+            for start in range(0, len(ids), WRITE_BATCH):
+                batch = ids[start:start + WRITE_BATCH]
+                self._chroma.call(lambda: collection.delete(ids=batch))
+            if ids:
+                self._outbox.append(EpisodesPruned(count=len(ids), older_than=older_than))
+        return len(ids)
 
     # ----- reading -----------------------------------------------------------------------------
 

@@ -76,12 +76,14 @@ class Runner:
         cleaned = await asyncio.to_thread(clean_stale_files, self.runtime.paths.state_dir)
         if cleaned:
             self.runtime.bus.publish(StaleFilesRemoved(temp_files=cleaned.temp_files, lock_files=cleaned.lock_files))
-        self.runtime.activate_runner()
-        self._active.set()
-        # Changes other processes make in `.oboto/` go to the service that owns the file.
+        # Changes other processes make in `.oboto/` go to the service that owns the file; listening starts before
+        # the task index is built, so what changes meanwhile is re-checked once it is.
         stop_listening = self.runtime.watcher.subscribe(self.runtime.workspace_changed)
         socket_server = self._serve_commands()
         try:
+            await asyncio.to_thread(self.runtime.tasks.index.rebuild)
+            self.runtime.activate_runner()
+            self._active.set()
             await self._stop.wait()
         finally:
             stop_listening()

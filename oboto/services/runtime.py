@@ -44,6 +44,7 @@ from oboto.services.mcp import McpHub
 from oboto.services.memory import MemoryStore
 from oboto.services.model_intro import ModelIntroductions
 from oboto.services.questions import QuestionBroker
+from oboto.services.retention import Retention
 from oboto.services.scheduler import SchedulerService
 from oboto.services.task_endings import TaskEndings
 from oboto.services.task_models import LOOP_ORIGIN
@@ -103,6 +104,8 @@ class Runtime:
         self.memory = MemoryStore(paths, settings, bus)  # opens Chroma on first use, not here
         self.task_endings = TaskEndings(bus, self.tasks, self.conversations, self.memory,
                                         schedule_notify=settings.schedules.notify)
+        self.retention = Retention(settings, bus, self.tasks, self.memory)
+        """Retires old task records into the archive and prunes old episodes, while this process is the runner."""
         self.questions = QuestionBroker(paths.questions, bus, self.conversations)
         self.scheduler = SchedulerService(paths, bus, self.tasks)
         self.briefing = LoopBriefing(paths.root, settings.agent, self.foreground, self.conversations, self.scheduler,
@@ -312,8 +315,10 @@ class Runtime:
         self.questions.start_runner()
         self.scheduler.start_runner()
         self.agent_loop.start_runner()
+        self.retention.start_runner()
 
     async def deactivate_runner(self, reason: str) -> None:
+        await self.retention.stop_runner()
         await self.agent_loop.stop_runner()
         await self.scheduler.stop_runner()
         # Tasks before questions: an agent waiting for an answer then ends `interrupted`, and its question stays open.
@@ -321,13 +326,14 @@ class Runtime:
         await self.task_endings.stop_runner()
         self.questions.stop_runner()
         await asyncio.to_thread(durable.writer.flush)  # the bookkeeping posted to the writer is on disk too
+        self.tasks.index.close()  # nobody feeds it changes any more; the next runner builds it again
 
     def workspace_changed(self, changed: frozenset[Path]) -> None:
         """Another process wrote a request into `.oboto/`; hand it to the owning service."""
         paths = self.paths
-        if any(path.parent == paths.tasks_dir for path in changed):
-            self.tasks.rescan()
-            self.task_endings.rescan()
+        if records := [path for path in changed if path.parent == paths.tasks_dir]:
+            self.tasks.records_changed(records)
+            self.task_endings.records_changed()
         if paths.questions in changed:
             self.questions.reload()
         if paths.schedules in changed:

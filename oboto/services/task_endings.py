@@ -17,7 +17,7 @@ from oboto.services.conversation_models import MAIN_CONVERSATION
 from oboto.services.conversations import ConversationManager
 from oboto.services.memory import MemoryStore
 from oboto.services.task_log import elapsed_text
-from oboto.services.task_models import FINAL_STATUSES, LOOP_ORIGIN, TaskRecord
+from oboto.services.task_models import LOOP_ORIGIN, TaskRecord
 from oboto.services.tasks import TaskManager
 
 NOTICE_BATCH_SECONDS = 0.5
@@ -53,9 +53,9 @@ class TaskEndings:
         self.is_runner = True
         self._schedule_notices()
 
-    def rescan(self) -> None:
-        """Another process changed the tasks (it may have cancelled a queued one): post what is unposted."""
-        if self.is_runner and any(not record.notice_posted for record in self.tasks.list(FINAL_STATUSES)):
+    def records_changed(self) -> None:
+        """Another process changed task records (it may have cancelled a queued one): post what is unposted."""
+        if self.is_runner and self.tasks.index.unposted():
             self._schedule_notices()
 
     async def stop_runner(self) -> None:
@@ -90,7 +90,7 @@ class TaskEndings:
 
     def _post_pending(self) -> None:
         """Post every unposted notice (a writer job: the messages and records commit together)."""
-        pending = [record for record in self.tasks.list(FINAL_STATUSES) if not record.notice_posted]
+        pending = self.tasks.unposted()
         by_conversation: dict[str, list[TaskRecord]] = {}
         for record in pending:
             if not self._reported(record):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from oboto.agent.tools.base import ToolResult
 from oboto.agent.turn import TurnObserver
@@ -132,18 +133,26 @@ def read_output(path: Path, *, tail: int | None = None, offset: int | None = Non
     except OSError as error:
         raise DamagedState(f"the task's output log {path} {describe_unusable(error)}; it was not read") from None
     with os.fdopen(fd, "rb") as handle:
-        size = os.fstat(fd).st_size
-        if tail is not None:
-            data = _tail_bytes(handle, size, tail)
-        else:
-            start = max(0, min(offset or 0, size))
-            if offset is None and size > MAX_READ_BYTES:
-                start = size - MAX_READ_BYTES
-            handle.seek(start)
-            data = handle.read(MAX_READ_BYTES)
-            size = start + len(data)
-        total = os.fstat(fd).st_size
-    return TaskOutput(data.decode("utf-8", errors="replace"), size, total)
+        return _read_from(handle, os.fstat(fd).st_size, tail=tail, offset=offset, total=lambda: os.fstat(fd).st_size)
+
+
+def output_of(log: bytes, *, tail: int | None = None, offset: int | None = None) -> TaskOutput:
+    """`read_output` of a log kept in memory (an archived task's)."""
+    return _read_from(io.BytesIO(log), len(log), tail=tail, offset=offset, total=lambda: len(log))
+
+
+def _read_from(handle: BinaryIO, size: int, *, tail: int | None, offset: int | None,
+               total: Callable[[], int]) -> TaskOutput:
+    if tail is not None:
+        data = _tail_bytes(handle, size, tail)
+    else:
+        start = max(0, min(offset or 0, size))
+        if offset is None and size > MAX_READ_BYTES:
+            start = size - MAX_READ_BYTES
+        handle.seek(start)
+        data = handle.read(MAX_READ_BYTES)
+        size = start + len(data)
+    return TaskOutput(data.decode("utf-8", errors="replace"), size, total())
 
 
 def _tail_bytes(handle, size: int, lines: int) -> bytes:

@@ -16,9 +16,10 @@ import asyncio
 import os
 import re
 from collections import deque
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 from oboto.agent.profiles import AgentProfile, ProfileError, ProfileLibrary
 from oboto.agent.prompt import system_prompt
@@ -35,6 +36,7 @@ from oboto.core.events import (
     TaskFinished,
     TaskQueued,
     TaskStarted,
+    TasksArchived,
     TaskStatusChanged,
     WorkspaceWarning,
 )
@@ -49,9 +51,11 @@ from oboto.services.conversation_models import MAIN_CONVERSATION
 from oboto.services.conversations import ConversationManager
 from oboto.services.foreground import ForegroundActivity
 from oboto.services.runner import call_in_loop
+from oboto.services.task_archive import TaskArchive, finished_before
 from oboto.services.task_history import TaskHistory, continued_messages, settled
-from oboto.services.task_log import PublishingTaskLog, TaskOutput, read_output
-from oboto.services.task_models import ACTIVE_STATUSES, LOOP_ORIGIN, TASK_ID_PATTERN, TaskRecord
+from oboto.services.task_index import TaskIndex
+from oboto.services.task_log import PublishingTaskLog, TaskOutput, output_of, read_output
+from oboto.services.task_models import ACTIVE_STATUSES, FINAL_STATUSES, LOOP_ORIGIN, TASK_ID_PATTERN, TaskRecord
 
 GUARDED_ORIGINS = frozenset({"schedule", LOOP_ORIGIN})
 
@@ -95,6 +99,9 @@ class TaskManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         """The runner's event loop, where tasks run (spawn and cancel may be called from a worker thread)."""
         self.paths.tasks_dir.mkdir(parents=True, exist_ok=True)
+        self.index = TaskIndex(paths.tasks_dir, self._load_path)
+        """The live records, kept by the runner (built when it starts, then fed each change)."""
+        self.archive = TaskArchive(paths.task_archive_dir, bus.publish)
         bus.subscribe(self._question_asked, QuestionAsked)
         bus.subscribe(self._question_wait_ended, QuestionWaitEnded)
 
@@ -106,21 +113,32 @@ class TaskManager:
         return self.paths.task_record(task_id)
 
     def _load(self, task_id: str) -> TaskRecord | None:
-        return load_document(self._path(task_id), TaskRecord, self.bus)
+        return self._load_path(self._path(task_id))
+
+    def _load_path(self, path: Path) -> TaskRecord | None:
+        return load_document(path, TaskRecord, self.bus)
 
     def get(self, task_id: str) -> TaskRecord:
+        """A live record, else an archived one; an unknown id is a TaskError."""
         record = self._load(task_id)
         if record is None:
-            raise TaskError(f"no task with id {task_id}")
+            archived = self.archive.find(task_id)
+            if archived is None:
+                raise TaskError(f"no task with id {task_id}")
+            record = archived.record
         return record
 
-    def _transaction(self, task_id: str) -> AbstractContextManager[DocumentTransaction[TaskRecord]]:
+    @contextmanager
+    def _transaction(self, task_id: str) -> Iterator[DocumentTransaction[TaskRecord]]:
         """A change of one record (another process may be changing it too); an unknown id is a TaskError."""
 
         def missing() -> TaskRecord:
             raise TaskError(f"no task with id {task_id}")
 
-        return document_transaction(self._path(task_id), TaskRecord, self.bus, default=missing)
+        with document_transaction(self._path(task_id), TaskRecord, self.bus, default=missing) as tx:
+            yield tx
+        if tx.written is not None:
+            self.index.put(tx.doc, tx.written)
 
     def _update(self, task_id: str, **changes: Any) -> TaskRecord:
         with self._transaction(task_id) as tx:
@@ -131,16 +149,37 @@ class TaskManager:
         """`_update` as a writer job: the event loop waits for it without blocking."""
         return await durable.writer.run_async(lambda: self._update(task_id, **changes))
 
-    def list(self, status: str | Iterable[str] | None = None) -> list[TaskRecord]:
+    def list(self, status: str | Iterable[str] | None = None, *, archived: bool = False) -> list[TaskRecord]:
+        """Live records (in `status`), oldest first; with `archived`, the archived ones too. The runner reads only
+        the records its index says are in `status`; any other process reads the folder."""
         wanted = {status} if isinstance(status, str) else set(status) if status else None
-        records = []
-        for path in self.paths.tasks_dir.glob("t-*.json"):
-            if not re.fullmatch(TASK_ID_PATTERN, path.stem):
-                continue
-            record = load_document(path, TaskRecord, self.bus)
-            if record is not None and (wanted is None or record.status in wanted):
-                records.append(record)
+        if self.index.ready:
+            paths = [self.paths.task_record(task_id) for task_id in self.index.ids(wanted)]
+        else:
+            paths = [path for path in self.paths.tasks_dir.glob("t-*.json") if re.fullmatch(TASK_ID_PATTERN, path.stem)]
+        records = [record for path in paths if (record := self._load_path(path)) is not None
+                   and (wanted is None or record.status in wanted)]
+        if archived:
+            live = {record.id for record in records}
+            records += [record for record in self.archive.records()
+                        if record.id not in live and (wanted is None or record.status in wanted)]
         return sorted(records, key=lambda record: (record.created_at, record.id))
+
+    def unposted(self) -> list[TaskRecord]:
+        """Finished records whose conversation has not been told yet, oldest first."""
+        if not self.index.ready:
+            return [record for record in self.list(FINAL_STATUSES) if not record.notice_posted]
+        records = [self._load(task_id) for task_id in self.index.unposted()]
+        return [record for record in records if record is not None and record.finished and not record.notice_posted]
+
+    def counts(self) -> dict[str, int]:
+        """How many live records are in each state (from the runner's index, without reading them)."""
+        if self.index.ready:
+            return self.index.counts()
+        counted: dict[str, int] = {}
+        for record in self.list():
+            counted[record.status] = counted.get(record.status, 0) + 1
+        return counted
 
     # ----- requests (any process) --------------------------------------------------------------
 
@@ -226,7 +265,9 @@ class TaskManager:
 
     def _save_new(self, record: TaskRecord) -> TaskRecord:
         """Store a new record (a writer job); it is announced, and started here, once it is durable."""
-        save_document(self.paths.task_record(record.id), record)
+        path = self.paths.task_record(record.id)
+        save_document(path, record)
+        self.index.put(record, os.stat(path, follow_symlinks=False))
         durable.after_commit(lambda: self._announce(record))
         return record
 
@@ -240,6 +281,10 @@ class TaskManager:
         """Queue a finished task again with a follow-up: its agent goes on with its own history and `prompt`."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise TaskError("a follow-up needs a prompt")
+        if self._load(task_id) is None:
+            self.get(task_id)  # an unknown id says so
+            raise TaskError(f"{task_id} ended more than {self.settings.tasks.retention_days:g} days ago and was "
+                            "archived; spawn a new task instead")
         if not self.paths.task_history(task_id).is_file() and self.get(task_id).finished:
             raise TaskError(f"{task_id} has no history to continue (it never ran, or ran before oboto kept task "
                             "histories); spawn a new task instead")
@@ -297,8 +342,27 @@ class TaskManager:
         return f"cancelled: {reason}" if reason else "cancelled on request"
 
     def output(self, task_id: str, *, tail: int | None = None, offset: int | None = None) -> TaskOutput:
-        self.get(task_id)
+        if self._load(task_id) is None:
+            archived = self.archive.find(task_id)
+            if archived is None:
+                raise TaskError(f"no task with id {task_id}")
+            return output_of(archived.log.encode(), tail=tail, offset=offset)
         return read_output(self.paths.task_log(task_id), tail=tail, offset=offset)
+
+    def retire_finished(self, *, now: datetime | None = None) -> int:
+        """Move finished records older than `tasks.retention_days` (their notices posted), with their logs, into
+        the monthly archive; returns how many left the live set. Blocking: the runner calls it in a thread."""
+        cutoff = (now or utc_now()) - timedelta(days=self.settings.tasks.retention_days)
+        if self.index.ready:
+            candidates = [entry.id for entry in self.index.finished_before(cutoff)]
+        else:
+            candidates = [record.id for record in self.list(FINAL_STATUSES) if finished_before(record, cutoff)]
+        retired = self.archive.retire(self.paths, candidates, cutoff, self._load_path)
+        for task_id in retired:
+            self.index.remove(task_id)
+        if retired:
+            self.bus.publish(TasksArchived(count=len(retired), older_than=cutoff))
+        return len(retired)
 
     async def wait(self, task_id: str, timeout: float) -> TaskRecord:
         """The record once the task has ended, or as it is when `timeout` passes (never raises for slowness)."""
@@ -313,25 +377,33 @@ class TaskManager:
     # ----- the runner --------------------------------------------------------------------------
 
     def start_runner(self) -> None:
-        """Become the executor: recover after a dead runner, then run what is queued."""
+        """Become the executor: recover the tasks a dead runner left running (only those), then run what is
+        queued. The index is built here unless the caller built it already (the Runner does, in a thread)."""
         self.is_runner = True
         self._stopping_reason, self._loop = None, asyncio.get_running_loop()
-        for record in self.list(ACTIVE_STATUSES):
-            if record.status in ("running", "awaiting_answer") and record.id not in self._running:
+        if not self.index.ready:
+            self.index.rebuild()
+        for task_id in self.index.ids(("running", "awaiting_answer")):
+            record = self._load(task_id)
+            if record is not None and record.status in ("running", "awaiting_answer") and task_id not in self._running:
                 who = f"process {record.runner_pid}" if record.runner_pid else "the process running it"
-                self._finish(record.id, "interrupted", error=f"{who} stopped before the task finished")
-        self.rescan()
-
-    def rescan(self) -> None:
-        """Pick up work requested by other processes: new queued records and cancel requests."""
-        if not self.is_runner:
-            return
-        for record in self.list(ACTIVE_STATUSES):
-            if record.status == "queued":
-                self._enqueue(record.id)
-            elif record.cancel_requested and record.id in self._running:
-                self._running[record.id].cancel()
+                self._finish(task_id, "interrupted", error=f"{who} stopped before the task finished")
+        for task_id in self.index.ids(("queued",)):
+            self._enqueue(task_id)
         self._pump()
+
+    def records_changed(self, paths: Iterable[Path]) -> None:
+        """Another process wrote these records (a spawn, a cancel request): update the index from each one, and
+        pick up the work it asks for (a change while the index is being built is looked at once it is)."""
+        for path in paths:
+            entry = self.index.refresh(path)
+            if entry is None or not self.is_runner:
+                continue
+            if entry.status == "queued":
+                self._enqueue(entry.id)
+            elif entry.cancel_requested and entry.id in self._running:
+                self._running[entry.id].cancel()
+        self._pump()  # does nothing unless this process is the runner
 
     async def stop_runner(self, reason: str) -> None:
         """Cancel every running task (recorded as interrupted with `reason`) and stop executing."""

@@ -1,0 +1,235 @@
+"""The runner's index of the live task records (`.oboto/tasks/<id>.json`), kept in memory.
+
+It is built once, by one pass over the folder (in a thread, before the runner starts executing), and then kept
+current from the one record each change names: the runner's own writes hand it what they wrote, and another
+process's write is read once, when the watcher reports its file. What the runner needs per event (the queue,
+cancel requests, unposted notices, the records that were running) comes from here, so the cost of an event does
+not grow with the number of records. It holds a few fields per record, not the records themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from oboto.core import safe_open
+from oboto.services.task_models import FINAL_STATUSES, TASK_ID_PATTERN, TaskRecord
+
+Stamp = tuple[int, int, int]
+"""(inode, size, mtime_ns) of a record file: a replace by anyone changes it."""
+
+_STATUSES = frozenset(TaskRecord.model_fields["status"].annotation.__args__)  # type: ignore[union-attr]
+
+
+def file_stamp(stat: os.stat_result) -> Stamp:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def record_id(path: Path) -> str | None:
+    """The task id a path in the tasks folder is the record of, if it is one."""
+    if path.suffix != ".json" or not re.fullmatch(TASK_ID_PATTERN, path.stem):
+        return None
+    return path.stem
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedTask:
+    """What the runner needs to know of a record without reading it."""
+
+    id: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    notice_posted: bool
+    cancel_requested: bool
+    stamp: Stamp
+
+    @classmethod
+    def of(cls, record: TaskRecord, stamp: Stamp) -> "IndexedTask":
+        return cls(record.id, record.status, record.created_at, record.finished_at, record.notice_posted,
+                   record.cancel_requested, stamp)
+
+    @classmethod
+    def parsed(cls, raw: bytes, task_id: str, stamp: Stamp) -> "IndexedTask | None":
+        """From a record's bytes without validating the whole record (the rebuild reads every file); None when
+        it does not look like a record, so the caller reads it the careful way (which moves a corrupt one aside)."""
+        try:
+            data = orjson.loads(raw)
+            status, finished = data["status"], data.get("finished_at")
+            if data["id"] != task_id or status not in _STATUSES:
+                return None
+            return cls(task_id, status, datetime.fromisoformat(data["created_at"]),
+                       datetime.fromisoformat(finished) if finished else None, bool(data.get("notice_posted")),
+                       bool(data.get("cancel_requested")), stamp)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+
+
+class TaskIndex:
+    """The live records by id and by status; thread-safe (the TUI changes tasks from worker threads)."""
+
+    def __init__(self, tasks_dir: Path, read: Callable[[Path], TaskRecord | None]) -> None:
+        self.tasks_dir = tasks_dir
+        self._read = read
+        """Reads and validates one record, moving a corrupt file aside (None: missing or moved aside)."""
+        self._entries: dict[str, IndexedTask] = {}
+        self._by_status: dict[str, set[str]] = defaultdict(set)
+        self._unposted: set[str] = set()
+        self._lock = threading.RLock()
+        self.ready = False
+        """Built, and kept current from then on (only the runner keeps one)."""
+        self._building = False
+        self._changed_while_building: set[Path] = set()
+
+    # ----- building ----------------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Read every record once (blocking: call it in a thread). Changes reported meanwhile are re-checked."""
+        with self._lock:
+            self._building, self.ready = True, False
+            self._changed_while_building.clear()
+        entries: dict[str, IndexedTask] = {}
+        try:
+            with safe_open.folder(self.tasks_dir) as folder:
+                for found in os.scandir(folder):
+                    task_id = record_id(Path(found.name))
+                    if task_id is not None and (entry := self._first_read(folder, found.name, task_id)) is not None:
+                        entries[task_id] = entry
+        finally:
+            with self._lock:
+                self._building = False
+        with self._lock:
+            self._entries.clear()
+            self._by_status.clear()
+            self._unposted.clear()
+            for entry in entries.values():
+                self._add(entry)
+            self.ready = True
+            changed, self._changed_while_building = self._changed_while_building, set()
+        for path in changed:
+            self.refresh(path)
+
+    def _first_read(self, folder: int, name: str, task_id: str) -> IndexedTask | None:
+        try:
+            fd = safe_open.open_in(folder, name, os.O_RDONLY, 0, self.tasks_dir / name)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return self._careful_read(self.tasks_dir / name)
+        with os.fdopen(fd, "rb") as handle:
+            stamp, raw = file_stamp(os.fstat(fd)), handle.read()
+        return IndexedTask.parsed(raw, task_id, stamp) or self._careful_read(self.tasks_dir / name)
+
+    def _careful_read(self, path: Path) -> IndexedTask | None:
+        try:
+            stamp = file_stamp(os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            return None
+        record = self._read(path)
+        return IndexedTask.of(record, stamp) if record is not None else None
+
+    # ----- keeping current ---------------------------------------------------------------------
+
+    def refresh(self, path: Path) -> IndexedTask | None:
+        """Bring one record up to date after the watcher reported its file: read only if someone else wrote it.
+        Returns its entry (None when it is gone or was moved aside)."""
+        task_id = record_id(path)
+        if task_id is None:
+            return None
+        with self._lock:
+            if self._building:
+                self._changed_while_building.add(path)
+                return None
+            if not self.ready:
+                return None
+            known = self._entries.get(task_id)
+        try:
+            stamp = file_stamp(os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            self.remove(task_id)
+            return None
+        if known is not None and known.stamp == stamp:
+            return known
+        record = self._read(path)
+        with self._lock:
+            if record is None:
+                self._drop(task_id)
+                return None
+            entry = IndexedTask.of(record, stamp)
+            self._drop(task_id)
+            self._add(entry)
+            return entry
+
+    def put(self, record: TaskRecord, written: os.stat_result) -> None:
+        """The process itself wrote `record` (its file's stat right after the write, still under its lock)."""
+        with self._lock:
+            if self._building:
+                self._changed_while_building.add(self.tasks_dir / f"{record.id}.json")
+            elif self.ready:
+                self._drop(record.id)
+                self._add(IndexedTask.of(record, file_stamp(written)))
+
+    def close(self) -> None:
+        """The runner stopped: nobody feeds the index any more, so nothing may be read from it."""
+        with self._lock:
+            self.ready = False
+            self._entries.clear()
+            self._by_status.clear()
+            self._unposted.clear()
+
+    def remove(self, task_id: str) -> None:
+        with self._lock:
+            self._drop(task_id)
+
+    def _add(self, entry: IndexedTask) -> None:
+        self._entries[entry.id] = entry
+        self._by_status[entry.status].add(entry.id)
+        if entry.status in FINAL_STATUSES and not entry.notice_posted:
+            self._unposted.add(entry.id)
+
+    def _drop(self, task_id: str) -> None:
+        entry = self._entries.pop(task_id, None)
+        if entry is not None:
+            self._by_status[entry.status].discard(task_id)
+            self._unposted.discard(task_id)
+
+    # ----- reading -----------------------------------------------------------------------------
+
+    def ids(self, statuses: Iterable[str] | None = None) -> list[str]:
+        """The ids in `statuses` (all when None), oldest first."""
+        with self._lock:
+            if statuses is None:
+                chosen = list(self._entries.values())
+            else:
+                chosen = [self._entries[task_id] for status in set(statuses) for task_id in self._by_status[status]]
+        return [entry.id for entry in sorted(chosen, key=lambda entry: (entry.created_at, entry.id))]
+
+    def unposted(self) -> list[str]:
+        """Finished records whose conversation has not been told yet, oldest first."""
+        with self._lock:
+            chosen = [self._entries[task_id] for task_id in self._unposted]
+        return [entry.id for entry in sorted(chosen, key=lambda entry: (entry.created_at, entry.id))]
+
+    def finished_before(self, cutoff: datetime) -> list[IndexedTask]:
+        """Finished records, their notice posted, that ended before `cutoff` (a retention pass, not an event)."""
+        with self._lock:
+            return [entry for entry in self._entries.values()
+                    if entry.status in FINAL_STATUSES and entry.notice_posted
+                    and (entry.finished_at or entry.created_at) < cutoff]
+
+    def counts(self) -> dict[str, int]:
+        """How many live records are in each state."""
+        with self._lock:
+            return {status: len(ids) for status, ids in self._by_status.items() if ids}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
