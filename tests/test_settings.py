@@ -60,3 +60,12 @@ def test_bad_environment_value_is_a_clear_problem(workspace: WorkspacePaths, mon
     monkeypatch.setenv("OBOTO_TASKS__MAX_CONCURRENT", "lots")
     with pytest.raises(ConfigProblem, match="OBOTO_TASKS__MAX_CONCURRENT"):
         load_settings(workspace)
+
+
+@pytest.mark.parametrize("table, field", [("tasks", "retention_days"), ("memory", "episode_retention_days")])
+def test_a_retention_that_is_not_positive_is_refused_naming_the_setting(workspace: WorkspacePaths, table: str,
+                                                                        field: str) -> None:
+    _write(workspace.config, f"[{table}]\n{field} = 0\n")
+    settings, warnings = load_settings(workspace)
+    assert getattr(getattr(settings, table), field) == {"tasks": 30, "memory": 90}[table]
+    assert f"{table}.{field}: Input should be greater than 0" in warnings[0]

@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json_flag(follow)
     listing = actions.add_parser("list", help="background tasks, newest first (as the terminal UI lists them)")
     listing.add_argument("--status", choices=STATUSES, help="only tasks in this state")
+    listing.add_argument("--all", action="store_true", help="archived tasks too (finished longer ago than "
+                                                            "tasks.retention_days)")
     add_json_flag(listing)
     status = actions.add_parser("status", help="one task's record")
     status.add_argument("task_id", metavar="ID")
@@ -122,7 +124,7 @@ def _queued(runtime, record, args: Namespace) -> int:
 def _list(runtime, args: Namespace) -> int:
     from oboto.services.task_log import elapsed_text
 
-    records = list(reversed(runtime.tasks.list(args.status)))
+    records = list(reversed(runtime.tasks.list(args.status, archived=args.all)))
     if args.json:
         print_json([_record_json(record) for record in records])
         return EXIT_OK

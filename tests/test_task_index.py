@@ -1,0 +1,94 @@
+"""The runner's task index: an event costs one read of the record it names, whatever the number of records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from oboto.core import safe_open
+from oboto.core.models import utc_now
+from oboto.core.paths import WorkspacePaths
+from oboto.core.store import save_document
+from oboto.services.runtime import Runtime
+from oboto.services.task_models import TaskRecord
+from oboto.testing import Reply, ScriptedLLM, async_wait_until
+from runtime_helpers import runner
+
+EXISTING_RECORDS = 300
+
+
+def finished_records(workspace: WorkspacePaths, count: int) -> list[TaskRecord]:
+    """`count` finished tasks whose notices were posted, written as an earlier runner left them."""
+    ended = utc_now() - timedelta(hours=1)
+    records = [TaskRecord(description=f"run {index}", query="q", status="completed", result="done",
+                          created_at=ended, finished_at=ended, notice_posted=True) for index in range(count)]
+    for record in records:
+        save_document(workspace.task_record(record.id), record)
+    return records
+
+
+class ReadCounter:
+    """Every file of the tasks folder read through safe_open, and every record the index read."""
+
+    def __init__(self, runtime: Runtime, monkeypatch) -> None:
+        self.files: list[Path] = []
+        self.indexed: list[Path] = []
+        tasks_dir = runtime.paths.tasks_dir
+        original_read, index_read = safe_open.read_bytes, runtime.tasks.index._read
+
+        def read_bytes(path: Path, **kwargs) -> bytes:
+            if Path(path).parent == tasks_dir:
+                self.files.append(Path(path))
+            return original_read(path, **kwargs)
+
+        def read_for_index(path: Path):
+            self.indexed.append(path)
+            return index_read(path)
+
+        monkeypatch.setattr(safe_open, "read_bytes", read_bytes)
+        monkeypatch.setattr(runtime.tasks.index, "_read", read_for_index)
+
+
+async def test_a_record_another_process_wrote_is_read_once_and_no_other_record_is(
+        workspace: WorkspacePaths, llm_env: ScriptedLLM, monkeypatch) -> None:
+    llm_env.respond_with(lambda request: Reply(text="done"))
+    old = finished_records(workspace, EXISTING_RECORDS)
+    async with runner(workspace) as runtime:
+        assert len(runtime.tasks.index) == EXISTING_RECORDS
+        reads = ReadCounter(runtime, monkeypatch)
+        other_process = Runtime.open(workspace.root)  # not the runner: it only writes the request
+        spawned = other_process.tasks.spawn("from elsewhere", "do it")
+        path = workspace.task_record(spawned.id)
+
+        runtime.workspace_changed(frozenset({path}))  # what the runner's watcher hands over
+
+        assert reads.indexed == [path], "the index read the changed record once"
+        assert set(reads.files) == {path}, "no other record was read"
+        assert spawned.id in runtime.tasks.running_ids, "the runner picked the work up"
+        done = await runtime.tasks.wait(spawned.id, 10)
+        assert done.status == "completed"
+
+        reads.indexed.clear()
+        runtime.workspace_changed(frozenset({path}))  # the runner's own last write, reported late
+        assert reads.indexed == [], "the runner's own write is not read back"
+        assert [record.id for record in runtime.tasks.list(("completed",))][-1] == spawned.id
+        assert len(runtime.tasks.list(("completed",))) == len(old) + 1
+
+
+async def test_a_record_removed_by_another_process_leaves_the_index(workspace: WorkspacePaths, llm_env) -> None:
+    (gone, kept) = finished_records(workspace, 2)
+    async with runner(workspace) as runtime:
+        workspace.task_record(gone.id).unlink()
+        runtime.workspace_changed(frozenset({workspace.task_record(gone.id)}))
+        assert [record.id for record in runtime.tasks.list()] == [kept.id]
+        assert runtime.tasks.counts() == {"completed": 1}
+
+
+async def test_recovery_marks_interrupted_only_what_was_running(workspace: WorkspacePaths, llm_env) -> None:
+    finished_records(workspace, 20)
+    left_running = TaskRecord(description="was running", query="q", status="running", runner_pid=999_999)
+    save_document(workspace.task_record(left_running.id), left_running)
+    async with runner(workspace) as runtime:
+        record = runtime.tasks.get(left_running.id)
+        assert record.status == "interrupted" and "process 999999" in (record.error or "")
+        assert runtime.tasks.counts() == {"completed": 20, "interrupted": 1}
