@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from stat import S_ISREG
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,11 +34,14 @@ def file_stamp(stat: os.stat_result) -> Stamp:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
+_RECORD_NAME = re.compile(TASK_ID_PATTERN.removesuffix("$") + r"\.json$")
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+"""A link is not followed and a FIFO does not block: either is read the careful way, which moves it aside."""
+
+
 def record_id(path: Path) -> str | None:
     """The task id a path in the tasks folder is the record of, if it is one."""
-    if path.suffix != ".json" or not re.fullmatch(TASK_ID_PATTERN, path.stem):
-        return None
-    return path.stem
+    return path.name[:-5] if _RECORD_NAME.match(path.name) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +103,9 @@ class TaskIndex:
         entries: dict[str, IndexedTask] = {}
         try:
             with safe_open.folder(self.tasks_dir) as folder:
-                for found in os.scandir(folder):
-                    task_id = record_id(Path(found.name))
-                    if task_id is not None and (entry := self._first_read(folder, found.name, task_id)) is not None:
-                        entries[task_id] = entry
+                for name in os.listdir(folder):
+                    if _RECORD_NAME.match(name) and (entry := self._first_read(folder, name)) is not None:
+                        entries[entry.id] = entry
         finally:
             with self._lock:
                 self._building = False
@@ -117,16 +120,21 @@ class TaskIndex:
         for path in changed:
             self.refresh(path)
 
-    def _first_read(self, folder: int, name: str, task_id: str) -> IndexedTask | None:
+    def _first_read(self, folder: int, name: str) -> IndexedTask | None:
+        """One record by the shortest path (the rebuild reads them all); anything odd is read the careful way."""
         try:
-            fd = safe_open.open_in(folder, name, os.O_RDONLY, 0, self.tasks_dir / name)
+            fd = os.open(name, _READ_FLAGS, dir_fd=folder)
         except FileNotFoundError:
             return None
         except OSError:
             return self._careful_read(self.tasks_dir / name)
-        with os.fdopen(fd, "rb") as handle:
-            stamp, raw = file_stamp(os.fstat(fd)), handle.read()
-        return IndexedTask.parsed(raw, task_id, stamp) or self._careful_read(self.tasks_dir / name)
+        try:
+            stat = os.fstat(fd)
+            raw = os.read(fd, stat.st_size + 1) if S_ISREG(stat.st_mode) else b""
+        finally:
+            os.close(fd)
+        parsed = IndexedTask.parsed(raw, name[:-5], file_stamp(stat)) if len(raw) == stat.st_size else None
+        return parsed or self._careful_read(self.tasks_dir / name)
 
     def _careful_read(self, path: Path) -> IndexedTask | None:
         try:
