@@ -92,3 +92,16 @@ async def test_recovery_marks_interrupted_only_what_was_running(workspace: Works
         record = runtime.tasks.get(left_running.id)
         assert record.status == "interrupted" and "process 999999" in (record.error or "")
         assert runtime.tasks.counts() == {"completed": 20, "interrupted": 1}
+
+
+async def test_the_rebuild_moves_a_corrupt_record_or_a_link_aside_and_indexes_the_rest(
+        workspace: WorkspacePaths, llm_env, tmp_path: Path) -> None:
+    (good,) = finished_records(workspace, 1)
+    workspace.task_record("t-deadbeef").write_text('{"id": "t-deadbeef", "status": ')
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes(workspace.task_record(good.id).read_bytes().replace(good.id.encode(), b"t-0000beef"))
+    workspace.task_record("t-0000beef").symlink_to(outside)
+    async with runner(workspace) as runtime:
+        assert [record.id for record in runtime.tasks.list()] == [good.id]
+    assert list(workspace.tasks_dir.glob("t-deadbeef.json.corrupt-*"))
+    assert list(workspace.tasks_dir.glob("t-0000beef.json.corrupt-*")) and outside.exists()
