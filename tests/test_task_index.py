@@ -6,10 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from oboto.core import safe_open
+from oboto.core.events import FileQuarantined
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.store import save_document
 from oboto.services.runtime import Runtime
+from oboto.services.task_index import decode_snapshot
 from oboto.services.task_models import TaskRecord
 from oboto.testing import Reply, ScriptedLLM, async_wait_until
 from runtime_helpers import runner
@@ -105,3 +107,63 @@ async def test_the_rebuild_moves_a_corrupt_record_or_a_link_aside_and_indexes_th
         assert [record.id for record in runtime.tasks.list()] == [good.id]
     assert list(workspace.tasks_dir.glob("t-deadbeef.json.corrupt-*"))
     assert list(workspace.tasks_dir.glob("t-0000beef.json.corrupt-*")) and outside.exists()
+
+
+def count_first_reads(runtime: Runtime, monkeypatch) -> list[str]:
+    """The record names the index's build read (instead of taking them from the snapshot)."""
+    names: list[str] = []
+    index = runtime.tasks.index
+    original = index._first_read
+
+    def first_read(folder: int, name: str):
+        names.append(name)
+        return original(folder, name)
+
+    monkeypatch.setattr(index, "_first_read", first_read)
+    return names
+
+
+async def test_a_restart_reads_only_the_records_changed_since_the_snapshot(
+        workspace: WorkspacePaths, llm_env: ScriptedLLM, monkeypatch) -> None:
+    llm_env.respond_with(lambda request: Reply(text="done"))
+    finished_records(workspace, 30)
+    async with runner(workspace) as first:
+        records = first.tasks.list()
+    unchanged = records[0]
+    assert workspace.tasks_dir.joinpath("index.snapshot").is_file()
+    # While no runner is up: one record is rewritten as a dead runner left it, one removed, one task spawned.
+    crashed = records[1].model_copy(update={"status": "running", "finished_at": None, "runner_pid": 999_999})
+    save_document(workspace.task_record(crashed.id), crashed)
+    workspace.task_record(records[2].id).unlink()
+    spawned = Runtime.open(workspace.root).tasks.spawn("while down", "do it")
+    second = Runtime.open(workspace.root)
+    read = count_first_reads(second, monkeypatch)
+    second.activate_runner()
+    try:
+        assert sorted(read) == sorted([f"{crashed.id}.json", f"{spawned.id}.json"])
+        assert second.tasks.get(crashed.id).status == "interrupted"
+        assert records[2].id not in {record.id for record in second.tasks.list()}
+        assert (await second.tasks.wait(spawned.id, 30)).status == "completed"
+        assert second.tasks.get(unchanged.id).status == "completed"
+        assert second.tasks.counts() == {"completed": 29, "interrupted": 1}
+    finally:
+        await second.deactivate_runner("the test finished")
+
+
+async def test_a_damaged_snapshot_is_moved_aside_reported_and_the_index_built_from_the_records(
+        workspace: WorkspacePaths, llm_env) -> None:
+    finished_records(workspace, 5)
+    snapshot = workspace.tasks_dir / "index.snapshot"
+    snapshot.write_text('{"format": 1, "entries": [["t-00000001", "completed"')
+    runtime = Runtime.open(workspace.root)
+    moved: list[FileQuarantined] = []
+    runtime.bus.subscribe(moved.append, FileQuarantined)
+    runtime.activate_runner()
+    try:
+        assert runtime.tasks.counts() == {"completed": 5}
+        (aside,) = workspace.tasks_dir.glob("index.snapshot.corrupt-*")
+        assert [Path(event.moved_to) for event in moved] == [aside]
+        assert aside.read_text().startswith('{"format": 1')
+        assert len(decode_snapshot(snapshot.read_bytes())) == 5
+    finally:
+        await runtime.deactivate_runner("the test finished")

@@ -5,6 +5,12 @@ current from the one record each change names: the runner's own writes hand it w
 process's write is read once, when the watcher reports its file. What the runner needs per event (the queue,
 cancel requests, unposted notices, the records that were running) comes from here, so the cost of an event does
 not grow with the number of records. It holds a few fields per record, not the records themselves.
+
+Those fields are kept, with each file's stamp, in `.oboto/tasks/index.snapshot` (derived data, written atomically
+when the index is built, after a retention pass and when the runner stops): a starting runner trusts an entry
+while the record's file still has that stamp and reads only the rest, so a start lists and stats the folder
+instead of reading every record, and a snapshot left stale by a crash costs only what changed since. One that
+does not parse is moved aside and reported, and the index is built from the records.
 """
 
 from __future__ import annotations
@@ -22,11 +28,16 @@ from pathlib import Path
 import orjson
 
 from oboto.core import safe_open
+from oboto.core.atomic import atomic_write_bytes
+from oboto.core.events import FileQuarantined
+from oboto.core.quarantine import move_aside
 from oboto.services.task_models import FINAL_STATUSES, TASK_ID_PATTERN, TaskRecord
 
 Stamp = tuple[int, int, int]
 """(inode, size, mtime_ns) of a record file: a replace by anyone changes it."""
 
+SNAPSHOT_NAME = "index.snapshot"
+SNAPSHOT_FORMAT = 1
 _STATUSES = frozenset(TaskRecord.model_fields["status"].annotation.__args__)  # type: ignore[union-attr]
 
 
@@ -80,10 +91,13 @@ class IndexedTask:
 class TaskIndex:
     """The live records by id and by status; thread-safe (the TUI changes tasks from worker threads)."""
 
-    def __init__(self, tasks_dir: Path, read: Callable[[Path], TaskRecord | None]) -> None:
+    def __init__(self, tasks_dir: Path, read: Callable[[Path], TaskRecord | None],
+                 report: Callable[[FileQuarantined], None]) -> None:
         self.tasks_dir = tasks_dir
+        self.snapshot_path = tasks_dir / SNAPSHOT_NAME
         self._read = read
         """Reads and validates one record, moving a corrupt file aside (None: missing or moved aside)."""
+        self._report = report
         self._entries: dict[str, IndexedTask] = {}
         self._by_status: dict[str, set[str]] = defaultdict(set)
         self._unposted: set[str] = set()
@@ -96,15 +110,22 @@ class TaskIndex:
     # ----- building ----------------------------------------------------------------------------
 
     def rebuild(self) -> None:
-        """Read every record once (blocking: call it in a thread). Changes reported meanwhile are re-checked."""
+        """Index every record (blocking: call it in a thread): from the snapshot where a record's file still has
+        the stamp it holds, else by reading the record. Changes reported meanwhile are re-checked."""
         with self._lock:
             self._building, self.ready = True, False
             self._changed_while_building.clear()
         entries: dict[str, IndexedTask] = {}
         try:
+            known = self._load_snapshot()
             with safe_open.folder(self.tasks_dir) as folder:
-                for name in os.listdir(folder):
-                    if _RECORD_NAME.match(name) and (entry := self._first_read(folder, name)) is not None:
+                for found in os.scandir(folder):
+                    if not _RECORD_NAME.match(found.name):
+                        continue
+                    entry = known.get(found.name[:-5])
+                    if entry is None or not _still(found, entry.stamp):
+                        entry = self._first_read(folder, found.name)
+                    if entry is not None:
                         entries[entry.id] = entry
         finally:
             with self._lock:
@@ -119,6 +140,30 @@ class TaskIndex:
             changed, self._changed_while_building = self._changed_while_building, set()
         for path in changed:
             self.refresh(path)
+        self.save_snapshot()
+
+    def _load_snapshot(self) -> dict[str, IndexedTask]:
+        """The snapshot's entries by id (none when there is none); a damaged one is moved aside and reported."""
+        try:
+            raw = safe_open.read_bytes(self.snapshot_path)
+        except FileNotFoundError:
+            return {}
+        except OSError as error:
+            self._report(move_aside(self.snapshot_path, f"cannot be read ({error.strerror or error})"))
+            return {}
+        try:
+            return decode_snapshot(raw)
+        except ValueError as damage:
+            self._report(move_aside(self.snapshot_path, f"is not a task index snapshot ({damage})"))
+            return {}
+
+    def save_snapshot(self) -> None:
+        """Write the index as it is now to the snapshot (blocking: the runner calls it in a thread or on stop)."""
+        with self._lock:
+            if not self.ready:
+                return
+            entries = list(self._entries.values())
+        atomic_write_bytes(self.snapshot_path, encode_snapshot(entries))
 
     def _first_read(self, folder: int, name: str) -> IndexedTask | None:
         """One record by the shortest path (the rebuild reads them all); anything odd is read the careful way."""
@@ -186,7 +231,9 @@ class TaskIndex:
                 self._add(IndexedTask.of(record, file_stamp(written)))
 
     def close(self) -> None:
-        """The runner stopped: nobody feeds the index any more, so nothing may be read from it."""
+        """The runner stopped: its last state goes to the snapshot, and as nobody feeds the index any more, nothing
+        may be read from it."""
+        self.save_snapshot()
         with self._lock:
             self.ready = False
             self._entries.clear()
@@ -241,3 +288,37 @@ class TaskIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
+
+
+def _still(found: os.DirEntry[str], stamp: Stamp) -> bool:
+    """The record's file is still a regular file with `stamp` (not followed if it is a link)."""
+    try:
+        stat = found.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return S_ISREG(stat.st_mode) and file_stamp(stat) == stamp
+
+
+def encode_snapshot(entries: Iterable[IndexedTask]) -> bytes:
+    rows = [[entry.id, entry.status, entry.created_at.isoformat(),
+             entry.finished_at.isoformat() if entry.finished_at else None,
+             entry.notice_posted, entry.cancel_requested, *entry.stamp] for entry in entries]
+    return orjson.dumps({"format": SNAPSHOT_FORMAT, "entries": rows})
+
+
+def decode_snapshot(raw: bytes) -> dict[str, IndexedTask]:
+    """The entries by id; ValueError, saying what is wrong, when `raw` is not a snapshot of this format."""
+    try:
+        data = orjson.loads(raw)
+        if data["format"] != SNAPSHOT_FORMAT:
+            raise ValueError(f"its format is {data['format']!r}, not {SNAPSHOT_FORMAT}")
+        entries = {}
+        for task_id, status, created, finished, posted, cancel, inode, size, mtime in data["entries"]:
+            if status not in _STATUSES or not all(type(number) is int for number in (inode, size, mtime)):
+                raise ValueError(f"its entry for {task_id!r} is not one")
+            entries[task_id] = IndexedTask(task_id, status, datetime.fromisoformat(created),
+                                           datetime.fromisoformat(finished) if finished else None,
+                                           posted is True, cancel is True, (inode, size, mtime))
+        return entries
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"it does not parse: {error}") from None

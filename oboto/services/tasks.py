@@ -99,7 +99,7 @@ class TaskManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         """The runner's event loop, where tasks run (spawn and cancel may be called from a worker thread)."""
         self.paths.tasks_dir.mkdir(parents=True, exist_ok=True)
-        self.index = TaskIndex(paths.tasks_dir, self._load_path)
+        self.index = TaskIndex(paths.tasks_dir, self._load_path, bus.publish)
         """The live records, kept by the runner (built when it starts, then fed each change)."""
         self.archive = TaskArchive(paths.task_archive_dir, bus.publish)
         bus.subscribe(self._question_asked, QuestionAsked)
@@ -361,6 +361,7 @@ class TaskManager:
         for task_id in retired:
             self.index.remove(task_id)
         if retired:
+            self.index.save_snapshot()
             self.bus.publish(TasksArchived(count=len(retired), older_than=cutoff))
         return len(retired)
 
