@@ -137,8 +137,7 @@ class TaskManager:
 
         with document_transaction(self._path(task_id), TaskRecord, self.bus, default=missing) as tx:
             yield tx
-        if tx.written is not None:
-            self.index.put(tx.doc, tx.written)
+        durable.after_commit(lambda: tx.written is not None and self.index.put(tx.doc, tx.written))  # once renamed
 
     def _update(self, task_id: str, **changes: Any) -> TaskRecord:
         with self._transaction(task_id) as tx:
@@ -267,11 +266,11 @@ class TaskManager:
         """Store a new record (a writer job); it is announced, and started here, once it is durable."""
         path = self.paths.task_record(record.id)
         save_document(path, record)
-        self.index.put(record, os.stat(path, follow_symlinks=False))
-        durable.after_commit(lambda: self._announce(record))
+        durable.after_commit(lambda: self._announce(record, path))
         return record
 
-    def _announce(self, record: TaskRecord) -> None:
+    def _announce(self, record: TaskRecord, path: Path) -> None:
+        self.index.put(record, os.stat(path, follow_symlinks=False))  # the file is in place once committed
         self.bus.publish(TaskQueued(task_id=record.id, description=record.description, origin=record.origin,
                                     agent=record.agent))
         if self.is_runner:
