@@ -105,6 +105,24 @@ def test_a_failed_job_writes_nothing_and_its_batch_mates_still_commit(tmp_path: 
     assert not [path for path in tmp_path.iterdir() if path.name.endswith(".tmp")], "no temp file is left behind"
 
 
+def test_a_later_job_never_builds_on_what_a_failed_job_staged(tmp_path: Path) -> None:
+    """The failed job's record is never written, so a batch-mate must read the record as it is on disk."""
+    path = tmp_path / "counter.json"
+
+    def bump_then_fail() -> None:
+        bump(path)
+        raise ValueError("refused")
+
+    release = hold_writer()
+    failing = durable.writer.submit(bump_then_fail)
+    after = durable.writer.submit(lambda: bump(path))
+    release.set()
+    with pytest.raises(ValueError, match="refused"):
+        failing.result()
+    assert after.result() == 1
+    assert load_document(path, Counter, None) == Counter(value=1)
+
+
 def test_a_job_never_waits_for_a_lock_while_its_batch_holds_another(tmp_path: Path) -> None:
     """Another holder of B that waits for A (held by the batch) must not deadlock the writer's job on B."""
     first, second = tmp_path / "a.json", tmp_path / "b.json"

@@ -335,6 +335,7 @@ class DurableWriter:
                         job.result = job.context.run(job.function)
                     except BaseException as error:  # the job's own failure goes to its caller
                         job.error = error
+                        job.contents.clear()  # none of it will be renamed into place: later jobs read the disk
                     if len(batch.jobs) >= MAX_BATCH_JOBS:
                         break
                     try:
