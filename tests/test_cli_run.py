@@ -17,7 +17,8 @@ from oboto.testing import Reply, ScriptedLLM, ScriptedToolCall, wait_until
 
 
 def chat_lines(workspace) -> list[dict]:
-    return [orjson.loads(line) for line in workspace.conversation_file("chat").read_bytes().splitlines() if line.strip()]
+    """The conversation's messages as the store reads them back (a streamed reply's added text folded in)."""
+    return [message.model_dump(mode="json") for message in ConversationManager(workspace, EventBus()).messages("chat")]
 
 
 def test_run_performs_a_multi_step_tool_turn_and_keeps_it(workspace, llm_env: ScriptedLLM) -> None:

@@ -55,7 +55,7 @@ async def test_a_successful_result_starting_with_error_shows_ok_live_and_after_a
         assert _drawn(_blocks(app)) == live
 
     stored = [orjson.loads(line) for line in workspace.conversation_file("chat").read_bytes().splitlines()]
-    assert [(record["content"][:6], record["ok"]) for record in stored if record["role"] == "tool"] == [
+    assert [(record["content"][:6], record["ok"]) for record in stored if record.get("role") == "tool"] == [
         ("Error:", True), ("Error:", False),
     ]
     async with running_app(workspace, start_runner=False) as (app, pilot):  # a new app on the same workspace

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
-
 from cli_helpers import oboto, oboto_process
+from oboto.core.bus import EventBus
 from oboto.core.events import MessageAppended, PromptSubmitted, TurnFinished
 from oboto.core.stale_files import clean_stale_files
+from oboto.services.conversations import ConversationManager
 from oboto.services.runtime import Runtime
 from oboto.testing import Reply, ScriptedToolCall, async_wait_until, wait_until
 
 
 def stored(workspace) -> list[dict]:
-    """The conversation's messages as stored: a streamed reply's snapshots share an id, the last one wins."""
-    by_id: dict[str, dict] = {}
-    for line in workspace.conversation_file("chat").read_bytes().splitlines():
-        message = orjson.loads(line)
-        by_id[message["id"]] = message
-    return list(by_id.values())
+    """The conversation's messages as the store reads them back (a streamed reply's added text folded in)."""
+    return [message.model_dump(mode="json") for message in ConversationManager(workspace, EventBus()).messages("chat")]
 
 
 def last_user_text(request: dict) -> str:
