@@ -43,7 +43,7 @@ from oboto.core.quarantine import (
 )
 from oboto.core.store import DocumentTransaction, describe_error, document_transaction, load_document
 from oboto.services.history_index import HistoryIndex, IndexEntry, is_message_line
-from oboto.services.streaming_reply import StreamingReply
+from oboto.services.streaming_reply import StreamingReply, Writes, write_now
 from oboto.services.conversation_models import (
     MAIN_CONVERSATION,
     ConversationIndex,
@@ -487,12 +487,17 @@ class ConversationManager:
                                                                       role=message.role, marker=message.marker)))
         return message
 
+    async def append_async(self, name: str, message: Message) -> Message:
+        """`append` with the disk sync made by the durable writer: the event loop only waits for it."""
+        return await durable.writer.run_async(lambda: self.append(name, message))
+
     def post_notice(self, name: str, text: str, *, marker: str, author: str | None = None) -> Message:
         """A clearly marked system message (reports, task notices, background agent results)."""
         return self.append(name, Message(role="system", content=text, marker=marker, author=author))
 
-    def start_stream(self, name: str, *, author: str | None = None) -> StreamingReply:
-        return StreamingReply(self, normalise_name(name), author=author)
+    def start_stream(self, name: str, *, author: str | None = None, writes: Writes = write_now) -> StreamingReply:
+        """A reply streamed into `name`; `writes` makes its writes (at once unless a turn hands them on)."""
+        return StreamingReply(self, normalise_name(name), author=author, writes=writes)
 
     def report_to_parent(self, child: str, summary: str, status: str, key_findings: list[str]) -> Message:
         """Append a marked report from `child` to its parent conversation; persisted before it returns."""
