@@ -159,10 +159,10 @@ async def run_conversation_turn(
     if isinstance(prepared, TurnOutcome):
         return _ended(runtime, conversation, ctx, prepared)
     model, system, fit = prepared
-    await conversations.append_async(conversation, request)
-    messages = [{"role": "system", "content": system}, *runtime.context.model_messages(conversation)]
     persisting = PersistingObserver(runtime, conversation, ctx, observer)
     try:
+        await conversations.append_async(conversation, request)  # stored even if the turn is cancelled meanwhile
+        messages = [{"role": "system", "content": system}, *runtime.context.model_messages(conversation)]
         async with runtime.checkpoints.around(ChangeAuthor.turn(conversation, request.id)) as change:
             ctx.changes = change
             outcome = await run_turn(model, runtime.tools, ctx, messages, limits, persisting, fit=fit)
