@@ -190,3 +190,112 @@ def test_a_job_and_its_after_commit_callbacks_see_the_submitters_context(tmp_pat
     thread.join()
     assert seen == ["the request's", "the request's"]
     assert whose.get() == "the writer's"
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch, name: str, error: BaseException) -> None:
+    """Make `durable.<name>` raise `error` the next time it is called, and work as before after that."""
+    real = getattr(durable, name)
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(durable, name, failing)
+
+
+@pytest.fixture
+def warnings() -> list[str]:
+    """What the writer reports on a bus."""
+    from oboto.core.bus import EventBus
+    from oboto.core.events import WorkspaceWarning
+
+    bus = EventBus()
+    heard: list[str] = []
+    bus.subscribe(lambda event: heard.append(event.message), WorkspaceWarning)
+    durable.writer.report_to(bus)
+    warnings.bus = bus  # kept alive for the test: the writer holds buses weakly
+    return heard
+
+
+def test_a_commit_that_fails_unexpectedly_fails_its_batch_and_the_next_jobs_still_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warnings: list[str]) -> None:
+    fail_once(monkeypatch, "_sync_all", RuntimeError("injected"))
+    release = hold_writer()
+    first = durable.writer.submit(lambda: bump(tmp_path / "a.json"))
+    second = durable.writer.submit(lambda: durable.append_durably(tmp_path / "log.jsonl", b"line\n"))
+    release.set()
+    for future in (first, second):
+        with pytest.raises(durable.WriterFailed, match="RuntimeError: injected"):
+            future.result(timeout=30)
+    assert not [path for path in tmp_path.iterdir() if path.name.endswith(".tmp")], "its temp files are removed"
+    assert durable.writer.run(lambda: bump(tmp_path / "a.json")) == 1, "the lock was released, the writer goes on"
+    assert load_document(tmp_path / "a.json", Counter, None).value == 1
+    assert [line for line in warnings if "durable writer failed" in line] == [
+        "the durable writer failed (RuntimeError: injected): the 3 job(s) of its batch failed with it; "
+        "later writes go on"]
+
+
+def test_when_freeing_a_failed_batch_fails_too_nobody_waits_forever(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warnings: list[str]) -> None:
+    fail_once(monkeypatch, "_commit", RuntimeError("commit broke"))
+    fail_once(monkeypatch, "_abandon", OSError("cleanup broke"))
+    failed = durable.writer.submit(lambda: durable.replace_file(tmp_path / "x.json", b"x"))
+    with pytest.raises(durable.WriterFailed, match="commit broke"):
+        failed.result(timeout=30)
+    assert durable.writer.run(lambda: durable.replace_file(tmp_path / "y.json", b"y")) is None
+    assert (tmp_path / "y.json").read_bytes() == b"y"
+    assert any("commit broke" in line for line in warnings)
+
+
+def test_an_after_commit_callback_that_raises_anything_fails_only_what_was_not_resolved(
+        tmp_path: Path, warnings: list[str]) -> None:
+    class Escaping(BaseException):
+        """Not an Exception: it gets past the callback guard into the writer's own loop."""
+
+    def job_with_bad_reaction() -> None:
+        durable.replace_file(tmp_path / "done.json", b"done")
+        durable.after_commit(lambda: (_ for _ in ()).throw(Escaping("reaction broke")))
+
+    release = hold_writer()
+    bad = durable.writer.submit(job_with_bad_reaction)
+    later = durable.writer.submit(lambda: durable.replace_file(tmp_path / "later.json", b"later"))
+    release.set()
+    with pytest.raises(durable.WriterFailed):
+        bad.result(timeout=30)
+    with pytest.raises(durable.WriterFailed):
+        later.result(timeout=30)
+    assert (tmp_path / "done.json").read_bytes() == b"done", "what was committed stays committed"
+    durable.writer.run(lambda: durable.replace_file(tmp_path / "after.json", b"after"))
+    assert (tmp_path / "after.json").read_bytes() == b"after"
+    assert any("Escaping: reaction broke" in line for line in warnings)
+
+
+def test_a_job_that_raises_system_exit_fails_alone_and_the_writer_goes_on(tmp_path: Path) -> None:
+    durable.writer.run(lambda: None)
+    thread = durable.writer._thread
+
+    def exits() -> None:
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        durable.writer.run(exits)
+    assert durable.writer._thread is thread and thread.is_alive()
+    durable.writer.run(lambda: durable.replace_file(tmp_path / "z.json", b"z"))
+    assert (tmp_path / "z.json").read_bytes() == b"z"
+
+
+def test_a_writer_thread_that_dies_fails_its_batch_and_another_thread_runs_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = durable.DurableWriter()
+    fail_once(monkeypatch, "_commit", RuntimeError("commit broke"))
+    monkeypatch.setattr(writer, "_recover", lambda batch, error: (_ for _ in ()).throw(MemoryError()))
+    doomed = writer.submit(lambda: durable.replace_file(tmp_path / "doomed.json", b"doomed"))
+    first_thread = writer._thread
+    with pytest.raises(durable.WriterFailed, match="MemoryError"):
+        doomed.result(timeout=30)
+    wait_until(lambda: writer._thread is not first_thread)
+    assert writer.submit(lambda: durable.replace_file(tmp_path / "next.json", b"next")).result(timeout=30) is None
+    assert (tmp_path / "next.json").read_bytes() == b"next"

@@ -45,6 +45,9 @@ async def test_by_default_only_failed_runs_post_a_notice(workspace, answers) -> 
         spawned = runtime.tasks.spawn("by hand", "look around")
         await async_wait_until(lambda: runtime.tasks.get(spawned.id).notice_posted, timeout=20)
         assert any(spawned.id in text for text in notices(runtime)), "tasks not run by a schedule still report"
+        flags = [message.scheduled for message in runtime.conversations.messages("chat")
+                 if message.marker == "task-notice"]
+        assert flags == [True, None], "a scheduled run's notice says so (retention archives only those)"
 
 
 async def test_notify_always_reports_every_run(workspace, answers) -> None:

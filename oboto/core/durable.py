@@ -11,6 +11,10 @@ after-commit callbacks run and their futures resolve. So an acknowledged write i
 
 Outside a job (another thread, or the writer's own thread between jobs) the same calls write and fsync at once,
 exactly as before. Written by hand: no maintained package does group commit of atomic file replaces.
+
+Should the writer itself fail (an error outside any job, while committing or in an after-commit callback), every
+job of that batch resolves with `WriterFailed`, what it held is released, the failure is reported in one line
+(a `WorkspaceWarning` on each bus given to `report_to`), and the next jobs run as usual: nobody waits forever.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ import contextvars
 import fcntl
 import os
 import queue
+import sys
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from oboto.core import safe_open
-from oboto.core.events import FileQuarantined
+from oboto.core.bus import EventBus
+from oboto.core.events import FileQuarantined, WorkspaceWarning
 from oboto.core.locks import lock_file, locks_held_here, open_locked
 from oboto.core.quarantine import open_repairing
 
@@ -37,6 +44,10 @@ T = TypeVar("T")
 SYNC_THREADS = 16
 """fsyncs in flight at once at commit: enough for the journal to merge them (measured: 500 files 1.5 s → 0.2 s)."""
 MAX_BATCH_JOBS = 1000
+
+
+class WriterFailed(OSError):
+    """The writer could not finish the batch a job was in: what the job wrote may not be durable."""
 
 
 @dataclass
@@ -48,6 +59,17 @@ class _Staged:
     temp: str | None = None
     name: str | None = None
     folder: Path | None = None
+
+    def release(self) -> None:
+        """Close what is still open and remove a temp file not renamed into place (after a failed commit)."""
+        if self.folder_fd is not None:
+            if self.temp is not None:
+                _unlink_quietly(self.temp, self.folder_fd)
+            _close_quietly(self.folder_fd)
+            self.folder_fd = None
+        if self.fd >= 0:
+            _close_quietly(self.fd)
+            self.fd = -1
 
 
 @dataclass
@@ -187,7 +209,11 @@ def _commit_earlier_jobs(batch: _Batch) -> None:
     if not earlier:
         return
     running_locks = set(batch.current.locks)
-    _commit(earlier)
+    try:
+        _commit(earlier)
+    except BaseException as error:  # they must not wait forever; the running job fails with them
+        _abandon(earlier, error)
+        raise
     batch.held = {key: fd for key, fd in batch.held.items() if fd in running_locks}
 
 
@@ -201,17 +227,16 @@ def _commit(jobs: list[_Job]) -> None:
         try:
             if item.temp is not None and job.error is None:
                 os.replace(item.temp, item.name, src_dir_fd=item.folder_fd, dst_dir_fd=item.folder_fd)
+                item.temp = None
         except OSError as error:
             job.error = error
         finally:
             if item.folder_fd is not None:
                 assert item.folder is not None
                 if item.folder in folders or job.error is not None:
-                    if job.error is not None and item.temp is not None:
-                        _unlink_quietly(item.temp, item.folder_fd)
-                    os.close(item.folder_fd)
+                    item.release()
                 else:
-                    folders[item.folder] = item.folder_fd
+                    folders[item.folder], item.folder_fd = item.folder_fd, None
     for folder_fd in folders.values():
         try:
             os.fsync(folder_fd)
@@ -221,10 +246,7 @@ def _commit(jobs: list[_Job]) -> None:
         finally:
             os.close(folder_fd)
     for job in jobs:
-        for fd in job.locks:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        job.locks.clear()
+        _unlock(job)
     for job in jobs:
         _resolve(job)
 
@@ -238,6 +260,7 @@ def _sync_all(staged: list[tuple[_Job, _Staged]]) -> None:
             job.error = job.error or error
         finally:
             os.close(item.fd)
+            item.fd = -1
 
     if len(staged) == 1:
         sync(staged[0])
@@ -262,9 +285,52 @@ def _resolve(job: _Job) -> None:
             job.future.set_exception(job.error)
 
 
+def _unlock(job: _Job) -> None:
+    locks, job.locks = job.locks, []
+    for fd in locks:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            pass  # closing the fd releases the lock as well
+        _close_quietly(fd)
+
+
+def _abandon(jobs: list[_Job], error: BaseException) -> None:
+    """The writer failed while these jobs were in its batch: free what they hold and fail those not resolved."""
+    for job in jobs:
+        for item in job.staged:
+            item.release()
+        _unlock(job)
+        _fail(job.future, _writer_failed(error))
+
+
+def _writer_failed(error: BaseException) -> WriterFailed:
+    failure = WriterFailed(f"the write could not be made durable ({_describe(error)})")
+    failure.__cause__ = error
+    return failure
+
+
+def _fail(future: concurrent.futures.Future[Any], error: BaseException) -> None:
+    if future.done():
+        return
+    if future.running() or future.set_running_or_notify_cancel():
+        future.set_exception(error)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 def _unlink_quietly(name: str, folder_fd: int) -> None:
     try:
         os.unlink(name, dir_fd=folder_fd)
+    except OSError:
+        pass
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
     except OSError:
         pass
 
@@ -276,6 +342,11 @@ class DurableWriter:
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._buses: weakref.WeakSet[EventBus] = weakref.WeakSet()
+
+    def report_to(self, bus: EventBus) -> None:
+        """Report a failure of the writer itself on `bus` (held weakly: a closed Runtime's bus drops out)."""
+        self._buses.add(bus)
 
     def submit(self, function: Callable[[], T]) -> concurrent.futures.Future[T]:
         """Run `function` in the writer thread; the future resolves once everything it wrote is durable."""
@@ -316,35 +387,73 @@ class DurableWriter:
 
     def _ensure_thread(self) -> None:
         with self._start_lock:
+            if self._thread is None:
+                atexit.register(self.flush)  # a daemon thread is stopped at exit: posted jobs are written first
             if self._thread is None or not self._thread.is_alive():
-                if self._thread is None:
-                    atexit.register(self.flush)  # a daemon thread is stopped at exit: posted jobs are written first
-                self._thread = threading.Thread(target=self._work, name="oboto-writer", daemon=True)
-                self._thread.start()
+                self._start_thread()
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="oboto-writer", daemon=True)
+        self._thread.start()
 
     def _work(self) -> None:
-        while True:
-            jobs = [self._queue.get()]
-            batch = _Batch()
-            _local.batch = batch
+        batch = _Batch()
+        try:
+            while True:
+                batch = _Batch()
+                try:
+                    self._run_jobs(batch)
+                    _commit(batch.jobs)
+                except BaseException as error:  # the writer's own failure: no caller may wait for it forever
+                    self._recover(batch, error)
+        except BaseException as error:  # recovering failed as well: this thread ends, a new one takes the queue
+            for job in batch.jobs:
+                _fail(job.future, _writer_failed(error))
+        finally:
+            with self._start_lock:
+                if self._thread is threading.current_thread() and not sys.is_finalizing():
+                    self._start_thread()
+
+    def _recover(self, batch: _Batch, error: BaseException) -> None:
+        try:
+            _abandon(batch.jobs, error)
+        except BaseException:  # freeing what the batch held failed too: still, nobody may wait for it
+            for job in batch.jobs:
+                _fail(job.future, _writer_failed(error))
+        self._report(error, len(batch.jobs))
+
+    def _run_jobs(self, batch: _Batch) -> None:
+        """Run queued jobs (waiting for the first) until the queue is empty or the batch is full."""
+        batch.jobs.append(self._queue.get())
+        _local.batch = batch
+        try:
+            while True:
+                job = batch.current
+                try:
+                    job.result = job.context.run(job.function)
+                except BaseException as error:  # the job's own failure goes to its caller
+                    job.error = error
+                    job.contents.clear()  # none of it will be renamed into place: later jobs read the disk
+                if len(batch.jobs) >= MAX_BATCH_JOBS:
+                    return
+                try:
+                    batch.jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    return
+        finally:
+            _local.batch = None
+
+    def _report(self, error: BaseException, jobs: int) -> None:
+        message = (f"the durable writer failed ({_describe(error)}): the {jobs} job(s) of its batch failed with "
+                   "it; later writes go on")
+        buses = list(self._buses)
+        for bus in buses:
+            bus.publish(WorkspaceWarning(message=message))
+        if not buses:
             try:
-                while True:
-                    job = jobs[-1]
-                    batch.jobs.append(job)
-                    try:
-                        job.result = job.context.run(job.function)
-                    except BaseException as error:  # the job's own failure goes to its caller
-                        job.error = error
-                        job.contents.clear()  # none of it will be renamed into place: later jobs read the disk
-                    if len(batch.jobs) >= MAX_BATCH_JOBS:
-                        break
-                    try:
-                        jobs.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-            finally:
-                _local.batch = None
-            _commit(batch.jobs)
+                print(f"oboto: {message}", file=sys.stderr)
+            except (OSError, ValueError):
+                pass  # no stream to say it on: the callers still get the error
 
 
 def _run_inline(function: Callable[[], T], future: concurrent.futures.Future[T]) -> None:

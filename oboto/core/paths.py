@@ -53,6 +53,11 @@ class WorkspacePaths:
     def conversation_index(self) -> Path:
         return self.conversations_dir / "index.json"
 
+    @property
+    def conversation_archive_dir(self) -> Path:
+        """Schedule-run notices retired from the conversations: `<name>-<YYYY-MM>.jsonl`."""
+        return self.conversations_dir / "archive"
+
     def conversation_file(self, name: str) -> Path:
         return self.conversations_dir / f"{name}.jsonl"
 

@@ -206,7 +206,7 @@ class ConversationContext:
         summary_room = max(200, int((measure.room - measure.prompt) * SUMMARY_SHARE))
         self.bus.publish(ContextCompacting(conversation=name, messages=len(older)))
         text, usage = await self._summarise(older, model, model_name, measure.budget, summary_room)
-        summary = self.conversations.append(name, Message(
+        summary = await self.conversations.append_async(name, Message(
             role="system", marker=COMPACTION_MARKER, author="oboto", content=text, compacted_through=older[-1].id,
             model=model_name, usage=TokenUsage(prompt_tokens=usage.prompt_tokens,
                                                completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd),

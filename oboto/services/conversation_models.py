@@ -75,6 +75,9 @@ class Message(Record):
     """The tokens and cost of the model call behind a reply or a compaction summary."""
     compacted_through: str | None = None
     """A compaction summary: the id of the last message it stands for (those stay in the file, unsent)."""
+    scheduled: bool | None = None
+    """A task notice that reports only runs of schedules: moved to the conversation's archive once older than
+    `tasks.retention_days`."""
 
     @model_validator(mode="before")
     @classmethod

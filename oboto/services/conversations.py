@@ -42,8 +42,9 @@ from oboto.core.quarantine import (
     real_folder,
 )
 from oboto.core.store import DocumentTransaction, describe_error, document_transaction, load_document
+from oboto.services.conversation_archive import ConversationArchive
 from oboto.services.history_index import HistoryIndex, IndexEntry, is_message_line
-from oboto.services.streaming_reply import StreamingReply
+from oboto.services.streaming_reply import StreamingReply, Writes, write_now
 from oboto.services.conversation_models import (
     MAIN_CONVERSATION,
     ConversationIndex,
@@ -117,6 +118,7 @@ class ConversationManager:
         # The TUI reads long conversations in a thread worker while its event loop may read them too.
         self._histories_lock = threading.RLock()
         self._live_streams: set[str] = set()
+        self._archive = ConversationArchive(paths.conversation_archive_dir, self._report)
         self._report(real_folder(paths.conversations_dir))
         with self._index_transaction() as tx:
             if MAIN_CONVERSATION not in tx.doc.conversations:
@@ -487,12 +489,38 @@ class ConversationManager:
                                                                       role=message.role, marker=message.marker)))
         return message
 
-    def post_notice(self, name: str, text: str, *, marker: str, author: str | None = None) -> Message:
-        """A clearly marked system message (reports, task notices, background agent results)."""
-        return self.append(name, Message(role="system", content=text, marker=marker, author=author))
+    async def append_async(self, name: str, message: Message) -> Message:
+        """`append` with the disk sync made by the durable writer: the event loop only waits for it."""
+        return await durable.writer.run_async(lambda: self.append(name, message))
 
-    def start_stream(self, name: str, *, author: str | None = None) -> StreamingReply:
-        return StreamingReply(self, normalise_name(name), author=author)
+    def post_notice(self, name: str, text: str, *, marker: str, author: str | None = None,
+                    scheduled: bool = False) -> Message:
+        """A clearly marked system message (reports, task notices, background agent results); `scheduled`: it
+        reports only runs of schedules, and is archived once older than `tasks.retention_days`."""
+        return self.append(name, Message(role="system", content=text, marker=marker, author=author,
+                                         scheduled=scheduled or None))
+
+    def retire_schedule_notices(self, cutoff: datetime) -> int:
+        """Move every conversation's schedule-run notices posted before `cutoff` into its archive
+        (services.conversation_archive); returns how many left the live histories."""
+        moved = 0
+        for name in self._index().conversations:
+            path = self.paths.conversation_file(name)
+            with locked(path) as moved_lock:  # no append lands while the history is rewritten
+                try:
+                    count = self._archive.retire(path, name, cutoff)
+                except FileNotFoundError:
+                    count = 0
+                if count:
+                    self._histories.pop(name, None)
+                    self.message_count(name)  # the offset index of the new file, rebuilt while nothing appends
+            self._report(moved_lock)
+            moved += count
+        return moved
+
+    def start_stream(self, name: str, *, author: str | None = None, writes: Writes = write_now) -> StreamingReply:
+        """A reply streamed into `name`; `writes` makes its writes (at once unless a turn hands them on)."""
+        return StreamingReply(self, normalise_name(name), author=author, writes=writes)
 
     def report_to_parent(self, child: str, summary: str, status: str, key_findings: list[str]) -> Message:
         """Append a marked report from `child` to its parent conversation; persisted before it returns."""

@@ -2,7 +2,9 @@
 
 Once when the runner starts and every hour after, in a thread: finished task records older than
 `tasks.retention_days` move into the monthly archive (TaskManager), and episode memories older than
-`memory.episode_retention_days` are deleted (MemoryStore). Events are rotated by size on their own.
+`memory.episode_retention_days` are deleted (MemoryStore), and the notices of schedule runs older than the
+tasks' retention move from the conversations into their archive (ConversationManager). Events are rotated by
+size on their own.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class Retention:
             archived = self.tasks.retire_finished(now=now)
         except Exception as failure:
             self.bus.publish(WorkspaceWarning(message=f"old task records could not be archived: {failure}"))
+        try:
+            self.tasks.conversations.retire_schedule_notices(now - timedelta(days=self.settings.tasks.retention_days))
+        except Exception as failure:
+            self.bus.publish(WorkspaceWarning(message=f"old schedule-run notices could not be archived: {failure}"))
         try:
             pruned = self.memory.prune_episodes(now - timedelta(days=self.settings.memory.episode_retention_days))
         except Exception as failure:

@@ -82,6 +82,7 @@ class Runtime:
         self.bus = bus or EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
         for event in moved:
             self.bus.publish(event)
+        durable.writer.report_to(self.bus)  # a failure of the writer itself is told as a warning
         self.foreground = ForegroundActivity(paths.foreground_lock, self.bus.publish)
         self.watcher = WorkspaceWatcher(paths.state_dir, ignored=(paths.events, paths.audit))
         """The process's one watcher of `.oboto/`: the runner and the TUI listen to it."""

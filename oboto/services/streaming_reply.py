@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from oboto.core import durable
 from oboto.core.events import (
     MessageAppended,
     ReplyFinished,
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 
 STREAM_FLUSH_SECONDS = 1.0
 
+Writes = Callable[[Callable[[], None]], None]
+"""Where a reply's writes are made: at once (the default), or handed in order to the durable writer by a turn."""
+
+
+def write_now(write: Callable[[], None]) -> None:
+    write()
+
 
 class StreamingReply:
     """A reply being streamed into a conversation, persisted as it grows so a crash keeps what was shown.
@@ -30,8 +38,10 @@ class StreamingReply:
     so a view draws the reply live from the same id the store keeps it under.
     """
 
-    def __init__(self, manager: "ConversationManager", conversation: str, *, author: str | None) -> None:
+    def __init__(self, manager: "ConversationManager", conversation: str, *, author: str | None,
+                 writes: Writes = write_now) -> None:
         self.manager = manager
+        self._write = writes
         self.conversation = conversation
         self.message = Message(role="assistant", status="streaming", author=author, pid=os.getpid())
         self._parts: list[str] = []
@@ -73,10 +83,12 @@ class StreamingReply:
         self._last_flush = time.monotonic()
         text = self.text
         if not self._persisted:
-            self.manager._write_record(self.conversation, self.message.model_copy(update={"content": text}), new=True)
+            first = self.message.model_copy(update={"content": text})
+            self._write(lambda: self.manager._write_record(self.conversation, first, new=True))
             self._persisted = True
         elif text != self._stored:
-            self.manager._write_update(self.conversation, self.id, self._text_change(text))
+            change = self._text_change(text)
+            self._write(lambda: self.manager._write_update(self.conversation, self.id, change))
         self._stored = text
 
     def _text_change(self, text: str) -> dict[str, str]:
@@ -94,22 +106,34 @@ class StreamingReply:
     def interrupt(self) -> Message | None:
         """Keep whatever was streamed, marked interrupted; nothing is written when nothing was said."""
         if not self.text and not self._persisted:
-            self.manager._live_streams.discard(self.id)
-            self.manager.bus.publish(ReplyFinished(conversation=self.conversation, message_id=self.id,
-                                                   status="discarded"))
+            self._write(lambda: durable.after_commit(self._discarded))  # told after what the turn wrote before
             return None
         final = self.message.model_copy(update={"content": self.text, "status": "interrupted", "pid": None})
         return self._close(final)
 
+    def _discarded(self) -> None:
+        self.manager._live_streams.discard(self.id)
+        self.manager.bus.publish(ReplyFinished(conversation=self.conversation, message_id=self.id,
+                                               status="discarded"))
+
     def _close(self, final: Message) -> Message:
-        if not self._persisted:
-            self.manager._write_record(self.conversation, final, new=True)
-        else:
-            closing = final.model_dump(mode="json", include={"status", "pid", "tool_calls", "model", "usage"})
-            self.manager._write_update(self.conversation, self.id, {**closing, **self._text_change(final.content)})
+        persisted = self._persisted
+        closing = {**final.model_dump(mode="json", include={"status", "pid", "tool_calls", "model", "usage"}),
+                   **self._text_change(final.content)}
+
+        def close() -> None:
+            if persisted:
+                self.manager._write_update(self.conversation, self.id, closing)
+            else:
+                self.manager._write_record(self.conversation, final, new=True)
+            durable.after_commit(lambda: self._closed(final))  # announced once durable
+
+        self._write(close)
+        return final
+
+    def _closed(self, final: Message) -> None:
         self.manager._live_streams.discard(self.id)
         bus = self.manager.bus
         bus.publish(MessageAppended(conversation=self.conversation, message_id=final.id, role=final.role,
                                     marker=final.marker))
         bus.publish(ReplyFinished(conversation=self.conversation, message_id=final.id, status=final.status))
-        return final

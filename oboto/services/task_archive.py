@@ -22,6 +22,7 @@ import orjson
 from pydantic import ValidationError
 
 from oboto.core import safe_open
+from oboto.core.archive_file import append_lines
 from oboto.core.events import Event, WorkspaceWarning
 from oboto.core.locks import locked
 from oboto.core.models import utc_now
@@ -34,7 +35,6 @@ ARCHIVE_VERSION = 1
 MONTH_PATTERN = re.compile(r"^\d{4}-\d{2}\.jsonl$")
 # Lines start with their id (orjson keeps the key order), so a lookup parses only the line it wants.
 _ID_PREFIX = re.compile(rb'^\{"id":"(t-[0-9a-f]{8})"')
-_TAIL_BLOCK = 65536
 RETIRE_BATCH = 200
 """Records moved per archive write (each holds its lock until its live files are gone)."""
 
@@ -81,38 +81,7 @@ class TaskArchive:
 
     def append(self, month: str, lines: list[bytes]) -> None:
         """Add `lines` to the month's file, durably, in one write (a torn tail left by a crash is cut off first)."""
-        path = self.path(month)
-        with locked(path) as moved_lock:
-            fd = safe_open.open_file(path, os.O_RDWR | os.O_CREAT, 0o600, create_dirs=True)
-            try:
-                self._cut_torn_tail(fd, path)
-                os.lseek(fd, 0, os.SEEK_END)
-                view = memoryview(b"".join(lines))
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        safe_open.fsync_folder(self.folder)
-        if moved_lock is not None:
-            self.report(moved_lock)
-
-    def _cut_torn_tail(self, fd: int, path: Path) -> None:
-        size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-            return
-        end = size
-        while end > 0:  # back to the last whole line
-            start = max(0, end - _TAIL_BLOCK)
-            newline = os.pread(fd, end - start, start).rfind(b"\n")
-            if newline >= 0:
-                end = start + newline + 1
-                break
-            end = start
-        os.ftruncate(fd, end)
-        os.fsync(fd)
-        self.report(WorkspaceWarning(message=f"{path.name}: the last {size - end} bytes were an archive entry "
-                                             "a crash cut short; they were dropped (the task is still live)"))
+        append_lines(self.path(month), lines, self.report, entry="task")
 
     # ----- reading -----------------------------------------------------------------------------
 

@@ -106,9 +106,11 @@ class TaskEndings:
             for record in loop_records:
                 conversations.post_notice(conversation, loop_result_text(record), marker="background-agent",
                                           author=LOOP_ORIGIN)
-            if other:
-                conversations.post_notice(conversation, completion_notice(other), marker="task-notice",
-                                          author="tasks")
+            # Runs of schedules are told apart, so retention can archive their notices and keep the rest.
+            for scheduled in (False, True):
+                if batch := [record for record in other if (record.schedule_id is not None) == scheduled]:
+                    conversations.post_notice(conversation, completion_notice(batch), marker="task-notice",
+                                              author="tasks", scheduled=scheduled)
             for record in records:
                 self.tasks.mark_notice_posted(record.id)
 

@@ -1,15 +1,17 @@
 """Running an agent turn inside a conversation: history in (fitted to the model's context), every message
-persisted as it happens."""
+persisted as it happens — by the durable writer, so the event loop never waits for a disk sync."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import concurrent.futures
+from typing import TYPE_CHECKING, Callable
 
 from oboto.agent.prompt import system_prompt
 from oboto.agent.small_model import SmallModelFit
 from oboto.agent.tools.base import ToolContext, ToolResult
 from oboto.agent.turn import ChatModel, TurnLimits, TurnObserver, TurnOutcome, run_turn
+from oboto.core import durable
 from oboto.core.events import PromptSubmitted, ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
 from oboto.llm.types import LLMError, LLMResponse, ToolCallRequest
 from oboto.services.change_models import ChangeAuthor
@@ -21,8 +23,44 @@ from oboto.services.streaming_reply import StreamingReply
 if TYPE_CHECKING:
     from oboto.services.runtime import Runtime
 
+
+class TurnWrites:
+    """The conversation writes of one turn, handed to the durable writer in the order they are made.
+
+    The writer runs its jobs one after another, so the file holds them in that order; each write's event is
+    published once it is durable (`durable.after_commit`). A write that failed is raised by the next one handed
+    over, or by `settle`, so the turn learns of it as when it wrote itself.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[concurrent.futures.Future[object]] = []
+
+    def __call__(self, write: Callable[[], object]) -> None:
+        self._forget_done()
+        self._pending.append(durable.writer.submit(write))
+
+    async def settle(self) -> None:
+        """Wait until every write handed over is durable; raise the first that failed."""
+        if self._pending:
+            await asyncio.gather(*map(asyncio.wrap_future, self._pending), return_exceptions=True)
+        self._forget_done()
+
+    def _forget_done(self) -> None:
+        """Drop the writes that are done; raise the first of them that failed."""
+        pending, failure = [], None
+        for future in self._pending:
+            if not future.done():
+                pending.append(future)
+            elif failure is None and not future.cancelled():
+                failure = future.exception()
+        self._pending = pending
+        if failure is not None:
+            raise failure
+
+
 class PersistingObserver(TurnObserver):
-    """Writes each reply and tool result into the conversation as it happens, then tells `outer`."""
+    """Writes each reply and tool result into the conversation as it happens (through `writes`), then tells
+    `outer`."""
 
     def __init__(self, runtime: "Runtime", conversation: str, ctx: ToolContext, outer: TurnObserver | None,
                  *, author: str | None = None) -> None:
@@ -33,9 +71,10 @@ class PersistingObserver(TurnObserver):
         self.outer = outer or TurnObserver()
         self.author = author
         self.stream: StreamingReply | None = None
+        self.writes = TurnWrites()
 
     def reply_started(self) -> None:
-        self.stream = self.conversations.start_stream(self.conversation, author=self.author)
+        self.stream = self.conversations.start_stream(self.conversation, author=self.author, writes=self.writes)
         self.outer.reply_started()
 
     def text_delta(self, delta: str) -> None:
@@ -67,14 +106,21 @@ class PersistingObserver(TurnObserver):
         self.outer.tool_started(call)
 
     def tool_finished(self, call: ToolCallRequest, result: ToolResult, duration_ms: float) -> None:
-        self.conversations.append(
-            self.conversation,
-            Message(role="tool", tool_call_id=call.id, name=call.name, content=result.content, ok=result.ok,
-                    author=self.author),
-        )
-        self.bus.publish(ToolCallFinished(conversation=self.conversation, task_id=self.ctx.task_id, tool=call.name,
-                                          ok=result.ok, duration_ms=round(duration_ms, 2)))
+        stored = Message(role="tool", tool_call_id=call.id, name=call.name, content=result.content, ok=result.ok,
+                         author=self.author)
+        finished = ToolCallFinished(conversation=self.conversation, task_id=self.ctx.task_id, tool=call.name,
+                                    ok=result.ok, duration_ms=round(duration_ms, 2))
+
+        def store() -> None:
+            self.conversations.append(self.conversation, stored)
+            durable.after_commit(lambda: self.bus.publish(finished))
+
+        self.writes(store)
         self.outer.tool_finished(call, result, duration_ms)
+
+    def post_notice(self, text: str) -> None:
+        """Say in the conversation why the turn stopped (after everything it wrote before)."""
+        self.writes(lambda: self.conversations.post_notice(self.conversation, text, marker="turn-stopped"))
 
     def close_open_reply(self) -> None:
         """A reply cut short (failure or cancel) keeps what was shown, marked interrupted."""
@@ -113,21 +159,23 @@ async def run_conversation_turn(
     if isinstance(prepared, TurnOutcome):
         return _ended(runtime, conversation, ctx, prepared)
     model, system, fit = prepared
-    conversations.append(conversation, request)
-    messages = [{"role": "system", "content": system}, *runtime.context.model_messages(conversation)]
     persisting = PersistingObserver(runtime, conversation, ctx, observer)
     try:
+        await conversations.append_async(conversation, request)  # stored even if the turn is cancelled meanwhile
+        messages = [{"role": "system", "content": system}, *runtime.context.model_messages(conversation)]
         async with runtime.checkpoints.around(ChangeAuthor.turn(conversation, request.id)) as change:
             ctx.changes = change
             outcome = await run_turn(model, runtime.tools, ctx, messages, limits, persisting, fit=fit)
     except asyncio.CancelledError:
         persisting.close_open_reply()
-        conversations.post_notice(conversation, "The reply was cancelled.", marker="turn-stopped")
+        persisting.post_notice("The reply was cancelled.")
+        await persisting.writes.settle()
         _cancelled(runtime, conversation, ctx)
         raise
     persisting.close_open_reply()
     if not outcome.ok:
-        conversations.post_notice(conversation, outcome.error or outcome.status, marker="turn-stopped")
+        persisting.post_notice(outcome.error or outcome.status)
+    await persisting.writes.settle()  # the turn ends once all it said is durable
     return _ended(runtime, conversation, ctx, outcome)
 
 

@@ -227,9 +227,11 @@ class ToolRegistry:
         try:
             result = _redacted(await self._execute(name, raw_arguments, ctx, call, call_id), ctx.settings)
         except asyncio.CancelledError:
-            call.write("cancelled", None)
+            # Written in a thread (the entry is fsynced), not waited for: cancellation propagates at once.
+            asyncio.get_running_loop().run_in_executor(None, call.write, "cancelled", None)
             raise
-        call.write("ok" if result.ok else call.outcome or "error", None if result.ok else result.content, result.note)
+        await asyncio.to_thread(call.write, "ok" if result.ok else call.outcome or "error",
+                                None if result.ok else result.content, result.note)
         return result
 
     async def _execute(self, name: str, raw_arguments: str | dict[str, Any] | None, ctx: ToolContext,
