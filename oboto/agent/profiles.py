@@ -17,9 +17,10 @@ name wins. A file that cannot be used is skipped, and every such file is reporte
 from __future__ import annotations
 
 import fnmatch
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -158,8 +159,21 @@ class ProfileLibrary:
         self.folders = [*folders, SHIPPED_AGENTS_DIR]
         self._signature: tuple[Any, ...] | None = None
         self._catalog = ProfileCatalog()
+        self._held = 0
+
+    @contextmanager
+    def held(self) -> Iterator[ProfileCatalog]:
+        """The catalog, not checked against the files again until the block ends (many spawns at one instant)."""
+        catalog = self.catalog()
+        self._held += 1
+        try:
+            yield catalog
+        finally:
+            self._held -= 1
 
     def catalog(self) -> ProfileCatalog:
+        if self._held:
+            return self._catalog
         signature = tuple(folder_signature(folder) for folder in self.folders)
         if signature != self._signature:
             self._catalog, self._signature = load_profiles(self.folders), signature

@@ -31,7 +31,15 @@ class EventBus:
         return lambda: self._handlers.remove(entry) if entry in self._handlers else None
 
     def publish(self, event: Event) -> None:
-        self._write(event)
+        self.publish_many([event])
+
+    def publish_many(self, events: list[Event]) -> None:
+        """Publish `events` in order; a burst of them is written to the event log in one append."""
+        self._write(events)
+        for event in events:
+            self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
         for handler, types in list(self._handlers):
             if types and not isinstance(event, types):
                 continue
@@ -42,11 +50,13 @@ class EventBus:
                 if not isinstance(event, WorkspaceWarning):
                     self.publish(WorkspaceWarning(message=f"reacting to {event.kind} failed: {failure}"))
 
-    def _write(self, event: Event) -> None:
-        if self._log is None or not event.logged:
+    def _write(self, events: list[Event]) -> None:
+        logged = [event for event in events if event.logged]
+        if self._log is None or not logged:
             return
+        pid = os.getpid()
         try:
-            moved = self._log.append({**event.to_record(), "pid": os.getpid()})
+            moved = self._log.append_many([{**event.to_record(), "pid": pid} for event in logged])
         except OSError as error:
             log.warning("could not write the event log %s: %s", self.log_path, error)
             return

@@ -93,6 +93,21 @@ class _Batch:
     def __init__(self) -> None:
         self.jobs: list[_Job] = []
         self.held: dict[Path, int] = {}
+        self.folders: dict[tuple[Path, Path | None], int] = {}
+        """Folders its replaces were staged in, walked once per batch (the walk opens every folder on the way)."""
+
+    def folder(self, path: Path, base: Path | None) -> tuple[int, str]:
+        """An fd of `path`'s folder (reached without links, made when missing) and `path`'s name."""
+        key = (path.parent, base)
+        if key not in self.folders:
+            start, names = safe_open.split(path, base)
+            self.folders[key] = safe_open.walk(start, names[:-1], create=True)
+        return self.folders[key], path.name
+
+    def close_folders(self) -> None:
+        for fd in self.folders.values():
+            os.close(fd)
+        self.folders.clear()
 
     @property
     def current(self) -> _Job:
@@ -117,18 +132,18 @@ def replace_file(path: Path, data: bytes, *, mode: int = 0o600, base: Path | Non
     if batch is None:
         safe_open.write_atomic(path, data, base=base, mode=mode)
         return
-    with safe_open.parent_folder(path, base=base, create=True) as (folder_fd, name):
-        handle, temp = safe_open.make_temp(folder_fd, name, mode)
-        try:
-            os.fchmod(handle, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view):]
-        except BaseException:
-            os.close(handle)
-            os.unlink(temp, dir_fd=folder_fd)
-            raise
-        batch.current.staged.append(_Staged(handle, os.dup(folder_fd), temp, name, path.parent))
+    folder_fd, name = batch.folder(path, base)
+    handle, temp = safe_open.make_temp(folder_fd, name, mode)
+    try:
+        os.fchmod(handle, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(handle, view):]
+    except BaseException:
+        os.close(handle)
+        os.unlink(temp, dir_fd=folder_fd)
+        raise
+    batch.current.staged.append(_Staged(handle, os.dup(folder_fd), temp, name, path.parent))
     batch.current.contents[path.absolute()] = data
 
 
@@ -442,6 +457,7 @@ class DurableWriter:
                     return
         finally:
             _local.batch = None
+            batch.close_folders()  # what was staged holds folder fds of its own
 
     def _report(self, error: BaseException, jobs: int) -> None:
         message = (f"the durable writer failed ({_describe(error)}): the {jobs} job(s) of its batch failed with "

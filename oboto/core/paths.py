@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from oboto.core.atomic import atomic_write_bytes
@@ -37,9 +38,9 @@ class WorkspacePaths:
     def for_root(cls, root: str | os.PathLike[str]) -> "WorkspacePaths":
         return cls(Path(root).expanduser().resolve())
 
-    @property
+    @cached_property
     def state_dir(self) -> Path:
-        return self.root / OBOTO_DIR_NAME
+        return self.root / OBOTO_DIR_NAME  # cached, as tasks_dir: a spawn builds several paths below them
 
     @property
     def config(self) -> Path:
@@ -65,7 +66,7 @@ class WorkspacePaths:
         """Held by the one turn running in a conversation, in whichever process (`core.locks.TURN_LOCK_SUFFIX`)."""
         return self.conversations_dir / f"{name}.turn.lock"
 
-    @property
+    @cached_property
     def tasks_dir(self) -> Path:
         return self.state_dir / "tasks"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,7 +17,7 @@ import orjson
 
 from oboto.core import safe_open
 from oboto.core.events import FileQuarantined, WorkspaceWarning
-from oboto.core.quarantine import append_repairing, describe_unusable
+from oboto.core.quarantine import describe_unusable, open_repairing
 
 DamageReport = Callable[[WorkspaceWarning], None]
 
@@ -30,15 +31,54 @@ class RotatingJsonl:
         self.backups = backups
         self.fsync = fsync
         self._lock = threading.Lock()
+        self._kept: tuple[int, tuple[int, int], weakref.finalize] | None = None
+        """The log's fd (closed with this object), its (device, inode), and what closes it."""
 
     def append(self, record: dict[str, Any]) -> FileQuarantined | None:
         """Append `record`; returns the event of a damaged log that was moved aside first, for the caller to publish."""
-        line = orjson.dumps(record) + b"\n"
+        return self.append_many([record])
+
+    def append_many(self, records: list[dict[str, Any]]) -> FileQuarantined | None:
+        """Append `records` in one write (one open for a burst); the damaged log moved aside first, if any."""
+        lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
         with self._lock:
-            size, moved = append_repairing(self.path, line, fsync=self.fsync)
+            size, moved = self._append(lines)
             if size > self.max_bytes:
+                self._forget_fd()
                 self._rotate()
         return moved
+
+    def _append(self, data: bytes) -> tuple[int, FileQuarantined | None]:
+        """Append through the fd kept from the last append while it is still the file at the path (one stat
+        instead of a walk and an open per event); else open it again safely. Returns (about the new size, event)."""
+        if self._kept is not None:
+            fd, identity, _closer = self._kept
+            try:
+                now = os.stat(self.path, follow_symlinks=False)
+            except OSError:
+                now = None
+            if now is not None and (now.st_dev, now.st_ino) == identity:
+                os.write(fd, data)
+                if self.fsync:
+                    os.fsync(fd)
+                return now.st_size + len(data), None
+            self._forget_fd()  # rotated, removed or replaced since: never append to what left the path
+        fd, moved = open_repairing(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, data)
+            if self.fsync:
+                os.fsync(fd)
+            info = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._kept = (fd, (info.st_dev, info.st_ino), weakref.finalize(self, os.close, fd))
+        return info.st_size, moved
+
+    def _forget_fd(self) -> None:
+        if self._kept is not None:
+            self._kept[2]()
+            self._kept = None
 
     def _rotate(self) -> None:
         with safe_open.parent_folder(self.path) as (folder, name):

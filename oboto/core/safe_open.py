@@ -69,9 +69,14 @@ def split(path: Path, base: Path | None = None) -> tuple[Path, tuple[str, ...]]:
 
 def _open_base(base: Path, *, create: bool) -> int:
     """The trusted folder (made with its parents when missing and `create`: it is the person's own path)."""
-    if create:
-        os.makedirs(base if str(base) else ".", exist_ok=True)
-    return os.open(base if str(base) else ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    where = base if str(base) else "."
+    try:
+        return os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if not create:
+            raise
+    os.makedirs(where, exist_ok=True)  # only when missing: every open in `.oboto/` starts here
+    return os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
 def _named(error: OSError, where: Path | str) -> OSError:
@@ -99,7 +104,7 @@ def _step(fd: int, name: str, where: Path, *, create: bool) -> int:
     return _step(fd, name, where, create=False)
 
 
-def _walk(base: Path, names: tuple[str, ...], *, create: bool) -> int:
+def walk(base: Path, names: tuple[str, ...], *, create: bool) -> int:
     """An fd of the folder `base/names…`, reached without following any link below `base`."""
     fd = _open_base(base, create=create)
     where = base
@@ -119,7 +124,7 @@ def _walk(base: Path, names: tuple[str, ...], *, create: bool) -> int:
 def folder(path: Path, *, base: Path | None = None, create: bool = False) -> Iterator[int]:
     """An fd of the folder at `path` (reached without links; made when missing and `create`), closed after."""
     start, names = split(path, base)
-    fd = _walk(start, names, create=create)
+    fd = walk(start, names, create=create)
     try:
         yield fd
     finally:
@@ -130,7 +135,7 @@ def folder(path: Path, *, base: Path | None = None, create: bool = False) -> Ite
 def parent_folder(path: Path, *, base: Path | None = None, create: bool = False) -> Iterator[tuple[int, str]]:
     """(fd of `path`'s folder, `path`'s name): what every operation on the file itself is done relative to."""
     start, names = split(path, base)
-    fd = _walk(start, names[:-1], create=create)
+    fd = walk(start, names[:-1], create=create)
     try:
         yield fd, names[-1]
     finally:

@@ -180,7 +180,7 @@ def document_transaction(path: Path, model: type[M], bus: EventBus | None, *,
         events = [event for event in (moved_lock, quarantined) if event is not None]
         events += transaction._published_events() if transaction else []
         if bus is not None and events:
-            durable.after_commit(lambda: [bus.publish(event) for event in events])
+            durable.after_commit(lambda: bus.publish_many(events))
 
 
 @contextmanager

@@ -425,6 +425,10 @@ class SchedulerService:
         return due
 
     def _fire_due(self, due: list[str], schedules: dict[str, Schedule], events: list[Event]) -> None:
+        with self.tasks.spawning_many():
+            self._fire_each(due, schedules, events)
+
+    def _fire_each(self, due: list[str], schedules: dict[str, Schedule], events: list[Event]) -> None:
         now = utc_now()
         for schedule_id in due:
             schedule = schedules.get(schedule_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import threading
 from collections import deque
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -98,6 +99,11 @@ class TaskManager:
         self._stopping_reason: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         """The runner's event loop, where tasks run (spawn and cancel may be called from a worker thread)."""
+        self._arrivals: list[str] = []
+        """Tasks queued from another thread, waiting for the loop to take them (one wake-up for a burst)."""
+        self._arrivals_lock = threading.Lock()
+        self._burst = threading.local()
+        """`stored`: the records a `spawning_many` block of this thread has stored, to announce together."""
         self.paths.tasks_dir.mkdir(parents=True, exist_ok=True)
         self.index = TaskIndex(paths.tasks_dir, self._load_path, bus.publish)
         """The live records, kept by the runner (built when it starts, then fed each change)."""
@@ -256,6 +262,20 @@ class TaskManager:
         )
         return record
 
+    @contextmanager
+    def spawning_many(self) -> Iterator[None]:
+        """A block that spawns many tasks at once: the agent profiles are read once for all of them, and the
+        tasks are announced together once durable (one event-log append, one wake-up of the runner's loop)."""
+        stored: list[tuple[TaskRecord, Path]] = []
+        self._burst.stored = stored
+        try:
+            with self.agents.profiles.held():
+                yield
+        finally:
+            self._burst.stored = None
+            if stored:
+                durable.after_commit(lambda: self._announce(stored))
+
     def _conversation_of(self, name: str) -> str:
         """The conversation a task reports to, checked to exist (`chat` always does: no read for it)."""
         if name == MAIN_CONVERSATION:
@@ -266,15 +286,21 @@ class TaskManager:
         """Store a new record (a writer job); it is announced, and started here, once it is durable."""
         path = self.paths.task_record(record.id)
         save_document(path, record)
-        durable.after_commit(lambda: self._announce(record, path))
+        burst: list[tuple[TaskRecord, Path]] | None = getattr(self._burst, "stored", None)
+        if burst is not None:
+            burst.append((record, path))
+        else:
+            durable.after_commit(lambda: self._announce([(record, path)]))
         return record
 
-    def _announce(self, record: TaskRecord, path: Path) -> None:
-        self.index.put(record, os.stat(path, follow_symlinks=False))  # the file is in place once committed
-        self.bus.publish(TaskQueued(task_id=record.id, description=record.description, origin=record.origin,
-                                    agent=record.agent))
+    def _announce(self, stored: list[tuple[TaskRecord, Path]]) -> None:
+        """Index new records (their files are in place once committed), say they are queued, and start them."""
+        for record, path in stored:
+            self.index.put(record, os.stat(path, follow_symlinks=False))
+        self.bus.publish_many([TaskQueued(task_id=record.id, description=record.description, origin=record.origin,
+                                          agent=record.agent) for record, _path in stored])
         if self.is_runner:
-            call_in_loop(self._loop, lambda: self._start_soon(record.id))
+            self._start_soon(*(record.id for record, _path in stored))
 
     def continue_task(self, task_id: str, prompt: str) -> TaskRecord:
         """Queue a finished task again with a follow-up: its agent goes on with its own history and `prompt`."""
@@ -300,7 +326,7 @@ class TaskManager:
             tx.publish(TaskQueued(task_id=task_id, description=record.description, origin=record.origin,
                                   agent=record.agent, follow_up=True))
         if self.is_runner:
-            call_in_loop(self._loop, lambda: self._start_soon(task_id))
+            self._start_soon(task_id)
         return tx.doc
 
     def check_agent(self, agent: str | None) -> str | None:
@@ -381,6 +407,8 @@ class TaskManager:
         queued. The index is built here unless the caller built it already (the Runner does, in a thread)."""
         self.is_runner = True
         self._stopping_reason, self._loop = None, asyncio.get_running_loop()
+        with self._arrivals_lock:
+            self._arrivals = []  # a wake-up meant for an earlier loop was lost with it; the index has them all
         if not self.index.ready:
             self.index.rebuild()
         for task_id in self.index.ids(("running", "awaiting_answer")):
@@ -419,8 +447,19 @@ class TaskManager:
     def running_ids(self) -> list[str]:
         return list(self._running)
 
-    def _start_soon(self, task_id: str) -> None:
-        self._enqueue(task_id)
+    def _start_soon(self, *task_ids: str) -> None:
+        """Queue `task_ids` on the runner's loop; arrivals from another thread before it looks wake it once."""
+        with self._arrivals_lock:
+            first = not self._arrivals
+            self._arrivals.extend(task_ids)
+        if first:
+            call_in_loop(self._loop, self._take_arrivals)
+
+    def _take_arrivals(self) -> None:
+        with self._arrivals_lock:
+            arrived, self._arrivals = self._arrivals, []
+        for task_id in arrived:
+            self._enqueue(task_id)
         self._pump()
 
     def _enqueue(self, task_id: str) -> None:
