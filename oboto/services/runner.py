@@ -80,12 +80,20 @@ class Runner:
         # the task index is built, so what changes meanwhile is re-checked once it is.
         stop_listening = self.runtime.watcher.subscribe(self.runtime.workspace_changed)
         socket_server = self._serve_commands()
+        # Active before the index is built (100,000 records take seconds): what reads it waits for the build.
+        building = asyncio.ensure_future(asyncio.to_thread(self.runtime.tasks.index.rebuild))
+        stopped = asyncio.ensure_future(self._stop.wait())
         try:
-            await asyncio.to_thread(self.runtime.tasks.index.rebuild)
-            self.runtime.activate_runner()
+            self.runtime.start_executing()
             self._active.set()
-            await self._stop.wait()
+            await asyncio.wait((building, stopped), return_when=asyncio.FIRST_COMPLETED)
+            if not self._stop.is_set():
+                building.result()
+                self.runtime.index_built()
+            await stopped
         finally:
+            stopped.cancel()
+            await asyncio.gather(building, return_exceptions=True)  # the index is closed only once built
             stop_listening()
             if socket_server is not None:
                 # The commands it runs end first, so what they wrote is in the writer before the runner flushes it.

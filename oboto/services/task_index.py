@@ -104,6 +104,11 @@ class TaskIndex:
         self.ready = False
         """Built, and kept current from then on (only the runner keeps one)."""
         self._building = False
+        self._settled = threading.Event()
+        """Set while no build is under way (a runner executes work while its index is still being built)."""
+        self._settled.set()
+        self._unsaved = False
+        """The index holds what the snapshot does not (a stop writes it only then: 100,000 entries take a second)."""
         self._changed_while_building: set[Path] = set()
 
     # ----- building ----------------------------------------------------------------------------
@@ -113,8 +118,10 @@ class TaskIndex:
         the stamp it holds, else by reading the record. Changes reported meanwhile are re-checked."""
         with self._lock:
             self._building, self.ready = True, False
+            self._settled.clear()
             self._changed_while_building.clear()
         entries: dict[str, IndexedTask] = {}
+        read_any = False
         try:
             known = self._load_snapshot()
             with safe_open.folder(self.tasks_dir) as folder:
@@ -123,23 +130,32 @@ class TaskIndex:
                         continue
                     entry = known.get(found.name[:-5])
                     if entry is None or not _still(found, entry.stamp):
-                        entry = self._first_read(folder, found.name)
+                        entry, read_any = self._first_read(folder, found.name), True
                     if entry is not None:
                         entries[entry.id] = entry
+            with self._lock:
+                self._entries.clear()
+                self._by_status.clear()
+                self._unposted.clear()
+                for entry in entries.values():
+                    self._add(entry)
+                self.ready = True
+                self._unsaved = read_any or len(entries) != len(known)
+                changed, self._changed_while_building = self._changed_while_building, set()
         finally:
             with self._lock:
                 self._building = False
-        with self._lock:
-            self._entries.clear()
-            self._by_status.clear()
-            self._unposted.clear()
-            for entry in entries.values():
-                self._add(entry)
-            self.ready = True
-            changed, self._changed_while_building = self._changed_while_building, set()
+                self._settled.set()
         for path in changed:
             self.refresh(path)
-        self.save_snapshot()
+        if self._unsaved:
+            self.save_snapshot()
+
+    def settled(self) -> bool:
+        """Whether the index can answer (False: only a runner keeps one), once a build under way has ended: a
+        runner's first seconds wait for it here instead of reading every record."""
+        self._settled.wait()
+        return self.ready
 
     def _load_snapshot(self) -> dict[str, IndexedTask]:
         """The snapshot's entries by id (none when there is none); a damaged one is moved aside and reported."""
@@ -161,7 +177,7 @@ class TaskIndex:
         with self._lock:
             if not self.ready:
                 return
-            entries = list(self._entries.values())
+            entries, self._unsaved = list(self._entries.values()), False
         atomic_write_bytes(self.snapshot_path, encode_snapshot(entries))
 
     def _first_read(self, folder: int, name: str) -> IndexedTask | None:
@@ -192,17 +208,20 @@ class TaskIndex:
 
     def refresh(self, path: Path) -> IndexedTask | None:
         """Bring one record up to date after the watcher reported its file: read only if someone else wrote it.
-        Returns its entry (None when it is gone or was moved aside)."""
+        Returns its entry (None when it is gone or was moved aside). While the index is being built the record
+        is read and its entry returned, so the runner acts on it at once, and it is looked at again once built."""
         task_id = record_id(path)
         if task_id is None:
             return None
         with self._lock:
-            if self._building:
+            building = self._building
+            if building:
                 self._changed_while_building.add(path)
-                return None
-            if not self.ready:
+            elif not self.ready:
                 return None
             known = self._entries.get(task_id)
+        if building:
+            return self._careful_read(path)
         try:
             stamp = file_stamp(os.stat(path, follow_symlinks=False))
         except FileNotFoundError:
@@ -212,11 +231,10 @@ class TaskIndex:
             return known
         record = self._read(path)
         with self._lock:
+            self._drop(task_id)
             if record is None:
-                self._drop(task_id)
                 return None
             entry = IndexedTask.of(record, stamp)
-            self._drop(task_id)
             self._add(entry)
             return entry
 
@@ -232,7 +250,8 @@ class TaskIndex:
     def close(self) -> None:
         """The runner stopped: its last state goes to the snapshot, and as nobody feeds the index any more, nothing
         may be read from it."""
-        self.save_snapshot()
+        if self._unsaved:
+            self.save_snapshot()
         with self._lock:
             self.ready = False
             self._entries.clear()
@@ -244,6 +263,7 @@ class TaskIndex:
             self._drop(task_id)
 
     def _add(self, entry: IndexedTask) -> None:
+        self._unsaved = True
         self._entries[entry.id] = entry
         self._by_status[entry.status].add(entry.id)
         if entry.status in FINAL_STATUSES and not entry.notice_posted:
@@ -252,6 +272,7 @@ class TaskIndex:
     def _drop(self, task_id: str) -> None:
         entry = self._entries.pop(task_id, None)
         if entry is not None:
+            self._unsaved = True
             self._by_status[entry.status].discard(task_id)
             self._unposted.discard(task_id)
 
