@@ -73,18 +73,19 @@ class Runner:
 
     async def _serve(self) -> None:
         self.runtime.bus.publish(RunnerChanged(pid=os.getpid(), is_runner=True))
-        cleaned = await asyncio.to_thread(clean_stale_files, self.runtime.paths.state_dir)
-        if cleaned:
-            self.runtime.bus.publish(StaleFilesRemoved(temp_files=cleaned.temp_files, lock_files=cleaned.lock_files))
         # Changes other processes make in `.oboto/` go to the service that owns the file; listening starts before
         # the task index is built, so what changes meanwhile is re-checked once it is.
         stop_listening = self.runtime.watcher.subscribe(self.runtime.workspace_changed)
         socket_server = self._serve_commands()
-        # Active before the index is built (100,000 records take seconds): what reads it waits for the build.
-        building = asyncio.ensure_future(asyncio.to_thread(self.runtime.tasks.index.rebuild))
+        # Active before the index is built (100,000 records take seconds): what reads it waits for the build, which
+        # starts once the services run (its thread would slow their start, taking turns with them for the GIL).
         stopped = asyncio.ensure_future(self._stop.wait())
+        building: asyncio.Future[None] | None = None
+        sweeping = asyncio.ensure_future(self._remove_stale_files())  # safe while others write: see stale_files
         try:
             self.runtime.start_executing()
+            self.runtime.tasks.index.begin_build()  # before the loop hands over the first change
+            building = asyncio.ensure_future(asyncio.to_thread(self.runtime.tasks.index.rebuild))
             self._active.set()
             await asyncio.wait((building, stopped), return_when=asyncio.FIRST_COMPLETED)
             if not self._stop.is_set():
@@ -93,11 +94,18 @@ class Runner:
             await stopped
         finally:
             stopped.cancel()
-            await asyncio.gather(building, return_exceptions=True)  # the index is closed only once built
+            await sweeping
+            if building is not None:
+                await asyncio.gather(building, return_exceptions=True)  # the index is closed only once built
             stop_listening()
             if socket_server is not None:
                 # The commands it runs end first, so what they wrote is in the writer before the runner flushes it.
                 await asyncio.to_thread(socket_server.stop)
+
+    async def _remove_stale_files(self) -> None:
+        cleaned = await asyncio.to_thread(clean_stale_files, self.runtime.paths.state_dir)
+        if cleaned:
+            self.runtime.bus.publish(StaleFilesRemoved(temp_files=cleaned.temp_files, lock_files=cleaned.lock_files))
 
     def _serve_commands(self):  # -> CommandSocketServer | None
         if self.commands is None:

@@ -21,7 +21,7 @@ import threading
 from stat import S_ISREG
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,12 +37,22 @@ Stamp = tuple[int, int, int]
 """(inode, size, mtime_ns) of a record file: a replace by anyone changes it."""
 
 SNAPSHOT_NAME = "index.snapshot"
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
+"""Each entry one flat array of numbers and short strings, as IndexedTask holds it: decoding needs no conversion."""
 _STATUSES = frozenset(TaskRecord.model_fields["status"].annotation.__args__)  # type: ignore[union-attr]
 
 
 def file_stamp(stat: os.stat_result) -> Stamp:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """A record's time as whole microseconds since the epoch (exact, unlike a float timestamp)."""
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 _RECORD_NAME = re.compile(TASK_ID_PATTERN.removesuffix("$") + r"\.json$")
@@ -56,20 +66,28 @@ def record_id(path: Path) -> str | None:
 
 
 class IndexedTask(NamedTuple):
-    """What the runner needs to know of a record without reading it (a tuple: a start makes 100,000 of them)."""
+    """What the runner needs to know of a record without reading it: a flat tuple of numbers and short strings,
+    as the snapshot stores it (a start makes 100,000 of them)."""
 
     id: str
     status: str
-    created_at: datetime
-    finished_at: datetime | None
+    created_us: int
+    finished_us: int | None
     notice_posted: bool
     cancel_requested: bool
-    stamp: Stamp
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @property
+    def stamp(self) -> Stamp:
+        return self.inode, self.size, self.mtime_ns
 
     @classmethod
     def of(cls, record: TaskRecord, stamp: Stamp) -> "IndexedTask":
-        return cls(record.id, record.status, record.created_at, record.finished_at, record.notice_posted,
-                   record.cancel_requested, stamp)
+        return cls(record.id, record.status, micros(record.created_at),
+                   micros(record.finished_at) if record.finished_at else None, record.notice_posted,
+                   record.cancel_requested, *stamp)
 
     @classmethod
     def parsed(cls, raw: bytes, task_id: str, stamp: Stamp) -> "IndexedTask | None":
@@ -80,9 +98,9 @@ class IndexedTask(NamedTuple):
             status, finished = data["status"], data.get("finished_at")
             if data["id"] != task_id or status not in _STATUSES:
                 return None
-            return cls(task_id, status, datetime.fromisoformat(data["created_at"]),
-                       datetime.fromisoformat(finished) if finished else None, bool(data.get("notice_posted")),
-                       bool(data.get("cancel_requested")), stamp)
+            return cls(task_id, status, micros(datetime.fromisoformat(data["created_at"])),
+                       micros(datetime.fromisoformat(finished)) if finished else None,
+                       bool(data.get("notice_posted")), bool(data.get("cancel_requested")), *stamp)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
 
@@ -113,13 +131,20 @@ class TaskIndex:
 
     # ----- building ----------------------------------------------------------------------------
 
-    def rebuild(self) -> None:
-        """Index every record (blocking: call it in a thread): from the snapshot where a record's file still has
-        the stamp it holds, else by reading the record. Changes reported meanwhile are re-checked."""
+    def begin_build(self) -> None:
+        """From now on, until `rebuild` ends, changes are re-checked after it and reads wait for it."""
         with self._lock:
             self._building, self.ready = True, False
             self._settled.clear()
             self._changed_while_building.clear()
+
+    def rebuild(self) -> None:
+        """Index every record (blocking: call it in a thread): from the snapshot where a record's file still has
+        the stamp it holds, else by reading the record. Changes reported since `begin_build` (called here unless
+        the caller did) are re-checked."""
+        with self._lock:
+            if not self._building:
+                self.begin_build()
         entries: dict[str, IndexedTask] = {}
         read_any = False
         try:
@@ -129,7 +154,7 @@ class TaskIndex:
                     if not _RECORD_NAME.match(found.name):
                         continue
                     entry = known.get(found.name[:-5])
-                    if entry is None or not _still(found, entry.stamp):
+                    if entry is None or not _still(found, entry):
                         entry, read_any = self._first_read(folder, found.name), True
                     if entry is not None:
                         entries[entry.id] = entry
@@ -285,20 +310,21 @@ class TaskIndex:
                 chosen = list(self._entries.values())
             else:
                 chosen = [self._entries[task_id] for status in set(statuses) for task_id in self._by_status[status]]
-        return [entry.id for entry in sorted(chosen, key=lambda entry: (entry.created_at, entry.id))]
+        return [entry.id for entry in sorted(chosen, key=_age)]
 
     def unposted(self) -> list[str]:
         """Finished records whose conversation has not been told yet, oldest first."""
         with self._lock:
             chosen = [self._entries[task_id] for task_id in self._unposted]
-        return [entry.id for entry in sorted(chosen, key=lambda entry: (entry.created_at, entry.id))]
+        return [entry.id for entry in sorted(chosen, key=_age)]
 
     def finished_before(self, cutoff: datetime) -> list[IndexedTask]:
         """Finished records, their notice posted, that ended before `cutoff` (a retention pass, not an event)."""
+        before = micros(cutoff)
         with self._lock:
             return [entry for entry in self._entries.values()
                     if entry.status in FINAL_STATUSES and entry.notice_posted
-                    and (entry.finished_at or entry.created_at) < cutoff]
+                    and (entry.finished_us or entry.created_us) < before]
 
     def counts(self) -> dict[str, int]:
         """How many live records are in each state."""
@@ -310,20 +336,22 @@ class TaskIndex:
 
 
 
-def _still(found: os.DirEntry[str], stamp: Stamp) -> bool:
-    """The record's file is still a regular file with `stamp` (not followed if it is a link)."""
+def _still(found: os.DirEntry[str], entry: IndexedTask) -> bool:
+    """The record's file is still a regular file with the entry's stamp (not followed if it is a link)."""
     try:
         stat = found.stat(follow_symlinks=False)
     except FileNotFoundError:
         return False
-    return S_ISREG(stat.st_mode) and file_stamp(stat) == stamp
+    return (S_ISREG(stat.st_mode) and stat.st_ino == entry.inode and stat.st_size == entry.size
+            and stat.st_mtime_ns == entry.mtime_ns)
+
+
+def _age(entry: IndexedTask) -> tuple[int, str]:
+    return entry.created_us, entry.id
 
 
 def encode_snapshot(entries: Iterable[IndexedTask]) -> bytes:
-    rows = [[entry.id, entry.status, entry.created_at.isoformat(),
-             entry.finished_at.isoformat() if entry.finished_at else None,
-             entry.notice_posted, entry.cancel_requested, *entry.stamp] for entry in entries]
-    return orjson.dumps({"format": SNAPSHOT_FORMAT, "entries": rows})
+    return orjson.dumps({"format": SNAPSHOT_FORMAT, "entries": [list(entry) for entry in entries]})
 
 
 def decode_snapshot(raw: bytes) -> dict[str, IndexedTask]:
@@ -333,12 +361,14 @@ def decode_snapshot(raw: bytes) -> dict[str, IndexedTask]:
         if data["format"] != SNAPSHOT_FORMAT:
             raise ValueError(f"its format is {data['format']!r}, not {SNAPSHOT_FORMAT}")
         entries = {}
-        for task_id, status, created, finished, posted, cancel, inode, size, mtime in data["entries"]:
-            if status not in _STATUSES or not type(inode) is type(size) is type(mtime) is int:
+        make = IndexedTask._make
+        for row in data["entries"]:
+            task_id, status, created, finished, posted, cancel, inode, size, mtime = row
+            if (status not in _STATUSES or type(task_id) is not str
+                    or not type(created) is type(inode) is type(size) is type(mtime) is int
+                    or not (finished is None or type(finished) is int) or not type(posted) is type(cancel) is bool):
                 raise ValueError(f"its entry for {task_id!r} is not one")
-            entries[task_id] = IndexedTask(task_id, status, datetime.fromisoformat(created),
-                                           datetime.fromisoformat(finished) if finished else None,
-                                           posted is True, cancel is True, (inode, size, mtime))
+            entries[task_id] = make(row)
         return entries
     except (orjson.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"it does not parse: {error}") from None
