@@ -73,6 +73,7 @@ class Runner:
 
     async def _serve(self) -> None:
         self.runtime.bus.publish(RunnerChanged(pid=os.getpid(), is_runner=True))
+        await self._remove_stale_files()  # before the services start making lock files of their own
         # Changes other processes make in `.oboto/` go to the service that owns the file; listening starts before
         # the task index is built, so what changes meanwhile is re-checked once it is.
         stop_listening = self.runtime.watcher.subscribe(self.runtime.workspace_changed)
@@ -81,7 +82,6 @@ class Runner:
         # starts once the services run (its thread would slow their start, taking turns with them for the GIL).
         stopped = asyncio.ensure_future(self._stop.wait())
         building: asyncio.Future[None] | None = None
-        sweeping = asyncio.ensure_future(self._remove_stale_files())  # safe while others write: see stale_files
         try:
             self.runtime.start_executing()
             self.runtime.tasks.index.begin_build()  # before the loop hands over the first change
@@ -94,7 +94,6 @@ class Runner:
             await stopped
         finally:
             stopped.cancel()
-            await sweeping
             if building is not None:
                 await asyncio.gather(building, return_exceptions=True)  # the index is closed only once built
             stop_listening()
