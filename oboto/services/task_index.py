@@ -1,16 +1,17 @@
 """The runner's index of the live task records (`.oboto/tasks/<id>.json`), kept in memory.
 
-It is built once, by one pass over the folder (in a thread, before the runner starts executing), and then kept
-current from the one record each change names: the runner's own writes hand it what they wrote, and another
-process's write is read once, when the watcher reports its file. What the runner needs per event (the queue,
+It is built once, by one pass over the folder (in a thread, while the runner already executes what is spawned:
+reads wait for the build in `settled`, and a change reported meanwhile is read at once and again after it), and
+then kept current from the one record each change names: the runner's own writes hand it what they wrote, and
+another process's write is read once, when the watcher reports its file. What the runner needs per event (the queue,
 cancel requests, unposted notices, the records that were running) comes from here, so the cost of an event does
 not grow with the number of records. It holds a few fields per record, not the records themselves.
 
 Those fields are kept, with each file's stamp, in `.oboto/tasks/index.snapshot` (derived data, written atomically
-when the index is built, after a retention pass and when the runner stops): a starting runner trusts an entry
-while the record's file still has that stamp and reads only the rest, so a start lists and stats the folder
-instead of reading every record, and a snapshot left stale by a crash costs only what changed since. One that
-does not parse is moved aside and reported, and the index is built from the records.
+when a build read any record, after a retention pass and when a runner whose index changed stops): a starting
+runner trusts an entry while the record's file still has that stamp and reads only the rest, so a start lists and
+stats the folder instead of reading every record, and a snapshot left stale by a crash costs only what changed
+since. One that does not parse is moved aside and reported, and the index is built from the records.
 """
 
 from __future__ import annotations
