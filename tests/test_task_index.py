@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from oboto.core.events import FileQuarantined
 from oboto.core.models import utc_now
 from oboto.core.paths import WorkspacePaths
 from oboto.core.store import save_document
+from oboto.services.runner import Runner
 from oboto.services.runtime import Runtime
 from oboto.services.task_index import decode_snapshot
 from oboto.services.task_models import TaskRecord
@@ -167,3 +170,51 @@ async def test_a_damaged_snapshot_is_moved_aside_reported_and_the_index_built_fr
         assert len(decode_snapshot(snapshot.read_bytes())) == 5
     finally:
         await runtime.deactivate_runner("the test finished")
+
+
+async def test_the_runner_runs_new_work_while_its_index_builds_and_recovers_once_it_is_built(
+        workspace: WorkspacePaths, llm_env: ScriptedLLM, monkeypatch) -> None:
+    llm_env.respond_with(lambda request: Reply(text="done"))
+    finished_records(workspace, 5)
+    left_running = TaskRecord(description="was running", query="q", status="running", runner_pid=999_999)
+    save_document(workspace.task_record(left_running.id), left_running)
+    runtime = Runtime.open(workspace.root)
+    release = threading.Event()
+    load_snapshot = runtime.tasks.index._load_snapshot
+    monkeypatch.setattr(runtime.tasks.index, "_load_snapshot", lambda: release.wait() and load_snapshot())
+    runner = Runner(runtime)
+    serving = asyncio.create_task(runner.run(wait_for_lock=False))
+    try:
+        assert await runner.wait_until_active(20)
+        spawned = runtime.tasks.spawn("while the index builds", "do it")
+        assert (await runtime.tasks.wait(spawned.id, 30)).status == "completed"
+        assert not runtime.tasks.index.ready, "the build is still held"
+        assert not runtime.tasks.under_way(runtime.tasks.get(left_running.id)), "a dead runner's run is not under way"
+        release.set()
+        await async_wait_until(lambda: runtime.tasks.get(left_running.id).status == "interrupted", timeout=10)
+        assert runtime.tasks.counts() == {"completed": 6, "interrupted": 1}
+        await async_wait_until(lambda: runtime.tasks.get(spawned.id).notice_posted, timeout=10)
+    finally:
+        release.set()
+        runner.stop()
+        await serving
+
+
+async def test_waiting_for_a_task_in_the_runner_returns_once_its_index_agrees(
+        workspace: WorkspacePaths, llm_env: ScriptedLLM) -> None:
+    """The record's file is in place a moment before the index hears of its end: what the runner counts right
+    after `wait` returns must already count the task as ended."""
+    llm_env.add(Reply(text="done"))
+    async with runner(workspace) as runtime:
+        index = runtime.tasks.index
+        real_put = index.put
+
+        def late_put(record: TaskRecord, written) -> None:
+            if record.finished:
+                threading.Event().wait(0.5)  # the writer thread hears late; the file is already renamed
+            real_put(record, written)
+
+        index.put = late_put  # type: ignore[method-assign]
+        spawned = runtime.tasks.spawn("one", "q")
+        assert (await runtime.tasks.wait(spawned.id, 30)).status == "completed"
+        assert runtime.tasks.counts() == {"completed": 1}

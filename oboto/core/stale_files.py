@@ -41,40 +41,46 @@ def _is_temp(name: str) -> bool:
     return name.startswith(".") and name.endswith(safe_open.TEMP_SUFFIX)
 
 
-def _stale_lock(folder: int, name: str) -> bool:
-    """Whether the lock file `name` guards nothing that exists, checked against the folder `folder`."""
+def _guarded(name: str) -> str | None:
+    """The file the lock file `name` guards (None: not a lock file, or one that guards no document)."""
     if name in OWN_LOCKS or not name.endswith(LOCK_SUFFIX):
-        return False
+        return None
     if name.endswith(TURN_LOCK_SUFFIX):  # a conversation's turn lock is stale once the conversation is gone
-        guarded = name[: -len(TURN_LOCK_SUFFIX)] + ".jsonl"
-    else:
-        guarded = name[: -len(LOCK_SUFFIX)]
+        return name[: -len(TURN_LOCK_SUFFIX)] + ".jsonl"
+    return name[: -len(LOCK_SUFFIX)]
+
+
+def _gone(folder: int, name: str) -> bool:
     try:
-        os.stat(guarded, dir_fd=folder, follow_symlinks=False)
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
     except FileNotFoundError:
         return True
     return False
 
 
 def _clean_folder(path: Path, relative: str, now: float, cleaned: Cleaned) -> list[str]:
-    """Remove what is stale directly in the folder `path`; returns its subfolders to visit."""
+    """Remove what is stale directly in the folder `path`; returns its subfolders to visit. Only a temp file is
+    stat'ed: the tasks folder holds a record and a lock file per task, 100,000 of them after a few weeks."""
     subfolders = []
     with safe_open.folder(path) as folder:
-        for entry in os.scandir(folder):
-            info = entry.stat(follow_symlinks=False)
+        entries = list(os.scandir(folder))
+        names = {entry.name for entry in entries}
+        for entry in entries:
             shown = f"{relative}{entry.name}"
-            if stat.S_ISDIR(info.st_mode):
+            if entry.is_dir(follow_symlinks=False):
                 if not (relative == "" and entry.name in FOREIGN_FOLDERS) and CORRUPT_MARK not in entry.name:
                     subfolders.append(entry.name)
-            elif _is_temp(entry.name) and stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_TEMP_SECONDS:
-                os.unlink(entry.name, dir_fd=folder)
-                cleaned.temp_files.append(shown)
-            elif stat.S_ISREG(info.st_mode) and _stale_lock(folder, entry.name):
+            elif _is_temp(entry.name):
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_TEMP_SECONDS:
+                    os.unlink(entry.name, dir_fd=folder)
+                    cleaned.temp_files.append(shown)
+            elif (guarded := _guarded(entry.name)) and guarded not in names and entry.is_file(follow_symlinks=False):
                 held = try_lock(path / entry.name)
                 if held is None:
                     continue  # someone is using it right now
                 try:
-                    if _stale_lock(folder, entry.name):  # decided again while nobody can start using it
+                    if _gone(folder, guarded):  # decided again while nobody can start using it
                         os.unlink(entry.name, dir_fd=folder)
                         cleaned.lock_files.append(shown)
                 finally:

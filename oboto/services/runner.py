@@ -73,23 +73,38 @@ class Runner:
 
     async def _serve(self) -> None:
         self.runtime.bus.publish(RunnerChanged(pid=os.getpid(), is_runner=True))
-        cleaned = await asyncio.to_thread(clean_stale_files, self.runtime.paths.state_dir)
-        if cleaned:
-            self.runtime.bus.publish(StaleFilesRemoved(temp_files=cleaned.temp_files, lock_files=cleaned.lock_files))
+        await self._remove_stale_files()  # before the services start making lock files of their own
         # Changes other processes make in `.oboto/` go to the service that owns the file; listening starts before
         # the task index is built, so what changes meanwhile is re-checked once it is.
         stop_listening = self.runtime.watcher.subscribe(self.runtime.workspace_changed)
         socket_server = self._serve_commands()
+        # Active before the index is built (100,000 records take seconds): what reads it waits for the build, which
+        # starts once the services run (its thread would slow their start, taking turns with them for the GIL).
+        stopped = asyncio.ensure_future(self._stop.wait())
+        building: asyncio.Future[None] | None = None
         try:
-            await asyncio.to_thread(self.runtime.tasks.index.rebuild)
-            self.runtime.activate_runner()
+            self.runtime.start_executing()
+            self.runtime.tasks.index.begin_build()  # before the loop hands over the first change
+            building = asyncio.ensure_future(asyncio.to_thread(self.runtime.tasks.index.rebuild))
             self._active.set()
-            await self._stop.wait()
+            await asyncio.wait((building, stopped), return_when=asyncio.FIRST_COMPLETED)
+            if not self._stop.is_set():
+                building.result()
+                self.runtime.index_built()
+            await stopped
         finally:
+            stopped.cancel()
+            if building is not None:
+                await asyncio.gather(building, return_exceptions=True)  # the index is closed only once built
             stop_listening()
             if socket_server is not None:
                 # The commands it runs end first, so what they wrote is in the writer before the runner flushes it.
                 await asyncio.to_thread(socket_server.stop)
+
+    async def _remove_stale_files(self) -> None:
+        cleaned = await asyncio.to_thread(clean_stale_files, self.runtime.paths.state_dir)
+        if cleaned:
+            self.runtime.bus.publish(StaleFilesRemoved(temp_files=cleaned.temp_files, lock_files=cleaned.lock_files))
 
     def _serve_commands(self):  # -> CommandSocketServer | None
         if self.commands is None:

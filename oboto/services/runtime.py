@@ -310,11 +310,24 @@ class Runtime:
     # ----- the runner role (see services/runner.py) ---------------------------------------------
 
     def activate_runner(self) -> None:
-        """This process now holds the runner lock: recover, then start executing."""
+        """This process now holds the runner lock: build the task index here (blocking), then recover and execute.
+        The Runner instead starts executing first and builds the index in a thread (`start_executing`, then
+        `index_built`)."""
+        self.start_executing()
+        self.tasks.index.rebuild()
+        self.index_built()
+
+    def start_executing(self) -> None:
+        """Run what is asked from now on (spawns, schedules, answers), while the task index may still be building."""
         self.tasks.start_runner()
-        self.task_endings.start_runner()
         self.questions.start_runner()
         self.scheduler.start_runner()
+
+    def index_built(self) -> None:
+        """The task index is built: recover what a dead runner left running, run what was queued, post the notices
+        left unposted; the loop and retention, which read the index, start now."""
+        self.tasks.recover()
+        self.task_endings.start_runner()
         self.agent_loop.start_runner()
         self.retention.start_runner()
 

@@ -47,7 +47,7 @@ from oboto.services.schedule_models import (
     validated_schedule,
 )
 from oboto.services.runner import call_in_loop
-from oboto.services.task_models import ACTIVE_STATUSES, TaskRecord
+from oboto.services.task_models import TaskRecord
 from oboto.services.tasks import TaskError, TaskManager
 
 T = TypeVar("T")
@@ -480,7 +480,7 @@ class SchedulerService:
             previous = self.tasks.get(schedule.last_task_id)
         except TaskError:
             return None  # the previous run's record is gone, so it cannot be running
-        if previous.status in ACTIVE_STATUSES:
+        if self.tasks.under_way(previous):
             return f"the previous run {previous.id} is still {previous.status}, and runs may not overlap"
         return None
 

@@ -43,7 +43,8 @@ class TaskEndings:
         bus.subscribe(self._task_finished, TaskFinished)
 
     def _task_finished(self, event: TaskFinished) -> None:
-        self._schedule_notices()
+        if self.is_runner or not self.tasks.is_runner:  # a runner whose index still builds posts once it is built
+            self._schedule_notices()
         self.memory.record_episode(self.tasks.get(event.task_id))
 
     # ----- the runner --------------------------------------------------------------------------
@@ -61,6 +62,9 @@ class TaskEndings:
     async def stop_runner(self) -> None:
         """Finish the notices being posted, and the episodes being stored for as long as a stop may take."""
         self.is_runner = False
+        if self._notice_handle is not None:  # a batch still gathering goes now, while the index can answer
+            self._notice_handle.cancel()
+            self._start_notice_task()
         if self._notice_task is not None:
             await asyncio.gather(self._notice_task, return_exceptions=True)
         if unstored := await self.memory.drain(EPISODE_DRAIN_SECONDS):

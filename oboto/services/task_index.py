@@ -1,16 +1,17 @@
 """The runner's index of the live task records (`.oboto/tasks/<id>.json`), kept in memory.
 
-It is built once, by one pass over the folder (in a thread, before the runner starts executing), and then kept
-current from the one record each change names: the runner's own writes hand it what they wrote, and another
-process's write is read once, when the watcher reports its file. What the runner needs per event (the queue,
+It is built once, by one pass over the folder (in a thread, while the runner already executes what is spawned:
+reads wait for the build in `settled`, and a change reported meanwhile is read at once and again after it), and
+then kept current from the one record each change names: the runner's own writes hand it what they wrote, and
+another process's write is read once, when the watcher reports its file. What the runner needs per event (the queue,
 cancel requests, unposted notices, the records that were running) comes from here, so the cost of an event does
 not grow with the number of records. It holds a few fields per record, not the records themselves.
 
 Those fields are kept, with each file's stamp, in `.oboto/tasks/index.snapshot` (derived data, written atomically
-when the index is built, after a retention pass and when the runner stops): a starting runner trusts an entry
-while the record's file still has that stamp and reads only the rest, so a start lists and stats the folder
-instead of reading every record, and a snapshot left stale by a crash costs only what changed since. One that
-does not parse is moved aside and reported, and the index is built from the records.
+when a build read any record, after a retention pass and when a runner whose index changed stops): a starting
+runner trusts an entry while the record's file still has that stamp and reads only the rest, so a start lists and
+stats the folder instead of reading every record, and a snapshot left stale by a crash costs only what changed
+since. One that does not parse is moved aside and reported, and the index is built from the records.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 from stat import S_ISREG
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,12 +38,22 @@ Stamp = tuple[int, int, int]
 """(inode, size, mtime_ns) of a record file: a replace by anyone changes it."""
 
 SNAPSHOT_NAME = "index.snapshot"
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
+"""Each entry one flat array of numbers and short strings, as IndexedTask holds it: decoding needs no conversion."""
 _STATUSES = frozenset(TaskRecord.model_fields["status"].annotation.__args__)  # type: ignore[union-attr]
 
 
 def file_stamp(stat: os.stat_result) -> Stamp:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """A record's time as whole microseconds since the epoch (exact, unlike a float timestamp)."""
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 _RECORD_NAME = re.compile(TASK_ID_PATTERN.removesuffix("$") + r"\.json$")
@@ -56,20 +67,28 @@ def record_id(path: Path) -> str | None:
 
 
 class IndexedTask(NamedTuple):
-    """What the runner needs to know of a record without reading it (a tuple: a start makes 100,000 of them)."""
+    """What the runner needs to know of a record without reading it: a flat tuple of numbers and short strings,
+    as the snapshot stores it (a start makes 100,000 of them)."""
 
     id: str
     status: str
-    created_at: datetime
-    finished_at: datetime | None
+    created_us: int
+    finished_us: int | None
     notice_posted: bool
     cancel_requested: bool
-    stamp: Stamp
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @property
+    def stamp(self) -> Stamp:
+        return self.inode, self.size, self.mtime_ns
 
     @classmethod
     def of(cls, record: TaskRecord, stamp: Stamp) -> "IndexedTask":
-        return cls(record.id, record.status, record.created_at, record.finished_at, record.notice_posted,
-                   record.cancel_requested, stamp)
+        return cls(record.id, record.status, micros(record.created_at),
+                   micros(record.finished_at) if record.finished_at else None, record.notice_posted,
+                   record.cancel_requested, *stamp)
 
     @classmethod
     def parsed(cls, raw: bytes, task_id: str, stamp: Stamp) -> "IndexedTask | None":
@@ -80,9 +99,9 @@ class IndexedTask(NamedTuple):
             status, finished = data["status"], data.get("finished_at")
             if data["id"] != task_id or status not in _STATUSES:
                 return None
-            return cls(task_id, status, datetime.fromisoformat(data["created_at"]),
-                       datetime.fromisoformat(finished) if finished else None, bool(data.get("notice_posted")),
-                       bool(data.get("cancel_requested")), stamp)
+            return cls(task_id, status, micros(datetime.fromisoformat(data["created_at"])),
+                       micros(datetime.fromisoformat(finished)) if finished else None,
+                       bool(data.get("notice_posted")), bool(data.get("cancel_requested")), *stamp)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
 
@@ -104,17 +123,31 @@ class TaskIndex:
         self.ready = False
         """Built, and kept current from then on (only the runner keeps one)."""
         self._building = False
+        self._settled = threading.Event()
+        """Set while no build is under way (a runner executes work while its index is still being built)."""
+        self._settled.set()
+        self._unsaved = False
+        """The index holds what the snapshot does not (a stop writes it only then: 100,000 entries take a second)."""
         self._changed_while_building: set[Path] = set()
 
     # ----- building ----------------------------------------------------------------------------
 
-    def rebuild(self) -> None:
-        """Index every record (blocking: call it in a thread): from the snapshot where a record's file still has
-        the stamp it holds, else by reading the record. Changes reported meanwhile are re-checked."""
+    def begin_build(self) -> None:
+        """From now on, until `rebuild` ends, changes are re-checked after it and reads wait for it."""
         with self._lock:
             self._building, self.ready = True, False
+            self._settled.clear()
             self._changed_while_building.clear()
+
+    def rebuild(self) -> None:
+        """Index every record (blocking: call it in a thread): from the snapshot where a record's file still has
+        the stamp it holds, else by reading the record. Changes reported since `begin_build` (called here unless
+        the caller did) are re-checked."""
+        with self._lock:
+            if not self._building:
+                self.begin_build()
         entries: dict[str, IndexedTask] = {}
+        read_any = False
         try:
             known = self._load_snapshot()
             with safe_open.folder(self.tasks_dir) as folder:
@@ -122,24 +155,33 @@ class TaskIndex:
                     if not _RECORD_NAME.match(found.name):
                         continue
                     entry = known.get(found.name[:-5])
-                    if entry is None or not _still(found, entry.stamp):
-                        entry = self._first_read(folder, found.name)
+                    if entry is None or not _still(found, entry):
+                        entry, read_any = self._first_read(folder, found.name), True
                     if entry is not None:
                         entries[entry.id] = entry
+            with self._lock:
+                self._entries.clear()
+                self._by_status.clear()
+                self._unposted.clear()
+                for entry in entries.values():
+                    self._add(entry)
+                self.ready = True
+                self._unsaved = read_any or len(entries) != len(known)
+                changed, self._changed_while_building = self._changed_while_building, set()
         finally:
             with self._lock:
                 self._building = False
-        with self._lock:
-            self._entries.clear()
-            self._by_status.clear()
-            self._unposted.clear()
-            for entry in entries.values():
-                self._add(entry)
-            self.ready = True
-            changed, self._changed_while_building = self._changed_while_building, set()
+                self._settled.set()
         for path in changed:
             self.refresh(path)
-        self.save_snapshot()
+        if self._unsaved:
+            self.save_snapshot()
+
+    def settled(self) -> bool:
+        """Whether the index can answer (False: only a runner keeps one), once a build under way has ended: a
+        runner's first seconds wait for it here instead of reading every record."""
+        self._settled.wait()
+        return self.ready
 
     def _load_snapshot(self) -> dict[str, IndexedTask]:
         """The snapshot's entries by id (none when there is none); a damaged one is moved aside and reported."""
@@ -161,7 +203,7 @@ class TaskIndex:
         with self._lock:
             if not self.ready:
                 return
-            entries = list(self._entries.values())
+            entries, self._unsaved = list(self._entries.values()), False
         atomic_write_bytes(self.snapshot_path, encode_snapshot(entries))
 
     def _first_read(self, folder: int, name: str) -> IndexedTask | None:
@@ -192,17 +234,20 @@ class TaskIndex:
 
     def refresh(self, path: Path) -> IndexedTask | None:
         """Bring one record up to date after the watcher reported its file: read only if someone else wrote it.
-        Returns its entry (None when it is gone or was moved aside)."""
+        Returns its entry (None when it is gone or was moved aside). While the index is being built the record
+        is read and its entry returned, so the runner acts on it at once, and it is looked at again once built."""
         task_id = record_id(path)
         if task_id is None:
             return None
         with self._lock:
-            if self._building:
+            building = self._building
+            if building:
                 self._changed_while_building.add(path)
-                return None
-            if not self.ready:
+            elif not self.ready:
                 return None
             known = self._entries.get(task_id)
+        if building:
+            return self._careful_read(path)
         try:
             stamp = file_stamp(os.stat(path, follow_symlinks=False))
         except FileNotFoundError:
@@ -212,11 +257,10 @@ class TaskIndex:
             return known
         record = self._read(path)
         with self._lock:
+            self._drop(task_id)
             if record is None:
-                self._drop(task_id)
                 return None
             entry = IndexedTask.of(record, stamp)
-            self._drop(task_id)
             self._add(entry)
             return entry
 
@@ -232,7 +276,8 @@ class TaskIndex:
     def close(self) -> None:
         """The runner stopped: its last state goes to the snapshot, and as nobody feeds the index any more, nothing
         may be read from it."""
-        self.save_snapshot()
+        if self._unsaved:
+            self.save_snapshot()
         with self._lock:
             self.ready = False
             self._entries.clear()
@@ -244,6 +289,7 @@ class TaskIndex:
             self._drop(task_id)
 
     def _add(self, entry: IndexedTask) -> None:
+        self._unsaved = True
         self._entries[entry.id] = entry
         self._by_status[entry.status].add(entry.id)
         if entry.status in FINAL_STATUSES and not entry.notice_posted:
@@ -252,6 +298,7 @@ class TaskIndex:
     def _drop(self, task_id: str) -> None:
         entry = self._entries.pop(task_id, None)
         if entry is not None:
+            self._unsaved = True
             self._by_status[entry.status].discard(task_id)
             self._unposted.discard(task_id)
 
@@ -264,20 +311,27 @@ class TaskIndex:
                 chosen = list(self._entries.values())
             else:
                 chosen = [self._entries[task_id] for status in set(statuses) for task_id in self._by_status[status]]
-        return [entry.id for entry in sorted(chosen, key=lambda entry: (entry.created_at, entry.id))]
+        return [entry.id for entry in sorted(chosen, key=_age)]
 
     def unposted(self) -> list[str]:
         """Finished records whose conversation has not been told yet, oldest first."""
         with self._lock:
             chosen = [self._entries[task_id] for task_id in self._unposted]
-        return [entry.id for entry in sorted(chosen, key=lambda entry: (entry.created_at, entry.id))]
+        return [entry.id for entry in sorted(chosen, key=_age)]
 
     def finished_before(self, cutoff: datetime) -> list[IndexedTask]:
         """Finished records, their notice posted, that ended before `cutoff` (a retention pass, not an event)."""
+        before = micros(cutoff)
         with self._lock:
             return [entry for entry in self._entries.values()
                     if entry.status in FINAL_STATUSES and entry.notice_posted
-                    and (entry.finished_at or entry.created_at) < cutoff]
+                    and (entry.finished_us or entry.created_us) < before]
+
+    def status(self, task_id: str) -> str | None:
+        """The state the index holds for `task_id` (None when it holds no record of it)."""
+        with self._lock:
+            entry = self._entries.get(task_id)
+        return entry.status if entry is not None else None
 
     def counts(self) -> dict[str, int]:
         """How many live records are in each state."""
@@ -289,20 +343,22 @@ class TaskIndex:
 
 
 
-def _still(found: os.DirEntry[str], stamp: Stamp) -> bool:
-    """The record's file is still a regular file with `stamp` (not followed if it is a link)."""
+def _still(found: os.DirEntry[str], entry: IndexedTask) -> bool:
+    """The record's file is still a regular file with the entry's stamp (not followed if it is a link)."""
     try:
         stat = found.stat(follow_symlinks=False)
     except FileNotFoundError:
         return False
-    return S_ISREG(stat.st_mode) and file_stamp(stat) == stamp
+    return (S_ISREG(stat.st_mode) and stat.st_ino == entry.inode and stat.st_size == entry.size
+            and stat.st_mtime_ns == entry.mtime_ns)
+
+
+def _age(entry: IndexedTask) -> tuple[int, str]:
+    return entry.created_us, entry.id
 
 
 def encode_snapshot(entries: Iterable[IndexedTask]) -> bytes:
-    rows = [[entry.id, entry.status, entry.created_at.isoformat(),
-             entry.finished_at.isoformat() if entry.finished_at else None,
-             entry.notice_posted, entry.cancel_requested, *entry.stamp] for entry in entries]
-    return orjson.dumps({"format": SNAPSHOT_FORMAT, "entries": rows})
+    return orjson.dumps({"format": SNAPSHOT_FORMAT, "entries": [list(entry) for entry in entries]})
 
 
 def decode_snapshot(raw: bytes) -> dict[str, IndexedTask]:
@@ -312,12 +368,14 @@ def decode_snapshot(raw: bytes) -> dict[str, IndexedTask]:
         if data["format"] != SNAPSHOT_FORMAT:
             raise ValueError(f"its format is {data['format']!r}, not {SNAPSHOT_FORMAT}")
         entries = {}
-        for task_id, status, created, finished, posted, cancel, inode, size, mtime in data["entries"]:
-            if status not in _STATUSES or not type(inode) is type(size) is type(mtime) is int:
+        make = IndexedTask._make
+        for row in data["entries"]:
+            task_id, status, created, finished, posted, cancel, inode, size, mtime = row
+            if (status not in _STATUSES or type(task_id) is not str
+                    or not type(created) is type(inode) is type(size) is type(mtime) is int
+                    or not (finished is None or type(finished) is int) or not type(posted) is type(cancel) is bool):
                 raise ValueError(f"its entry for {task_id!r} is not one")
-            entries[task_id] = IndexedTask(task_id, status, datetime.fromisoformat(created),
-                                           datetime.fromisoformat(finished) if finished else None,
-                                           posted is True, cancel is True, (inode, size, mtime))
+            entries[task_id] = make(row)
         return entries
     except (orjson.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"it does not parse: {error}") from None

@@ -156,9 +156,9 @@ class TaskManager:
 
     def list(self, status: str | Iterable[str] | None = None, *, archived: bool = False) -> list[TaskRecord]:
         """Live records (in `status`), oldest first; with `archived`, the archived ones too. The runner reads only
-        the records its index says are in `status`; any other process reads the folder."""
+        the records its index says are in `status` (once built); any other process reads the folder."""
         wanted = {status} if isinstance(status, str) else set(status) if status else None
-        if self.index.ready:
+        if self.index.settled():
             paths = [self.paths.task_record(task_id) for task_id in self.index.ids(wanted)]
         else:
             paths = [path for path in self.paths.tasks_dir.glob("t-*.json") if re.fullmatch(TASK_ID_PATTERN, path.stem)]
@@ -172,14 +172,14 @@ class TaskManager:
 
     def unposted(self) -> list[TaskRecord]:
         """Finished records whose conversation has not been told yet, oldest first."""
-        if not self.index.ready:
+        if not self.index.settled():
             return [record for record in self.list(FINAL_STATUSES) if not record.notice_posted]
         records = [self._load(task_id) for task_id in self.index.unposted()]
         return [record for record in records if record is not None and record.finished and not record.notice_posted]
 
     def counts(self) -> dict[str, int]:
         """How many live records are in each state (from the runner's index, without reading them)."""
-        if self.index.ready:
+        if self.index.settled():
             return self.index.counts()
         counted: dict[str, int] = {}
         for record in self.list():
@@ -378,7 +378,7 @@ class TaskManager:
         """Move finished records older than `tasks.retention_days` (their notices posted), with their logs, into
         the monthly archive; returns how many left the live set. Blocking: the runner calls it in a thread."""
         cutoff = (now or utc_now()) - timedelta(days=self.settings.tasks.retention_days)
-        if self.index.ready:
+        if self.index.settled():
             candidates = [entry.id for entry in self.index.finished_before(cutoff)]
         else:
             candidates = [record.id for record in self.list(FINAL_STATUSES) if finished_before(record, cutoff)]
@@ -395,22 +395,33 @@ class TaskManager:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
         record = self.get(task_id)
-        while not record.finished and loop.time() < deadline:
+        while not self._ended_here(record) and loop.time() < deadline:
             await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
             record = self._load(task_id) or record
         return record
 
+    def _ended_here(self, record: TaskRecord) -> bool:
+        """The task has ended, and the runner's index says so too (its file is in place a moment before the
+        index hears of it), so what this process lists or counts next agrees with the record returned."""
+        if not record.finished:
+            return False
+        if not (self.is_runner and self.index.ready):
+            return True
+        return self.index.status(record.id) in (record.status, None)
+
     # ----- the runner --------------------------------------------------------------------------
 
     def start_runner(self) -> None:
-        """Become the executor: recover the tasks a dead runner left running (only those), then run what is
-        queued. The index is built here unless the caller built it already (the Runner does, in a thread)."""
+        """Become the executor: what is spawned from now on runs (the index may still be building; `recover`
+        follows once it is built)."""
         self.is_runner = True
         self._stopping_reason, self._loop = None, asyncio.get_running_loop()
         with self._arrivals_lock:
-            self._arrivals = []  # a wake-up meant for an earlier loop was lost with it; the index has them all
-        if not self.index.ready:
-            self.index.rebuild()
+            self._arrivals = []  # a wake-up meant for an earlier loop was lost with it; `recover` runs the queue
+
+    def recover(self) -> None:
+        """The index is built: mark interrupted the tasks a dead runner left running (only those), then run what
+        is queued."""
         for task_id in self.index.ids(("running", "awaiting_answer")):
             record = self._load(task_id)
             if record is not None and record.status in ("running", "awaiting_answer") and task_id not in self._running:
@@ -442,6 +453,13 @@ class TaskManager:
             task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+
+    def under_way(self, record: TaskRecord) -> bool:
+        """Whether `record`'s task is queued or being run. While this process is the runner, a record running
+        under another process is one a dead runner left (the recovery that follows the index build marks it)."""
+        if record.status not in ACTIVE_STATUSES:
+            return False
+        return record.status == "queued" or not self.is_runner or record.runner_pid == os.getpid()
 
     @property
     def running_ids(self) -> list[str]:
