@@ -165,8 +165,9 @@ async def test_cancelling_the_asking_task_withdraws_its_question(runner_runtime:
     [question] = await async_wait_until(runtime.questions.open_questions)
     runtime.tasks.cancel(question.asked_by_task)
     await async_wait_until(lambda: runtime.tasks.get(question.asked_by_task).status == "cancelled")
-    assert runtime.questions.get(question.id).status == "cancelled"
-    assert notices(runtime, "question-withdrawn") == [
+    # The question is withdrawn when the task's end is announced, once its record is durable (just after).
+    await async_wait_until(lambda: runtime.questions.get(question.id).status == "cancelled")
+    assert await async_wait_until(lambda: notices(runtime, "question-withdrawn")) == [
         f"Question {question.id} was withdrawn: the agent that asked it was stopped."]
     assert runtime.agent_loop.status().state == "playing"
     with pytest.raises(QuestionError, match="was withdrawn"):

@@ -64,7 +64,7 @@ async def test_a_notice_arriving_during_a_turn_is_given_after_that_reply_in_the_
 def test_four_parallel_runs_in_one_conversation_each_answer_their_own_prompt(workspace, llm_env) -> None:
     llm_env.respond_with(lambda request: Reply(text=f"answer to <{last_user_text(request)}>", delay=0.3))
     runs = [oboto_process(workspace.root, "run", f"prompt {number}") for number in range(4)]
-    results = [(run.communicate(timeout=120), run.returncode) for run in runs]
+    results = [(run.communicate(timeout=240), run.returncode) for run in runs]  # four cold litellm imports at once
     for number, ((stdout, stderr), code) in enumerate(results):
         assert code == 0, stderr
         assert f"answer to <prompt {number}>" in stdout, (number, stdout)
