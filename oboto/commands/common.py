@@ -102,7 +102,6 @@ def workspace_paths(args: argparse.Namespace):  # -> WorkspacePaths
 def open_runtime(args: argparse.Namespace):  # -> Runtime
     from oboto.core.bus import EventBus
     from oboto.core.config import ConfigProblem, load_settings
-    from oboto.core.events import FileQuarantined, WorkspaceWarning
     from oboto.services.runtime import Runtime
 
     paths = workspace_paths(args)
@@ -113,15 +112,34 @@ def open_runtime(args: argparse.Namespace):  # -> Runtime
         raise UsageError(str(problem)) from None
     for message in warnings:
         warn(message)
-    bus = EventBus(paths.events, max_bytes=settings.events.max_bytes, backups=settings.events.backups)
-    bus.subscribe(report_event, FileQuarantined, WorkspaceWarning)
-    for event in moved:
-        bus.publish(event)
+    bus = _reporting_bus(paths, moved, EventBus(paths.events, max_bytes=settings.events.max_bytes,
+                                                backups=settings.events.backups))
     runtime = Runtime(paths, settings, warnings=warnings, bus=bus)
     # `oboto --mode M` (before the command) and `oboto run --mode M` are both honoured.
     if mode := getattr(args, "mode", None) or getattr(args, "global_mode", None):
         runtime.set_permission_mode(mode)
     return runtime
+
+
+def open_conversations(args: argparse.Namespace):  # -> ConversationManager
+    """The workspace's conversations alone, for commands that only read them: importing the Runtime and the
+    settings is most of such a command's time. Events go to the log with its default rotation."""
+    from oboto.core.bus import EventBus
+    from oboto.services.conversations import ConversationManager
+
+    paths = workspace_paths(args)
+    moved = paths.ensure()
+    return ConversationManager(paths, _reporting_bus(paths, moved, EventBus(paths.events)))
+
+
+def _reporting_bus(paths: Any, moved: list[Any], bus: Any) -> Any:
+    """`bus`, telling the person of damaged files and warnings, with `moved` (found while opening) published."""
+    from oboto.core.events import FileQuarantined, WorkspaceWarning
+
+    bus.subscribe(report_event, FileQuarantined, WorkspaceWarning)
+    for event in moved:
+        bus.publish(event)
+    return bus
 
 
 def runner_pid(runtime: Any) -> int | None:

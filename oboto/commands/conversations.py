@@ -10,6 +10,7 @@ from oboto.commands.common import (
     UsageError,
     WorkFailed,
     add_json_flag,
+    open_conversations,
     open_runtime,
     positive_int,
     print_json,
@@ -17,6 +18,8 @@ from oboto.commands.common import (
 )
 from oboto.commands.warm import run_async
 
+READ_ONLY_ACTIONS = ("list", "show")
+"""Actions that only read conversations: they need no Runtime (see `open_conversations`)."""
 HELP = "list, show, create, rename, delete or compact conversations, or change a conversation's agent"
 
 
@@ -56,27 +59,12 @@ def _guard(action):
 
 
 def run(args: Namespace) -> int:
+    action = args.conversations_action
+    if action in READ_ONLY_ACTIONS:
+        return _read(open_conversations(args), args)
     runtime = open_runtime(args)
     conversations = runtime.conversations
-    action = args.conversations_action
-    if action == "list":
-        summaries = conversations.list()
-        if args.json:
-            print_json([summary.to_json() for summary in summaries])
-        else:
-            for summary in summaries:
-                mark = "*" if summary.active else " "
-                updated = summary.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
-                print(f"{mark} {summary.name:<24} {summary.message_count:>6} messages  updated {updated}")
-    elif action == "show":
-        name = _guard(lambda: conversations.info(args.name).name)
-        messages = conversations.tail(name, args.tail) if args.tail else conversations.messages(name)
-        if args.json:
-            print_json([message.model_dump(mode="json", exclude_none=True) for message in messages])
-        else:
-            for message in messages:
-                print(_format_message(message))
-    elif action == "create":
+    if action == "create":
         agent = _guard(lambda: runtime.profiles.catalog().check(args.agent))
         info = _guard(lambda: conversations.create(args.name, agent=agent))
         if args.json:
@@ -101,6 +89,27 @@ def run(args: Namespace) -> int:
     elif action == "delete":
         _guard(lambda: conversations.delete(args.name))
         print(f"deleted {args.name}")
+    return EXIT_OK
+
+
+def _read(conversations, args: Namespace) -> int:
+    if args.conversations_action == "list":
+        summaries = conversations.list()
+        if args.json:
+            print_json([summary.to_json() for summary in summaries])
+        else:
+            for summary in summaries:
+                mark = "*" if summary.active else " "
+                updated = summary.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+                print(f"{mark} {summary.name:<24} {summary.message_count:>6} messages  updated {updated}")
+    else:
+        name = _guard(lambda: conversations.info(args.name).name)
+        messages = conversations.tail(name, args.tail) if args.tail else conversations.messages(name)
+        if args.json:
+            print_json([message.model_dump(mode="json", exclude_none=True) for message in messages])
+        else:
+            for message in messages:
+                print(_format_message(message))
     return EXIT_OK
 
 
