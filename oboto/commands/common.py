@@ -112,8 +112,8 @@ def open_runtime(args: argparse.Namespace):  # -> Runtime
         raise UsageError(str(problem)) from None
     for message in warnings:
         warn(message)
-    bus = _reporting_bus(paths, moved, EventBus(paths.events, max_bytes=settings.events.max_bytes,
-                                                backups=settings.events.backups))
+    bus = _reporting_bus(moved, EventBus(paths.events, max_bytes=settings.events.max_bytes,
+                                         backups=settings.events.backups))
     runtime = Runtime(paths, settings, warnings=warnings, bus=bus)
     # `oboto --mode M` (before the command) and `oboto run --mode M` are both honoured.
     if mode := getattr(args, "mode", None) or getattr(args, "global_mode", None):
@@ -129,10 +129,10 @@ def open_conversations(args: argparse.Namespace):  # -> ConversationManager
 
     paths = workspace_paths(args)
     moved = paths.ensure()
-    return ConversationManager(paths, _reporting_bus(paths, moved, EventBus(paths.events)))
+    return ConversationManager(paths, _reporting_bus(moved, EventBus(paths.events)))
 
 
-def _reporting_bus(paths: Any, moved: list[Any], bus: Any) -> Any:
+def _reporting_bus(moved: list[Any], bus: Any) -> Any:
     """`bus`, telling the person of damaged files and warnings, with `moved` (found while opening) published."""
     from oboto.core.events import FileQuarantined, WorkspaceWarning
 
