@@ -81,6 +81,23 @@ async def test_a_turn_that_changes_nothing_records_no_change(runtime: Runtime, l
         runtime.checkpoints.undo()
 
 
+async def test_only_work_that_writes_takes_checkpoints(runtime: Runtime, llm_env: ScriptedLLM,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The before checkpoint is taken at the first write: a reading turn runs no git at all."""
+    snapshots: list[bool] = []
+    original = runtime.checkpoints.repo.snapshot
+    monkeypatch.setattr(runtime.checkpoints.repo, "snapshot",
+                        lambda: snapshots.append((runtime.paths.root / "b.txt").exists()) or original())
+    (runtime.paths.root / "a.txt").write_text("a\n")
+    llm_env.add(Reply(tool_calls=[call("read_file", path="a.txt")]), Reply(text="it says a"))
+    assert (await runtime.chat("chat", "read it")).ok
+    assert snapshots == []
+    change = await agent_turn(runtime, llm_env, call("read_file", path="a.txt"),
+                              call("write_file", path="b.txt", content="b\n"))
+    assert snapshots == [False, True], "one before the write, one after the turn"
+    assert summary(change) == [("b.txt", "added")]
+
+
 async def test_files_the_person_edits_during_a_turn_are_not_filed_under_it(runtime: Runtime) -> None:
     """Concurrent work (the person, another agent) stays out of a change: only its own tools' files count."""
     root = runtime.paths.root

@@ -121,8 +121,9 @@ class OpenChange:
         evidence than the checkpoints, and neither has a turn one of whose shell commands was not checkpointed."""
 
     async def ready(self) -> None:
-        if self.begun is not None:
-            await asyncio.shield(self.begun)
+        if self.begun is None:  # taken at the first write: work that writes nothing costs no checkpoint
+            self.begun = asyncio.ensure_future(self.service._step(self.service._begin, self, "before"))
+        await asyncio.shield(self.begun)
 
     def wrote(self, path: str, tool_call_id: str | None) -> None:
         self.paths.add(path)
@@ -131,6 +132,7 @@ class OpenChange:
 
     @asynccontextmanager
     async def around_program(self, tool_call_id: str | None, tool: str) -> AsyncIterator["OpenChange"]:
+        await self.ready()  # what the command changes is this change's too: its before must come first
         async with self.service.around(self.author.program(tool), parent=self, tool_call_id=tool_call_id) as child:
             await child.ready()  # the command must not start before its own before checkpoint
             yield child
@@ -163,20 +165,21 @@ class CheckpointService:
     @asynccontextmanager
     async def around(self, author: ChangeAuthor, *, parent: OpenChange | None = None,
                      tool_call_id: str | None = None) -> AsyncIterator[OpenChange]:
-        """Checkpoint before and after the body; the change (if any file changed) is recorded on the way out.
+        """Checkpoint before the body's first write and after the body; the change (if any file changed) is
+        recorded on the way out.
 
-        The before checkpoint is taken while the body starts (a turn's first model call hides its cost);
-        tools that write wait for it through `OpenChange.ready()`.
+        Tools that write ask for the before checkpoint through `OpenChange.ready()` and wait for it; a body
+        that never writes (most reading turns and background checks) takes no checkpoint at all.
         """
         change = OpenChange(self, author, parent, tool_call_id)
-        change.begun = asyncio.ensure_future(self._step(self._begin, change, "before"))
         try:
             yield change
         finally:
-            await asyncio.wait([change.begun])
-            await self._step(self._finish, change, "after")
-            if parent is not None and change.before is None:
-                parent.lists_everything = True
+            if change.begun is not None:
+                await asyncio.wait([change.begun])
+                await self._step(self._finish, change, "after")
+                if parent is not None and change.before is None:
+                    parent.lists_everything = True
 
     async def _step(self, action: Callable[[OpenChange], None], change: OpenChange, when: str) -> None:
         if self._unavailable is not None or (when == "after" and change.before is None):
