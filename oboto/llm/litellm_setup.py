@@ -47,7 +47,9 @@ def _quiet_module(litellm: ModuleType) -> None:
     """Module switches that stop litellm printing hints or calling out to anything but the model."""
     litellm.suppress_debug_info = True
     litellm.set_verbose = False
-    litellm.turn_off_message_logging = True
+    # Its redaction only shields logging callbacks, and there are none (cleared below): left on, it deep-copied
+    # every request (messages and tool schemas) once more per call, for nobody.
+    litellm.turn_off_message_logging = False
     litellm.success_callback = []
     litellm.failure_callback = []
     litellm.callbacks = []
