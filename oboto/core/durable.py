@@ -19,7 +19,6 @@ job of that batch resolves with `WriterFailed`, what it held is released, the fa
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import concurrent.futures
 import contextvars
@@ -280,9 +279,28 @@ def _sync_all(staged: list[tuple[_Job, _Staged]]) -> None:
     if len(staged) == 1:
         sync(staged[0])
         return
-    with concurrent.futures.ThreadPoolExecutor(min(SYNC_THREADS, len(staged)),
-                                               thread_name_prefix="oboto-fsync") as pool:
-        list(pool.map(sync, staged))
+    list(_sync_pool().map(sync, staged))
+
+
+_pool_lock = threading.Lock()
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _sync_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The fsync threads, started on first use and kept (starting 16 threads took a commit ~10 ms)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="oboto-fsync")
+        return _pool
+
+
+def _forget_pool_in_child() -> None:
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()  # a forked child has none of its parent's threads
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _resolve(job: _Job) -> None:
@@ -393,6 +411,8 @@ class DurableWriter:
 
     async def run_async(self, function: Callable[[], T]) -> T:
         """Run `function` as a job; the event loop waits for its commit without blocking."""
+        import asyncio  # here: a command that only reads (`conversations show`) never loads asyncio
+
         return await asyncio.wrap_future(self.submit(function))
 
     def flush(self, timeout: float | None = None) -> None:
