@@ -58,7 +58,9 @@ def _folder_name(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, the other commands are there by name alone, so running one command
+    imports no other command's module (that was most of a short command's start-up)."""
     parser = _Parser(
         prog="oboto",
         description="A multi-agent workspace for the terminal. With no command, opens the terminal UI.",
@@ -69,16 +71,39 @@ def build_parser() -> argparse.ArgumentParser:
     add_mode_flag(parser, dest="global_mode")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name in COMMAND_MODULES.items():
+        if only is not None and name != only:
+            commands.add_parser(name)
+            continue
         module = importlib.import_module(module_name)
         module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.HELP))
     return parser
 
 
+GLOBAL_OPTIONS_WITH_VALUES = ("--workspace", "-w", "--mode")
+
+
+def command_named(arguments: Sequence[str]) -> str | None:
+    """The command `arguments` run, when their first word that is no global option names one; else None (a
+    bare `oboto`, `--help` before any command, or a word that is no command: the whole parser answers those)."""
+    index = 0
+    while index < len(arguments):
+        word = arguments[index]
+        if word in GLOBAL_OPTIONS_WITH_VALUES:
+            index += 2
+        elif word in ("-h", "--help", "--"):
+            return None
+        elif word.startswith("-"):
+            index += 1  # --workspace=DIR, -wDIR, --version, or a mistake the parser will name
+        else:
+            return word if word in COMMAND_MODULES else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None, *, workspace: str | None = None) -> int:
     """Run the `oboto` command; `workspace` (an absolute path) stands for --workspace when the runner runs a
     command handed to it, since a client's relative path means nothing in the runner's folder."""
-    parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(command_named(arguments))
     try:
         args = parser.parse_args(arguments)
         from oboto.commands import warm

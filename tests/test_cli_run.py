@@ -161,6 +161,38 @@ def test_help_imports_nothing_heavy() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_help_imports_neither_asyncio_nor_the_permission_rules() -> None:
+    code = ("import sys; from oboto.cli import build_parser; build_parser().format_help(); "
+            "print(sorted(m for m in ('asyncio', 'oboto.core.permissions', 'pathspec') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_command_imports_no_other_commands_module(workspace) -> None:
+    code = ("import sys; from oboto.cli import main; code = main(['conversations', 'list']); "
+            "print(code, sorted(m for m in sys.modules if m.startswith('oboto.commands.') "
+            "and m not in ('oboto.commands.common', 'oboto.commands.warm', 'oboto.commands.conversations')), "
+            "'asyncio' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=workspace.root)
+    assert result.stdout.strip().splitlines()[-1] == "0 [] False", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    (["conversations", "show", "chat"], "conversations"),
+    (["--workspace", "tasks", "run", "x"], "run"),  # the value of --workspace is no command
+    (["-w", "/tmp/x", "--mode", "full", "run", "hi"], "run"),
+    (["--workspace=/tmp/x", "tasks", "list"], "tasks"),
+    (["--help", "run"], None),
+    (["frobnicate"], None),
+    ([], None),
+])
+def test_the_command_a_command_line_runs(argv: list[str], command: str | None) -> None:
+    from oboto.cli import command_named
+
+    assert command_named(argv) == command
+
+
 def test_bad_usage_exits_2() -> None:
     result = subprocess.run([sys.executable, "-m", "oboto", "conversations", "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr

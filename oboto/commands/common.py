@@ -37,7 +37,7 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_mode_flag(parser: argparse.ArgumentParser, *, dest: str = "mode") -> None:
-    from oboto.core.permissions import MODES
+    from oboto.core.permission_modes import MODES
 
     parser.add_argument("--mode", choices=MODES, metavar="MODE", dest=dest,
                         help=f"permission mode: {', '.join(MODES)} (default: permissions.mode, auto-edit)")

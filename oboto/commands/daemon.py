@@ -10,7 +10,6 @@ would, which loses nothing that was stored (the next runner marks tasks still re
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import threading
@@ -27,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: Namespace) -> int:
+    import asyncio  # here, not at the top: the parser imports this module for every command, even `--help`
+
     runtime = open_runtime(args)
     # Not asyncio.run: it joins the loop's worker threads, and one may be busy for many seconds more.
     loop = asyncio.new_event_loop()
@@ -35,6 +36,8 @@ def run(args: Namespace) -> int:
 
 
 async def _serve(runtime, *, quiet: bool, commands=None) -> None:
+    import asyncio
+
     from oboto.services.runner import Runner
 
     runner = Runner(runtime, commands=commands)

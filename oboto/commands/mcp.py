@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from argparse import Namespace
 
 from oboto.commands.common import EXIT_OK, add_json_flag, open_runtime, print_json
@@ -24,6 +23,8 @@ async def statuses(runtime) -> list:
 
 
 def run(args: Namespace) -> int:
+    import asyncio  # here, not at the top: the parser imports this module for every command, even `--help`
+
     runtime = open_runtime(args)
     found = asyncio.run(statuses(runtime))
     if args.json:

@@ -7,7 +7,6 @@ a PROMPT that is a slash command (`/cost`, `/compact`, a custom one) runs that c
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 from argparse import Namespace
 
@@ -117,6 +116,8 @@ def _run_slash_command(runtime, conversation: str, text: str, as_json: bool) -> 
 
 
 def _run_turn(runtime, args: Namespace, conversation: str, prompt: str, from_stdin: bool) -> int:
+    import asyncio  # here, not at the top: the parser imports this module for every command, even `--help`
+
     from oboto.commands.terminal_observer import TerminalObserver
     from oboto.core.events import TaskQueued, TurnWaiting
 
@@ -226,6 +227,8 @@ def _approver(args: Namespace, from_stdin: bool):
 async def _run_cancellable(runtime, conversation: str, prompt: str, observer, approver, hint: str,
                            unasked: list[str], wait_seconds: float | None):
     """Ctrl-C and SIGTERM cancel the turn cleanly (the partial reply is kept, marked interrupted)."""
+    import asyncio
+
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     cancelled = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from argparse import Namespace
 
@@ -149,6 +148,8 @@ def _output(runtime, args: Namespace) -> int:
 
 
 async def _follow(runtime, task_id: str, offset: int) -> None:
+    import asyncio  # here, not at the top: the parser imports this module for every command, even `--help`
+
     while True:
         output = runtime.tasks.output(task_id, offset=offset)
         if output.text:

@@ -68,7 +68,7 @@ def forward(args: Namespace, argv: Sequence[str]) -> int | None:
 def _connect_to_runner(root: Path) -> socket.socket | None:
     """A connection to the process that holds the runner lock (checked by its credentials), or None."""
     from oboto.core.locks import ProcessLock
-    from oboto.services.command_socket import peer_credentials
+    from oboto.core.runner_protocol import peer_credentials
 
     state_dir = root / ".oboto"
     holder = ProcessLock(state_dir / "runner.lock").holder_pid()
@@ -95,7 +95,7 @@ def _connect_to_runner(root: Path) -> socket.socket | None:
 
 def _hand_over(connection: socket.socket, root: Path, argv: list[str]) -> int | None:
     from oboto.commands.common import EXIT_FAILED, EXIT_USAGE, warn
-    from oboto.services.command_socket import PROTOCOL, environment_fingerprint
+    from oboto.core.runner_protocol import PROTOCOL, environment_fingerprint
 
     request = {"protocol": PROTOCOL, "argv": argv, "workspace": str(root),
                "environment": environment_fingerprint(os.environ)}

@@ -13,7 +13,7 @@ from oboto.core.models import utc_now
 class Event(BaseModel):
     """Base of all events; `kind` is the stable name written to `.oboto/events.jsonl`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     kind: ClassVar[str] = "event"
     logged: ClassVar[bool] = True

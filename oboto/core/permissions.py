@@ -16,13 +16,13 @@ from typing import Iterable, Literal, get_args
 
 import pathspec
 
+# Re-exported: every caller but the CLI's parser takes the modes from here, with the rules.
+from oboto.core.permission_modes import DEFAULT_MODE as DEFAULT_MODE, MODES as MODES, Mode as Mode
+
 Tier = Literal["read", "write", "exec"]
-Mode = Literal["read-only", "ask", "auto-edit", "full"]
 Verdict = Literal["allow", "ask", "deny"]
 
-MODES: tuple[Mode, ...] = get_args(Mode)
 TIERS: tuple[Tier, ...] = get_args(Tier)
-DEFAULT_MODE: Mode = "auto-edit"
 
 _MODE_VERDICTS: dict[Mode, dict[Tier, Verdict]] = {
     "read-only": {"read": "allow", "write": "deny", "exec": "deny"},
