@@ -12,11 +12,13 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from oboto.core import safe_open
-from oboto.core.events import FileQuarantined
 from oboto.core.quarantine import open_repairing
+
+if TYPE_CHECKING:
+    from oboto.core.events import FileQuarantined
 
 LOCK_SUFFIX = ".lock"
 TURN_LOCK_SUFFIX = ".turn.lock"

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from oboto.core import safe_open
-from oboto.core.events import FileQuarantined
+
+if TYPE_CHECKING:  # made only when a file is moved aside: the warm CLI client never loads the event models
+    from oboto.core.events import FileQuarantined
 
 CORRUPT_MARK = ".corrupt-"
 
@@ -60,6 +63,8 @@ def move_aside(path: Path, reason: str) -> FileQuarantined:
     except OSError as error:
         raise DamagedState(f"{path} {reason}, and it could not be moved aside ({error.strerror or error}); "
                            "move or remove it yourself") from None
+    from oboto.core.events import FileQuarantined
+
     return FileQuarantined(path=str(path), moved_to=str(target), reason=reason)
 
 

@@ -17,7 +17,6 @@ import json
 import os
 import socket
 import stat
-import struct
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -27,8 +26,8 @@ from oboto.core.bus import EventBus
 from oboto.core.events import WorkspaceWarning
 from oboto.core.paths import WorkspacePaths
 from oboto.core.quarantine import DamagedState, move_aside
+from oboto.core.runner_protocol import PROTOCOL, environment_fingerprint, peer_credentials
 
-PROTOCOL = 1
 MAX_REQUEST_BYTES = 1 << 20
 MAX_CONCURRENT_REQUESTS = 8
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -36,7 +35,6 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 DRAIN_SECONDS = 2.0
 """How long a stopping runner waits for the commands it interrupted to end (well within the daemon's grace)."""
 STREAM_COUNT = 3
-_UCRED = struct.Struct("3i")
 
 
 class MalformedRequest(ValueError):
@@ -86,27 +84,6 @@ class CommandRequest:
 
 CommandHandler = Callable[[CommandRequest], int]
 """Runs a request's command with its streams and returns the exit code (the `oboto` command supplies it)."""
-
-_ENVIRONMENT_NOISE = ("PWD", "OLDPWD", "SHLVL", "_", "TERM", "COLORTERM", "COLUMNS", "LINES", "WINDOWID",
-                      "PS1", "PS2", "PROMPT_COMMAND", "LS_COLORS", "SSH_TTY", "SSH_CONNECTION", "SSH_CLIENT",
-                      "GPG_TTY")
-_ENVIRONMENT_NOISE_PREFIXES = ("TERM_", "TMUX", "KITTY_", "ITERM_", "VTE_", "WT_", "PYTEST_")
-
-
-def environment_fingerprint(environ: dict[str, str] | os._Environ[str]) -> str:
-    """A digest of the environment, leaving out what each terminal or shell sets for itself: settings, provider
-    keys and paths all come from the environment, so a client whose environment differs does its own work."""
-    import hashlib
-
-    kept = sorted((name, value) for name, value in environ.items()
-                  if name not in _ENVIRONMENT_NOISE and not name.startswith(_ENVIRONMENT_NOISE_PREFIXES))
-    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()
-
-
-def peer_credentials(connection: socket.socket) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the process at the other end."""
-    return _UCRED.unpack(connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
-
 
 def _send_line(connection: socket.socket, message: dict[str, Any]) -> None:
     try:
