@@ -12,6 +12,7 @@ task that ends while asking withdraws its question through TaskFinished.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -136,8 +137,8 @@ class QuestionBroker:
         A runner that stops (or dies) leaves its questions open: its tasks end `interrupted`, the questions stay
         answerable, and the answer reaches `chat` and the next briefing.
         """
-        if event.status == "interrupted":
-            return
+        if event.status == "interrupted" or not os.path.lexists(self.path):
+            return  # no question was ever asked here: nothing to read at each task's end
         if any(question.is_open and question.asked_by_task == event.task_id for question in self._read().questions):
             self._withdraw(lambda question: question.asked_by_task == event.task_id)
 

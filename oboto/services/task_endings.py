@@ -45,7 +45,7 @@ class TaskEndings:
     def _task_finished(self, event: TaskFinished) -> None:
         if self.is_runner or not self.tasks.is_runner:  # a runner whose index still builds posts once it is built
             self._schedule_notices()
-        self.memory.record_episode(self.tasks.get(event.task_id))
+        self.memory.record_episode(self.tasks.ended_record(event))
 
     # ----- the runner --------------------------------------------------------------------------
 

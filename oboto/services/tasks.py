@@ -17,7 +17,7 @@ import os
 import re
 import threading
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
@@ -31,6 +31,7 @@ from oboto.core.bus import EventBus
 from oboto.core.config import Settings
 from oboto.core.errors import RequestRefused
 from oboto.core.events import (
+    Event,
     QuestionAsked,
     QuestionWaitEnded,
     TaskCancelRequested,
@@ -59,6 +60,10 @@ from oboto.services.task_log import PublishingTaskLog, TaskOutput, output_of, re
 from oboto.services.task_models import ACTIVE_STATUSES, FINAL_STATUSES, LOOP_ORIGIN, TASK_ID_PATTERN, TaskRecord
 
 GUARDED_ORIGINS = frozenset({"schedule", LOOP_ORIGIN})
+WAIT_POLL_SECONDS = 0.5
+"""How often `wait` reads the record while this process is the runner (it hears its own tasks end at once)."""
+OTHER_RUNNER_POLL_SECONDS = 0.1
+"""How often `wait` reads the record of a task another process runs."""
 
 
 class TaskError(RequestRefused):
@@ -97,6 +102,8 @@ class TaskManager:
         self._running_agents: dict[str, str | None] = {}
         """The profile each running task runs as, for the profiles' own `max_concurrent`."""
         self._stopping_reason: str | None = None
+        self._ending: TaskRecord | None = None
+        """The record the TaskFinished being published announces, for its subscribers (see `ended_record`)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         """The runner's event loop, where tasks run (spawn and cancel may be called from a worker thread)."""
         self._arrivals: list[str] = []
@@ -395,9 +402,24 @@ class TaskManager:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
         record = self.get(task_id)
-        while not self._ended_here(record) and loop.time() < deadline:
-            await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
-            record = self._load(task_id) or record
+        ended = asyncio.Event()
+
+        def heard(event: Event) -> None:
+            if isinstance(event, TaskFinished) and event.task_id == task_id:
+                call_in_loop(loop, ended.set)
+
+        # Run here, the task's end is heard at once; run by another process, it is seen by reading the record.
+        unsubscribe = self.bus.subscribe(heard, TaskFinished)
+        try:
+            while not self._ended_here(record) and loop.time() < deadline:
+                poll = WAIT_POLL_SECONDS if self.is_runner else OTHER_RUNNER_POLL_SECONDS
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(min(poll, max(0.0, deadline - loop.time()))):
+                        await ended.wait()
+                ended.clear()
+                record = self._load(task_id) or record
+        finally:
+            unsubscribe()
         return record
 
     def _ended_here(self, record: TaskRecord) -> bool:
@@ -641,10 +663,21 @@ class TaskManager:
 
     def _ended(self, record: TaskRecord, run_usage: Usage | None = None) -> None:
         usage = run_usage or Usage()
-        self.bus.publish(TaskFinished(task_id=record.id, status=record.status, error=record.error,
-                                      schedule_id=record.schedule_id, origin=record.origin, agent=record.agent,
-                                      ran=run_usage is not None, prompt_tokens=usage.prompt_tokens,
-                                      completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd))
+        self._ending = record
+        try:
+            self.bus.publish(TaskFinished(task_id=record.id, status=record.status, error=record.error,
+                                          schedule_id=record.schedule_id, origin=record.origin, agent=record.agent,
+                                          ran=run_usage is not None, prompt_tokens=usage.prompt_tokens,
+                                          completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd))
+        finally:
+            self._ending = None
+
+    def ended_record(self, event: TaskFinished) -> TaskRecord:
+        """The record `event` announces: the one just written while it is being published here, else read."""
+        ending = self._ending
+        if ending is not None and ending.id == event.task_id:
+            return ending
+        return self.get(event.task_id)
 
     def set_status(self, task_id: str, status: str, **changes: Any) -> TaskRecord:
         """Move a running task to another non-final state (awaiting_answer and back)."""
