@@ -67,7 +67,11 @@ async def test_a_cancelled_turn_keeps_its_partial_reply_and_notice_without_an_fs
     turn = asyncio.create_task(runtime.chat("chat", "talk for a while"))
 
     def partial_stored() -> bool:
-        return any(line.get("status") == "streaming" for line in stored_lines(runtime))
+        """Some of the reply is on disk while it still streams (several deltas: its start, then appended text)."""
+        lines = stored_lines(runtime)
+        streaming = {line["id"] for line in lines if line.get("status") == "streaming"}
+        stored = "".join(line.get("content", "") + line.get("more", "") for line in lines if line["id"] in streaming)
+        return stored.startswith("word word")
 
     await async_wait_until(partial_stored, timeout=30)
     turn.cancel()
