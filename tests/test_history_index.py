@@ -11,7 +11,7 @@ import pytest
 from oboto.core.bus import EventBus
 from oboto.core.events import FileQuarantined
 from oboto.core.paths import WorkspacePaths
-from oboto.services.conversation_models import COMPACTION_MARKER, Message
+from oboto.services.conversation_models import CLEARED_MARKER, COMPACTION_MARKER, Message
 from oboto.services.conversations import ConversationManager
 
 HISTORY = 400
@@ -122,6 +122,31 @@ def test_a_turn_reads_only_from_what_the_newest_summary_covers(workspace, bus, p
     assert turn[0].id == through.id and turn[-1].id == newest.id and summary.id in {m.id for m in turn}
     assert len(parsed) <= 14, "the messages the summary stands for were not read"
     assert [m.id for m in turn] == [m.id for m in fresh.messages("chat")][-len(turn):]
+
+
+def test_a_turn_finds_its_start_far_back_across_the_scans_growing_blocks(workspace, bus) -> None:
+    """A summary 600 messages back that covers from 900 back, and a clear before both: the look back from the end
+    reads block after block (128, 256, 512, ...) and still starts where the summary says."""
+    manager = ConversationManager(workspace, bus)
+    write_history(workspace, 50)
+    manager.append("chat", Message(role="system", content="cleared", marker=CLEARED_MARKER))
+    written = write_history(workspace, 1200)
+    through = written[-900]
+    manager.append("chat", Message(role="system", content="summary", marker=COMPACTION_MARKER,
+                                   compacted_through=through.id))
+    write_history(workspace, 600)
+    turn = ConversationManager(workspace, bus).turn_messages("chat")
+    assert turn[0].id == through.id
+    assert len(turn) == 900 + 1 + 600
+
+
+def test_a_clear_far_back_starts_the_turn_after_it(workspace, bus) -> None:
+    manager = ConversationManager(workspace, bus)
+    write_history(workspace, 30)
+    manager.append("chat", Message(role="system", content="cleared", marker=CLEARED_MARKER))
+    after = write_history(workspace, 700)
+    turn = ConversationManager(workspace, bus).turn_messages("chat")
+    assert [message.id for message in turn] == [message.id for message in after]
 
 
 def test_a_streamed_reply_is_stored_as_deltas_within_a_fifth_more_than_its_text(manager_and_path) -> None:

@@ -30,8 +30,10 @@ MAGIC = b"OBOTOIX1"
 HEADER = struct.Struct("<8sQ")
 ENTRY = struct.Struct("<Q16sB7x")
 MARKERS = {CLEARED_MARKER: 1, COMPACTION_MARKER: 2}
+FIRST_SCAN_BLOCK = 128
 SCAN_BLOCK = 4096
-"""Entries read at a time when looking back for the last clear or compaction."""
+"""Entries read at a time when looking back for the last clear or compaction: the first read takes the newest
+FIRST_SCAN_BLOCK (where a turn's region almost always starts), each later one twice as many, up to SCAN_BLOCK."""
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,10 @@ class HistoryIndex:
         Looks back from the end only as far as it must: to the clear, or to the message the summary names."""
         count = self.sync(history_fd)
         through: bytes | None = None
-        end = count
+        end, wanted = count, FIRST_SCAN_BLOCK
         while end > 0:
-            block = self._read_entries(max(0, end - SCAN_BLOCK), end)
+            block = self._read_entries(max(0, end - wanted), end)
+            wanted = min(2 * wanted, SCAN_BLOCK)
             for position in range(len(block) - 1, -1, -1):
                 entry = block[position]
                 if through is not None and _id_key(entry.id) == through:
