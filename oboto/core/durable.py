@@ -407,6 +407,8 @@ class DurableWriter:
 
     def run(self, function: Callable[[], T]) -> T:
         """Run `function` as a job and wait until it is durable (for code off the event loop)."""
+        if threading.current_thread() is self._thread:
+            return function()  # it joins the running job, as `submit` would have it, without a future to wait on
         return self.submit(function).result()
 
     async def run_async(self, function: Callable[[], T]) -> T:
