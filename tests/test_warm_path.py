@@ -199,3 +199,16 @@ def test_a_served_command_prints_to_its_client_even_after_sys_stdout_was_swapped
     with os.fdopen(out_read) as out, os.fdopen(err_read) as err:
         assert (code, out.read(), err.read()) == (3, "to the client\n", "a problem\n")
     assert captured.getvalue() == ""
+
+
+def test_the_warm_client_loads_neither_pydantic_nor_the_event_models(tmp_path: Path) -> None:
+    """Handing a command to the runner must start about as fast as `--help`: what the client imports to find and
+    check the runner (its lock, the socket's protocol, the peer's credentials) is stdlib only."""
+    code = ("import sys, pathlib; from oboto.commands import warm; "
+            "warm._connect_to_runner(pathlib.Path(sys.argv[1])); "
+            "from oboto.core.runner_protocol import PROTOCOL, environment_fingerprint, peer_credentials; "
+            "print(sorted(m for m in ('pydantic', 'oboto.core.events', 'asyncio') if m in sys.modules))")
+    (tmp_path / ".oboto").mkdir()
+    ProcessLock(tmp_path / ".oboto" / "runner.lock")  # no holder: the client looks, finds none, and stops there
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stderr
