@@ -349,8 +349,7 @@ def _still(found: os.DirEntry[str], entry: IndexedTask) -> bool:
         stat = found.stat(follow_symlinks=False)
     except FileNotFoundError:
         return False
-    return (S_ISREG(stat.st_mode) and stat.st_ino == entry.inode and stat.st_size == entry.size
-            and stat.st_mtime_ns == entry.mtime_ns)
+    return S_ISREG(stat.st_mode) and file_stamp(stat) == entry.stamp
 
 
 def _age(entry: IndexedTask) -> tuple[int, str]:

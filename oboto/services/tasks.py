@@ -31,7 +31,6 @@ from oboto.core.bus import EventBus
 from oboto.core.config import Settings
 from oboto.core.errors import RequestRefused
 from oboto.core.events import (
-    Event,
     QuestionAsked,
     QuestionWaitEnded,
     TaskCancelRequested,
@@ -404,8 +403,8 @@ class TaskManager:
         record = self.get(task_id)
         ended = asyncio.Event()
 
-        def heard(event: Event) -> None:
-            if isinstance(event, TaskFinished) and event.task_id == task_id:
+        def heard(event: TaskFinished) -> None:
+            if event.task_id == task_id:
                 call_in_loop(loop, ended.set)
 
         # Run here, the task's end is heard at once; run by another process, it is seen by reading the record.
