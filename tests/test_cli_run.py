@@ -193,6 +193,14 @@ def test_the_command_a_command_line_runs(argv: list[str], command: str | None) -
     assert command_named(argv) == command
 
 
+def test_the_global_options_that_take_a_value_are_the_ones_the_command_finder_skips() -> None:
+    from oboto.cli import GLOBAL_OPTIONS_WITH_VALUES, build_parser
+
+    valued = {option for action in build_parser()._actions if action.option_strings and action.nargs != 0
+              for option in action.option_strings}
+    assert valued == set(GLOBAL_OPTIONS_WITH_VALUES)
+
+
 def test_bad_usage_exits_2() -> None:
     result = subprocess.run([sys.executable, "-m", "oboto", "conversations", "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
